@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/**
+ * Every setting orderflow reads from the environment, parsed once at start.
+ * A bad value stops the process with a message that names the variable (see loadConfig).
+ */
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const natsUrl = z
+  .string()
+  .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'must look like nats://host:port')
+  .describe('NATS server URL');
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: logLevel.default('info'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^file:.+/, 'must be a SQLite URL such as file:./data/orderflow.db')
+    .default('file:./data/orderflow.db'),
+  NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+  // Defaults to NATS_URL: the PoC's "analytics" connection points at the same server until
+  // an operator moves metrics to a cluster of their own.
+  NATS_ANALYTICS_URL: natsUrl.optional(),
+  // `orderflow start` runs a local `nats-server -js` when nothing answers at NATS_URL.
+  NATS_EMBEDDED: z.enum(['auto', 'never']).default('auto'),
+  PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000),
+  ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+});
+
+export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };
+
+export class ConfigError extends Error {}
+
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  // Empty strings (as left by `FOO=` in a .env file) mean "unset", not "invalid".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment configuration:\n${lines.join('\n')}`);
+  }
+  const c = result.data;
+  return { ...c, NATS_ANALYTICS_URL: c.NATS_ANALYTICS_URL ?? c.NATS_URL };
+}
+
+/** For entry points: prints the problem and exits 1 rather than throwing a stack trace at an operator. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

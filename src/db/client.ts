@@ -1,0 +1,24 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaClient } from './generated/client.js';
+
+export type Db = PrismaClient;
+export type { Order, NatsActivity } from './generated/client.js';
+
+/** `file:./data/orderflow.db` → `./data/orderflow.db` (relative to the working directory). */
+export function sqlitePath(databaseUrl: string): string {
+  return databaseUrl.replace(/^file:/, '').replace(/\?.*$/, '');
+}
+
+/**
+ * One Prisma client per process. Several processes share the file: WAL mode (set once by the
+ * migrator, it persists in the file) lets readers and the one writer overlap, and the busy timeout
+ * makes a writer wait for the lock instead of failing with SQLITE_BUSY.
+ */
+export function createDb(databaseUrl: string): Db {
+  const path = sqlitePath(databaseUrl);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const adapter = new PrismaBetterSqlite3({ url: path, timeout: 10_000 });
+  return new PrismaClient({ adapter });
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { createEvent, defineEvent, envelopeSchema, type Causation, type Envelope, type EventDefinition } from './envelope.js';
+
+/**
+ * The one place that names orderflow's subjects and what travels on them.
+ * Publishers and subscribers import from here; no other module spells a subject.
+ */
+
+export const orderStatus = z.enum(['created', 'payment_pending', 'paid', 'payment_declined', 'shipped']);
+export type OrderStatus = z.infer<typeof orderStatus>;
+
+const orderId = z.string().min(1).max(64);
+const amountCents = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+export const OrderEvents = {
+  created: defineEvent({
+    subject: 'orders.created',
+    version: 1,
+    description: 'An order was accepted and recorded.',
+    data: z.object({
+      order_id: orderId,
+      reference: z.string(),
+      customer_email: z.email(),
+      amount_cents: amountCents,
+      currency: z.string().length(3),
+    }),
+  }),
+  paid: defineEvent({
+    subject: 'orders.paid',
+    version: 1,
+    description: 'The payment service approved the order.',
+    data: z.object({ order_id: orderId, reference: z.string(), amount_cents: amountCents, transaction_id: z.string() }),
+  }),
+  declined: defineEvent({
+    subject: 'orders.declined',
+    version: 1,
+    description: 'The payment service declined the order.',
+    data: z.object({ order_id: orderId, reference: z.string(), amount_cents: amountCents, reason: z.string() }),
+  }),
+  shipped: defineEvent({
+    subject: 'orders.shipped',
+    version: 1,
+    description: 'Fulfilment marked the order shipped.',
+    data: z.object({ order_id: orderId, reference: z.string(), shipped_at: z.iso.datetime({ offset: true }) }),
+  }),
+} as const;
+
+export const MetricEvents = {
+  orders: defineEvent({
+    subject: 'metrics.orders',
+    version: 1,
+    description: 'Analytics: one order moved through the pipeline (published on the analytics connection).',
+    data: z.object({
+      event: z.literal('order.shipped'),
+      order_id: orderId,
+      amount_cents: amountCents,
+      // created → shipped, from the order's own timestamps.
+      lead_time_ms: z.number().int().nonnegative(),
+      at: z.iso.datetime({ offset: true }),
+    }),
+  }),
+} as const;
+
+/** Every event orderflow publishes, by subject. */
+export const eventsBySubject: ReadonlyMap<string, EventDefinition> = new Map(
+  [...Object.values(OrderEvents), ...Object.values(MetricEvents)].map((d) => [d.subject, d as EventDefinition]),
+);
+
+/** Subjects of the ORDERS stream and of the wildcard activity subscriber. */
+export const ORDER_SUBJECTS_ALL = 'orders.>';
+export const ORDER_SUBJECTS_WILDCARD = 'orders.*';
+
+// ---- request/reply ---------------------------------------------------------------------------
+
+export const PaymentsValidate = {
+  subject: 'payments.validate',
+  /** Several responders share the load in this queue group. */
+  queueGroup: 'payments',
+  request: z.object({ order_id: orderId, reference: z.string().optional(), amount_cents: amountCents, currency: z.string().length(3).default('USD') }),
+  reply: z.object({
+    approved: z.boolean(),
+    transaction_id: z.string().nullable(),
+    order_id: orderId,
+    reason: z.string().optional(),
+  }),
+} as const;
+export type PaymentRequest = z.input<typeof PaymentsValidate.request>;
+export type PaymentReply = z.infer<typeof PaymentsValidate.reply>;
+
+// ---- parsing incoming events ------------------------------------------------------------------
+
+export type ParsedEvent =
+  | { ok: true; event: Envelope; definition: EventDefinition }
+  | { ok: false; error: string };
+
+/** Parses bytes received on `subject` into a validated envelope; never throws. */
+export function parseEvent(subject: string, bytes: Uint8Array): ParsedEvent {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return { ok: false, error: 'payload is not JSON' };
+  }
+  const envelope = envelopeSchema.safeParse(json);
+  if (!envelope.success) return { ok: false, error: `bad envelope: ${z.prettifyError(envelope.error)}` };
+  const definition = eventsBySubject.get(subject);
+  if (!definition) return { ok: false, error: `no contract for subject ${subject}` };
+  if (envelope.data.type !== definition.subject) {
+    return { ok: false, error: `type ${envelope.data.type} published on ${subject}` };
+  }
+  if (envelope.data.version !== definition.version) {
+    return { ok: false, error: `unsupported version ${envelope.data.version} of ${subject}` };
+  }
+  const data = definition.data.safeParse(envelope.data.data);
+  if (!data.success) return { ok: false, error: `bad ${subject} data: ${z.prettifyError(data.error)}` };
+  return { ok: true, event: { ...envelope.data, data: data.data }, definition };
+}
+
+export { createEvent, type Causation, type Envelope, type EventDefinition };

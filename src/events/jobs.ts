@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/**
+ * Jobs are commands for a worker, queued on JetStream (the PoC's FulfillOrderJob on the
+ * `nats` queue). Each job has a name, a queue and a zod payload; dispatch may delay it.
+ */
+export interface JobDefinition<S extends z.ZodType = z.ZodType> {
+  readonly name: string;
+  readonly queue: string;
+  readonly payload: S;
+}
+
+export function defineJob<S extends z.ZodType>(def: JobDefinition<S>): JobDefinition<S> {
+  return def;
+}
+
+export const JOB_SUBJECT_PREFIX = 'jobs';
+export const jobSubject = (def: Pick<JobDefinition, 'queue' | 'name'>) => `${JOB_SUBJECT_PREFIX}.${def.queue}.${def.name}`;
+export const queueSubjects = (queue: string) => `${JOB_SUBJECT_PREFIX}.${queue}.>`;
+
+export const jobEnvelopeSchema = z.object({
+  job_id: z.uuid(),
+  name: z.string().min(1),
+  payload: z.unknown(),
+  dispatched_at: z.iso.datetime({ offset: true }),
+  /** Not before this instant: the worker holds the job back (nak with delay) until then. */
+  run_at: z.iso.datetime({ offset: true }),
+  correlation_id: z.string().min(1).max(200),
+});
+export type JobEnvelope = z.infer<typeof jobEnvelopeSchema>;
+
+export const Jobs = {
+  fulfillOrder: defineJob({
+    name: 'fulfill-order',
+    queue: 'fulfillment',
+    payload: z.object({ order_id: z.string().min(1).max(64) }),
+  }),
+} as const;

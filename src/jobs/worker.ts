@@ -1,0 +1,49 @@
+import type { JsMsg } from 'nats';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { jobEnvelopeSchema, type JobDefinition } from '../events/jobs.js';
+import { ACK, type Verdict } from '../nats/consumer.js';
+
+export interface JobContext {
+  jobId: string;
+  correlationId: string;
+  log: Logger;
+}
+
+export interface JobHandler<S extends z.ZodType = z.ZodType> {
+  job: JobDefinition<S>;
+  handle(payload: z.output<S>, ctx: JobContext): Promise<void>;
+}
+
+export const handler = <S extends z.ZodType>(job: JobDefinition<S>, handle: JobHandler<S>['handle']): JobHandler =>
+  ({ job, handle }) as unknown as JobHandler;
+
+/**
+ * Turns a JOBS message into a call of its handler. A job that is not due yet goes back with a
+ * delay (nak) for exactly the time left; a job that cannot be parsed is rejected, not retried.
+ */
+export function jobMessageHandler(handlers: JobHandler[], log: Logger, now: () => number = Date.now) {
+  const byName = new Map(handlers.map((h) => [h.job.name, h]));
+  return async (m: JsMsg): Promise<Verdict> => {
+    let raw: unknown;
+    try {
+      raw = m.json();
+    } catch {
+      return { reject: 'job payload is not JSON' };
+    }
+    const env = jobEnvelopeSchema.safeParse(raw);
+    if (!env.success) return { reject: `bad job envelope: ${z.prettifyError(env.error)}` };
+    const { job_id, name, run_at, correlation_id } = env.data;
+    const h = byName.get(name);
+    if (!h) return { reject: `no handler for job ${name}` };
+
+    const wait = Date.parse(run_at) - now();
+    if (wait > 0) return { retryInMs: wait };
+
+    const payload = h.job.payload.safeParse(env.data.payload);
+    if (!payload.success) return { reject: `bad ${name} payload: ${z.prettifyError(payload.error)}` };
+    const jobLog = log.child({ job_id, job: name, correlation_id });
+    await h.handle(payload.data, { jobId: job_id, correlationId: correlation_id, log: jobLog });
+    return ACK;
+  };
+}

@@ -1,0 +1,25 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * pino JSON everywhere; pretty only when a person is watching a terminal.
+ * `orderflow start` sets ORDERFLOW_PRETTY=1 for its children, whose stdout is a pipe
+ * to the supervisor that prefixes their lines.
+ */
+export function createLogger(name: string, level: string): Logger {
+  const pretty = process.env.ORDERFLOW_PRETTY === '1' || (process.stdout.isTTY && process.env.ORDERFLOW_PRETTY !== '0');
+  return pino({
+    name,
+    level,
+    base: { process: name },
+    ...(pretty
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,process' },
+          },
+        }
+      : {}),
+  });
+}

@@ -1,0 +1,52 @@
+import { connect, type NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+
+/**
+ * The PoC's two named connections (config/nats.php): `default` carries orders, payments and jobs;
+ * `analytics` carries metrics.orders and may point at another cluster (NATS_ANALYTICS_URL).
+ */
+export interface NatsConnections {
+  default: NatsConnection;
+  analytics: NatsConnection;
+}
+
+export async function connectNats(
+  name: string,
+  urls: { default: string; analytics: string },
+  log: Logger,
+  opts: { waitOnFirstConnect?: boolean } = {},
+): Promise<NatsConnections> {
+  const nc = await open(`${name}`, urls.default, log, opts);
+  try {
+    const analytics = await open(`${name}:analytics`, urls.analytics, log.child({ connection: 'analytics' }), opts);
+    return { default: nc, analytics };
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+}
+
+async function open(name: string, url: string, log: Logger, opts: { waitOnFirstConnect?: boolean }) {
+  const nc = await connect({
+    servers: url,
+    name: `orderflow:${name}`,
+    // Keep trying for as long as the process lives: a worker outlives a nats-server restart.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    reconnectJitter: 250,
+    waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+    pingInterval: 10_000,
+  });
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'pingTimer') continue;
+      const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : 'info';
+      log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
+    }
+  })();
+  return nc;
+}
+
+export async function drainAll(conns: NatsConnections): Promise<void> {
+  await Promise.allSettled([conns.default, conns.analytics].map((nc) => (nc.isClosed() ? undefined : nc.drain())));
+}

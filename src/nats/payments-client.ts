@@ -1,0 +1,39 @@
+import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
+import { z } from 'zod';
+import { PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
+import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
+import { correlationHeaders, encodeJson } from './codec.js';
+
+/** payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never a throw. */
+export class NatsPaymentGateway implements PaymentGateway {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
+    let msg;
+    try {
+      msg = await this.nc.request(PaymentsValidate.subject, encodeJson(PaymentsValidate.request.parse(request)), {
+        timeout: this.timeoutMs,
+        headers: correlationHeaders(cause.correlationId),
+      });
+    } catch (err) {
+      const code = (err as NatsError).code;
+      if (code === ErrorCode.NoResponders) return { kind: 'unavailable', error: 'no payment service is running (no responders on payments.validate)' };
+      if (code === ErrorCode.Timeout) return { kind: 'unavailable', error: `the payment service did not answer within ${this.timeoutMs} ms` };
+      return { kind: 'unavailable', error: `payment request failed: ${(err as Error).message}` };
+    }
+    const serviceError = msg.headers?.get('Nats-Service-Error');
+    if (serviceError) return { kind: 'unavailable', error: `payment service error: ${serviceError}` };
+    let json: unknown;
+    try {
+      json = msg.json();
+    } catch {
+      return { kind: 'unavailable', error: 'payment service replied with something that is not JSON' };
+    }
+    const reply = PaymentsValidate.reply.safeParse(json);
+    if (!reply.success) return { kind: 'unavailable', error: `payment service reply is invalid: ${z.prettifyError(reply.error)}` };
+    return { kind: 'reply', reply: reply.data };
+  }
+}

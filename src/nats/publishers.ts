@@ -1,0 +1,26 @@
+import type { JetStreamClient, NatsConnection } from 'nats';
+import type { Envelope } from '../events/envelope.js';
+import type { EventPublisher } from '../orders/ports.js';
+import { encodeJson, eventHeaders } from './codec.js';
+
+/**
+ * Publishes into JetStream and waits for the stream's ack. The event id is the Nats-Msg-Id, so a
+ * re-publish of the same event within the stream's duplicate window is stored once.
+ */
+export class JetStreamPublisher implements EventPublisher {
+  constructor(private readonly js: JetStreamClient) {}
+
+  async publish(event: Envelope): Promise<void> {
+    await this.js.publish(event.type, encodeJson(event), { msgID: event.event_id, headers: eventHeaders(event) });
+  }
+}
+
+/** Core NATS publish (fire and forget, as metrics are): resolves once the bytes are flushed to the server. */
+export class CorePublisher implements EventPublisher {
+  constructor(private readonly nc: NatsConnection) {}
+
+  async publish(event: Envelope): Promise<void> {
+    this.nc.publish(event.type, encodeJson(event), { headers: eventHeaders(event) });
+    await this.nc.flush();
+  }
+}

@@ -1,0 +1,130 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from 'nats';
+import { ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD } from '../events/contracts.js';
+import { JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
+
+/** Streams and durable consumers, defined in code and applied idempotently by `orderflow setup`. */
+export const ORDERS_STREAM = 'ORDERS';
+export const JOBS_STREAM = 'JOBS';
+
+export interface TopologyOptions {
+  ordersMaxAgeDays: number;
+}
+
+export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
+  return [
+    {
+      name: ORDERS_STREAM,
+      description: 'Every order event (orders.>), kept for replay and for durable subscribers.',
+      subjects: [ORDER_SUBJECTS_ALL],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(opts.ordersMaxAgeDays * 24 * 3600 * 1000),
+      // Publishes carry Nats-Msg-Id = event id; a retry inside this window is stored once.
+      duplicate_window: nanos(2 * 60 * 1000),
+      num_replicas: 1,
+    },
+    {
+      name: JOBS_STREAM,
+      description: 'Job queue (jobs.<queue>.<job>): each job is removed once a worker acks it.',
+      subjects: [`${JOB_SUBJECT_PREFIX}.>`],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      duplicate_window: nanos(2 * 60 * 1000),
+      num_replicas: 1,
+    },
+  ];
+}
+
+export interface ConsumerDefinition {
+  stream: string;
+  config: Partial<ConsumerConfig> & { durable_name: string };
+}
+
+export const ACTIVITY_CONSUMER: ConsumerDefinition = {
+  stream: ORDERS_STREAM,
+  config: {
+    durable_name: 'activity',
+    description: 'orderflow worker activity: records every orders.* event in nats_activities',
+    filter_subject: ORDER_SUBJECTS_WILDCARD,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(30_000),
+    max_ack_pending: 1000,
+  },
+};
+
+export const jobQueueConsumer = (queue: string): ConsumerDefinition => ({
+  stream: JOBS_STREAM,
+  config: {
+    durable_name: `jobs-${queue}`,
+    description: `orderflow job worker for queue "${queue}"`,
+    filter_subject: queueSubjects(queue),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(30_000),
+    max_ack_pending: 1000,
+  },
+});
+
+export const FULFILLMENT_CONSUMER = jobQueueConsumer(Jobs.fulfillOrder.queue);
+
+export const consumerDefinitions = (): ConsumerDefinition[] => [ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER];
+
+export interface TopologyReport {
+  streams: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
+  consumers: { stream: string; name: string; action: 'created' | 'updated' | 'unchanged' }[];
+}
+
+/** Creates what is missing and updates what drifted; safe to run on every start. */
+export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOptions): Promise<TopologyReport> {
+  const report: TopologyReport = { streams: [], consumers: [] };
+  for (const cfg of streamConfigs(opts)) {
+    const name = cfg.name!;
+    const existing = await jsm.streams.info(name).catch((err: Error) => {
+      if (/stream not found/i.test(err.message)) return null;
+      throw err;
+    });
+    if (!existing) {
+      await jsm.streams.add(cfg);
+      report.streams.push({ name, action: 'created' });
+    } else if (differs(cfg, existing.config)) {
+      await jsm.streams.update(name, cfg);
+      report.streams.push({ name, action: 'updated' });
+    } else {
+      report.streams.push({ name, action: 'unchanged' });
+    }
+  }
+  for (const def of consumerDefinitions()) {
+    const name = def.config.durable_name;
+    const existing = await jsm.consumers.info(def.stream, name).catch((err: Error) => {
+      if (/consumer not found/i.test(err.message)) return null;
+      throw err;
+    });
+    if (!existing) {
+      await jsm.consumers.add(def.stream, def.config);
+      report.consumers.push({ stream: def.stream, name, action: 'created' });
+    } else if (differs(def.config, existing.config)) {
+      await jsm.consumers.update(def.stream, name, def.config);
+      report.consumers.push({ stream: def.stream, name, action: 'updated' });
+    } else {
+      report.consumers.push({ stream: def.stream, name, action: 'unchanged' });
+    }
+  }
+  return report;
+}
+
+function differs(wanted: object, actual: object): boolean {
+  const a = actual as Record<string, unknown>;
+  return Object.entries(wanted).some(([k, v]) => JSON.stringify(a[k]) !== JSON.stringify(v));
+}

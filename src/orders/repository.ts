@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { Db, Order, NatsActivity } from '../db/client.js';
+import type { OrderStatus } from '../events/contracts.js';
+import { newOrderReference } from './reference.js';
+import { IllegalTransitionError, statusesAllowing } from './state.js';
+
+export type { Order, NatsActivity };
+
+export interface NewOrder {
+  customerEmail: string;
+  amountCents: number;
+  correlationId: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  page: number;
+  perPage: number;
+  total: number;
+  pages: number;
+}
+
+/** Order persistence. Every status change is a conditional update guarded by the state machine. */
+export class OrderRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: NewOrder): Promise<Order> {
+    // A reference collision (1 in ~10^12) is retried rather than surfaced to the customer.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.order.create({
+          data: {
+            id: randomUUID(),
+            reference: newOrderReference(),
+            customerEmail: input.customerEmail,
+            amountCents: input.amountCents,
+            status: 'created',
+            correlationId: input.correlationId,
+          },
+        });
+      } catch (err) {
+        if (attempt < 3 && (err as { code?: string }).code === 'P2002') continue;
+        throw err;
+      }
+    }
+  }
+
+  find(id: string): Promise<Order | null> {
+    return this.db.order.findUnique({ where: { id } });
+  }
+
+  async list(page: number, perPage: number): Promise<Page<Order>> {
+    const [items, total] = await Promise.all([
+      this.db.order.findMany({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], skip: (page - 1) * perPage, take: perPage }),
+      this.db.order.count(),
+    ]);
+    return { items, page, perPage, total, pages: Math.max(1, Math.ceil(total / perPage)) };
+  }
+
+  /**
+   * Moves the order to `to` only if its current status allows it (one SQL UPDATE … WHERE status IN …),
+   * so two workers racing on the same order cannot both win.
+   */
+  async transition(id: string, to: OrderStatus, data: Partial<Pick<Order, 'paymentResponse' | 'paymentError' | 'paidAt' | 'shippedAt'>> & { incrementAttempts?: boolean } = {}): Promise<Order> {
+    const { incrementAttempts, ...fields } = data;
+    const { count } = await this.db.order.updateMany({
+      where: { id, status: { in: statusesAllowing(to) } },
+      data: { ...fields, status: to, ...(incrementAttempts ? { paymentAttempts: { increment: 1 } } : {}) },
+    });
+    const order = await this.db.order.findUnique({ where: { id } });
+    if (!order) throw new Error(`order ${id} not found`);
+    if (count === 0) throw new IllegalTransitionError(id, order.status, to);
+    return order;
+  }
+
+  activities(orderId: string): Promise<NatsActivity[]> {
+    return this.db.natsActivity.findMany({ where: { orderId }, orderBy: [{ occurredAt: 'asc' }, { id: 'asc' }] });
+  }
+}

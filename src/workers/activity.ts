@@ -1,0 +1,51 @@
+import type { JsMsg, Subscription } from 'nats';
+import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
+import { recordActivity } from '../orders/activity.js';
+import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
+import { ACTIVITY_CONSUMER } from '../nats/topology.js';
+import type { Runtime } from '../runtime/context.js';
+
+export const LIVE_CONSUMER_NAME = 'activity-live';
+
+/**
+ * The PoC's `nats:orders-subscriber`: every orders.* event goes to the console and nats_activities.
+ * Durable by default (a JetStream consumer, so nothing published while it was down is missed);
+ * `live` is the plain core subscription, which sees only what happens while it runs.
+ */
+export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}): { stop(): Promise<void> } {
+  const log = rt.log.child({ worker: 'activity', mode: opts.live ? 'live' : 'durable' });
+  const consumerName = opts.live ? LIVE_CONSUMER_NAME : ACTIVITY_CONSUMER.config.durable_name;
+
+  const record = async (subject: string, data: Uint8Array): Promise<Verdict> => {
+    const parsed = parseEvent(subject, data);
+    if (!parsed.ok) return { reject: parsed.error };
+    const { event } = parsed;
+    const fresh = await recordActivity(rt.db, consumerName, subject, event);
+    const d = event.data as { order_id?: string };
+    log.info(
+      { subject, event_id: event.event_id, order_id: d.order_id, correlation_id: event.correlation_id, duplicate: !fresh || undefined },
+      `${subject} ${fresh ? '' : '(duplicate) '}recorded`,
+    );
+    return ACK;
+  };
+
+  if (opts.live) {
+    const sub: Subscription = rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, {
+      callback: (err, msg) => {
+        if (err) return log.error({ err }, 'subscription error');
+        record(msg.subject, msg.data)
+          .then((v) => 'reject' in v && log.warn({ subject: msg.subject, reason: v.reject }, 'ignored bad message'))
+          .catch((e) => log.error({ err: e, subject: msg.subject }, 'could not record event'));
+      },
+    });
+    log.info({ subject: ORDER_SUBJECTS_WILDCARD }, 'subscribed (live, core NATS)');
+    return {
+      async stop() {
+        await sub.drain();
+      },
+    };
+  }
+
+  const running = runPullConsumer(rt.js, ACTIVITY_CONSUMER, (m: JsMsg) => record(m.subject, m.data), log);
+  return { stop: () => running.stop() };
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Each file starts its own nats-server and database; two cores, so two files at a time.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
