@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { createEvent, defineEvent, envelopeSchema, type Causation, type Envelope, type EventDefinition } from './envelope.js';
+import { createEvent, defineEvent, describeZodError, envelopeSchema, type Causation, type Envelope, type EventDefinition } from './envelope.js';
 
 /**
  * The one place that names orderflow's subjects and what travels on them.
@@ -102,7 +102,7 @@ export function parseEvent(subject: string, bytes: Uint8Array): ParsedEvent {
     return { ok: false, error: 'payload is not JSON' };
   }
   const envelope = envelopeSchema.safeParse(json);
-  if (!envelope.success) return { ok: false, error: `bad envelope: ${z.prettifyError(envelope.error)}` };
+  if (!envelope.success) return { ok: false, error: `bad envelope: ${describeZodError(envelope.error)}` };
   const definition = eventsBySubject.get(subject);
   if (!definition) return { ok: false, error: `no contract for subject ${subject}` };
   if (envelope.data.type !== definition.subject) {
@@ -112,8 +112,8 @@ export function parseEvent(subject: string, bytes: Uint8Array): ParsedEvent {
     return { ok: false, error: `unsupported version ${envelope.data.version} of ${subject}` };
   }
   const data = definition.data.safeParse(envelope.data.data);
-  if (!data.success) return { ok: false, error: `bad ${subject} data: ${z.prettifyError(data.error)}` };
+  if (!data.success) return { ok: false, error: `bad ${subject} data: ${describeZodError(data.error)}` };
   return { ok: true, event: { ...envelope.data, data: data.data }, definition };
 }
 
-export { createEvent, type Causation, type Envelope, type EventDefinition };
+export { createEvent, describeZodError, type Causation, type Envelope, type EventDefinition };

@@ -55,6 +55,11 @@ export function createEvent<S extends z.ZodType>(
   };
 }
 
+/** One line per problem, joined: fits a log field, a NATS header and a dead-letter record. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
 /** NATS header names orderflow sets on every event, job and request. */
 export const Headers = {
   MsgId: 'Nats-Msg-Id',

@@ -1,6 +1,7 @@
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { describeZodError } from '../events/envelope.js';
 import { jobEnvelopeSchema, type JobDefinition } from '../events/jobs.js';
 import { ACK, type Verdict } from '../nats/consumer.js';
 
@@ -32,7 +33,7 @@ export function jobMessageHandler(handlers: JobHandler[], log: Logger, now: () =
       return { reject: 'job payload is not JSON' };
     }
     const env = jobEnvelopeSchema.safeParse(raw);
-    if (!env.success) return { reject: `bad job envelope: ${z.prettifyError(env.error)}` };
+    if (!env.success) return { reject: `bad job envelope: ${describeZodError(env.error)}` };
     const { job_id, name, run_at, correlation_id } = env.data;
     const h = byName.get(name);
     if (!h) return { reject: `no handler for job ${name}` };
@@ -41,7 +42,7 @@ export function jobMessageHandler(handlers: JobHandler[], log: Logger, now: () =
     if (wait > 0) return { retryInMs: wait };
 
     const payload = h.job.payload.safeParse(env.data.payload);
-    if (!payload.success) return { reject: `bad ${name} payload: ${z.prettifyError(payload.error)}` };
+    if (!payload.success) return { reject: `bad ${name} payload: ${describeZodError(payload.error)}` };
     const jobLog = log.child({ job_id, job: name, correlation_id });
     await h.handle(payload.data, { jobId: job_id, correlationId: correlation_id, log: jobLog });
     return ACK;

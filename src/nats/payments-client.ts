@@ -1,6 +1,5 @@
 import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
-import { z } from 'zod';
-import { PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
+import { describeZodError, PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
 import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from './codec.js';
 
@@ -33,7 +32,7 @@ export class NatsPaymentGateway implements PaymentGateway {
       return { kind: 'unavailable', error: 'payment service replied with something that is not JSON' };
     }
     const reply = PaymentsValidate.reply.safeParse(json);
-    if (!reply.success) return { kind: 'unavailable', error: `payment service reply is invalid: ${z.prettifyError(reply.error)}` };
+    if (!reply.success) return { kind: 'unavailable', error: `payment service reply is invalid: ${describeZodError(reply.error)}` };
     return { kind: 'reply', reply: reply.data };
   }
 }

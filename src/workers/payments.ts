@@ -1,10 +1,9 @@
 import type { Service } from 'nats';
-import { PaymentsValidate } from '../events/contracts.js';
+import { describeZodError, PaymentsValidate } from '../events/contracts.js';
 import { Headers } from '../events/envelope.js';
 import { encodeJson } from '../nats/codec.js';
 import { decidePayment } from '../payments/policy.js';
 import type { Runtime } from '../runtime/context.js';
-import { z } from 'zod';
 
 export const PAYMENTS_SERVICE = { name: 'payments', version: '1.0.0' } as const;
 
@@ -38,8 +37,8 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
       }
       const req = PaymentsValidate.request.safeParse(body);
       if (!req.success) {
-        log.warn({ correlation_id: correlationId, error: z.prettifyError(req.error) }, 'rejected invalid payments.validate request');
-        msg.respondError(400, `invalid request: ${z.prettifyError(req.error)}`);
+        log.warn({ correlation_id: correlationId, error: describeZodError(req.error) }, 'rejected invalid payments.validate request');
+        msg.respondError(400, `invalid request: ${describeZodError(req.error)}`);
         return;
       }
       const reply = decidePayment(req.data.order_id, req.data.amount_cents);
