@@ -28,6 +28,9 @@ export const envSchema = z.object({
   NATS_EMBEDDED: z.enum(['auto', 'never']).default('auto'),
   PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000),
   ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
+  // Failed deliveries of one message before it goes to the dead-letter stream (as the SNS/SQS and
+  // EventBridge designs this grew from used).
+  MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };

@@ -67,3 +67,12 @@ export const Headers = {
   EventVersion: 'Orderflow-Event-Version',
   CorrelationId: 'Orderflow-Correlation-Id',
 } as const;
+
+/** The headers every event carries (as a plain record, so the outbox can store them). */
+export function eventHeaderRecord(event: Envelope): Record<string, string> {
+  return {
+    [Headers.EventType]: event.type,
+    [Headers.EventVersion]: String(event.version),
+    [Headers.CorrelationId]: event.correlation_id,
+  };
+}

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -36,3 +37,20 @@ export const Jobs = {
     payload: z.object({ order_id: z.string().min(1).max(64) }),
   }),
 } as const;
+
+export interface DispatchOptions {
+  correlationId: string;
+  /** Run no earlier than this many milliseconds from now. */
+  delayMs?: number;
+}
+
+export function createJob<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions, now = new Date()): JobEnvelope {
+  return {
+    job_id: randomUUID(),
+    name: job.name,
+    payload: job.payload.parse(payload),
+    dispatched_at: now.toISOString(),
+    run_at: new Date(now.getTime() + Math.max(0, options.delayMs ?? 0)).toISOString(),
+    correlation_id: options.correlationId,
+  };
+}

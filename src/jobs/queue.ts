@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from 'nats';
 import type { z } from 'zod';
-import { jobSubject, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
-import type { DispatchOptions, JobDispatcher } from '../orders/ports.js';
+import { createJob, jobSubject, type DispatchOptions, type JobDefinition } from '../events/jobs.js';
+import type { JobDispatcher } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from '../nats/codec.js';
 
 /**
@@ -15,15 +14,7 @@ export class JetStreamJobQueue implements JobDispatcher {
   constructor(private readonly js: JetStreamClient) {}
 
   async dispatch<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions): Promise<string> {
-    const now = new Date();
-    const envelope: JobEnvelope = {
-      job_id: randomUUID(),
-      name: job.name,
-      payload: job.payload.parse(payload),
-      dispatched_at: now.toISOString(),
-      run_at: new Date(now.getTime() + Math.max(0, options.delayMs ?? 0)).toISOString(),
-      correlation_id: options.correlationId,
-    };
+    const envelope = createJob(job, payload, options);
     await this.js.publish(jobSubject(job), encodeJson(envelope), {
       msgID: envelope.job_id,
       headers: correlationHeaders(options.correlationId),

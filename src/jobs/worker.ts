@@ -20,6 +20,20 @@ export const handler = <S extends z.ZodType>(job: JobDefinition<S>, handle: JobH
   ({ job, handle }) as unknown as JobHandler;
 
 /**
+ * The attempt number of a job delivery. A delayed job is held back once with nak(delay), which the
+ * server counts as a delivery; that one does not count against its retries.
+ */
+export function jobAttempt(m: JsMsg): number {
+  try {
+    const env = m.json<{ run_at?: string; dispatched_at?: string }>();
+    const delayed = env.run_at !== undefined && env.dispatched_at !== undefined && Date.parse(env.run_at) > Date.parse(env.dispatched_at);
+    return Math.max(1, m.info.deliveryCount - (delayed ? 1 : 0));
+  } catch {
+    return m.info.deliveryCount;
+  }
+}
+
+/**
  * Turns a JOBS message into a call of its handler. A job that is not due yet goes back with a
  * delay (nak) for exactly the time left; a job that cannot be parsed is rejected, not retried.
  */
@@ -39,7 +53,9 @@ export function jobMessageHandler(handlers: JobHandler[], log: Logger, now: () =
     if (!h) return { reject: `no handler for job ${name}` };
 
     const wait = Date.parse(run_at) - now();
-    if (wait > 0) return { retryInMs: wait };
+    // A few ms early (timer granularity) is run now rather than held back a second time.
+    if (wait > 25) return { retryInMs: wait };
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 
     const payload = h.job.payload.safeParse(env.data.payload);
     if (!payload.success) return { reject: `bad ${name} payload: ${describeZodError(payload.error)}` };

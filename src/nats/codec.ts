@@ -1,21 +1,17 @@
 import { headers as natsHeaders, type MsgHdrs } from 'nats';
-import { Headers, type Envelope } from '../events/envelope.js';
+import { eventHeaderRecord, Headers, type Envelope } from '../events/envelope.js';
 
 const encoder = new TextEncoder();
 
 export const encodeJson = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
 
-/** Headers let `nats sub` users and our own consumers see type and correlation without parsing JSON. */
-export function eventHeaders(event: Envelope): MsgHdrs {
+export function toMsgHdrs(record: Record<string, string>): MsgHdrs {
   const h = natsHeaders();
-  h.set(Headers.EventType, event.type);
-  h.set(Headers.EventVersion, String(event.version));
-  h.set(Headers.CorrelationId, event.correlation_id);
+  for (const [k, v] of Object.entries(record)) h.set(k, v);
   return h;
 }
 
-export function correlationHeaders(correlationId: string): MsgHdrs {
-  const h = natsHeaders();
-  h.set(Headers.CorrelationId, correlationId);
-  return h;
-}
+/** Headers let `nats sub` users and our own consumers see type and correlation without parsing JSON. */
+export const eventHeaders = (event: Envelope): MsgHdrs => toMsgHdrs(eventHeaderRecord(event));
+
+export const correlationHeaders = (correlationId: string): MsgHdrs => toMsgHdrs({ [Headers.CorrelationId]: correlationId });

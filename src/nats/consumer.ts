@@ -1,8 +1,9 @@
-import type { ConsumerMessages, JetStreamClient, JsMsg } from 'nats';
+import { ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { publishDeadLetter } from './dead-letters.js';
 import type { ConsumerDefinition } from './topology.js';
 
-/** What a handler decides about one message. Throwing means "retry later". */
+/** What a handler decides about one message. Throwing means "failed: retry with backoff". */
 export type Verdict = { ack: true } | { retryInMs: number } | { reject: string };
 export const ACK: Verdict = { ack: true };
 
@@ -13,53 +14,86 @@ export interface RunningConsumer {
   readonly handled: number;
 }
 
+export interface ConsumerOptions {
+  /** Failed deliveries before a message goes to the dead letters (MAX_DELIVERIES). */
+  maxDeliveries: number;
+  /** Which attempt this delivery is; defaults to the server's delivery count. */
+  attemptOf?: (m: JsMsg) => number;
+  /** Re-creates the stream and consumer when the server no longer has them (e.g. a wiped store). */
+  ensure?: () => Promise<void>;
+  maxMessages?: number;
+}
+
 /** Retry delays for a handler that threw: 0.5 s, 1 s, 2 s … capped at 30 s. */
-export const backoffMs = (deliveryCount: number) => Math.min(30_000, 500 * 2 ** Math.max(0, deliveryCount - 1));
+export const backoffMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
+
+// Statuses after which the pull will not recover by itself: look the consumer up (and re-create it) again.
+const LOST = new Set<string>([ConsumerEvents.ConsumerNotFound, ConsumerEvents.StreamNotFound, ConsumerEvents.ConsumerDeleted, ConsumerEvents.NoResponders]);
 
 /**
- * Runs a durable pull consumer until stopped. Messages are handled one at a time, in order.
- * If the pull loop ends for any reason other than stop() (consumer deleted, server restarted
- * with an empty store, a long disconnect), it looks the consumer up again and resumes, so the
- * worker never silently stops consuming.
+ * Runs a durable pull consumer until stopped, one message at a time, in order.
+ * A handler that throws is retried with exponential backoff (nak with delay); after
+ * `maxDeliveries` attempts, or at once when the handler rejects the message as unparseable, the
+ * message goes to the DLQ stream and is terminated. If the pull loop ends for any reason other
+ * than stop() — consumer deleted, server restarted with an empty store — it re-creates the
+ * consumer and resumes, so a worker never silently stops consuming (a known nats.js trap).
  */
-export function runPullConsumer(
-  js: JetStreamClient,
-  def: ConsumerDefinition,
-  handle: (msg: JsMsg) => Promise<Verdict>,
-  log: Logger,
-  opts: { maxMessages?: number } = {},
-): RunningConsumer {
+export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, handle: (msg: JsMsg) => Promise<Verdict>, log: Logger, opts: ConsumerOptions): RunningConsumer {
   let stopping = false;
   let messages: ConsumerMessages | undefined;
   let handled = 0;
   const name = def.config.durable_name;
+  const attemptOf = opts.attemptOf ?? ((m: JsMsg) => m.info.deliveryCount);
+
+  const deadLetter = async (m: JsMsg, error: string, attempt: number) => {
+    await publishDeadLetter(js, { consumer: name, subject: m.subject, data: m.data, headers: m.headers, error, deliveries: attempt, stream: def.stream, streamSeq: m.seq });
+    m.term();
+    log.error({ subject: m.subject, seq: m.seq, deliveries: attempt, error }, 'message dead-lettered');
+  };
 
   const processOne = async (m: JsMsg) => {
+    const attempt = attemptOf(m);
     let verdict: Verdict;
     try {
       verdict = await handle(m);
     } catch (err) {
-      const delay = backoffMs(m.info.deliveryCount);
-      log.error({ err, subject: m.subject, seq: m.seq, delivery: m.info.deliveryCount, retry_in_ms: delay }, 'handler failed; will retry');
+      const error = (err as Error).message ?? String(err);
+      if (attempt >= opts.maxDeliveries) return deadLetter(m, error, attempt);
+      const delay = backoffMs(attempt);
+      log.warn({ err, subject: m.subject, seq: m.seq, attempt, retry_in_ms: delay }, 'handler failed; will retry');
       verdict = { retryInMs: delay };
     }
     if ('ack' in verdict) m.ack();
     else if ('retryInMs' in verdict) m.nak(verdict.retryInMs);
-    else {
-      log.error({ subject: m.subject, seq: m.seq, reason: verdict.reject }, 'message rejected');
-      m.term();
-    }
-    handled++;
+    else await deadLetter(m, verdict.reject, attempt);
   };
 
   const loop = (async () => {
+    let lookups = 0;
     while (!stopping) {
       try {
+        if (lookups++ > 0 && opts.ensure) await opts.ensure();
         const consumer = await js.consumers.get(def.stream, name);
         messages = await consumer.consume({ max_messages: opts.maxMessages ?? 256 });
+        const current = messages;
+        void (async () => {
+          for await (const s of await current.status()) {
+            if (LOST.has(s.type)) {
+              log.warn({ status: s.type, stream: def.stream, consumer: name }, 'consumer lost; re-creating');
+              current.stop();
+              break;
+            }
+          }
+        })().catch(() => undefined);
         log.info({ stream: def.stream, consumer: name }, 'consuming');
-        for await (const m of messages) {
-          await processOne(m);
+        for await (const m of current) {
+          try {
+            await processOne(m);
+          } catch (err) {
+            // Publishing the dead letter failed (NATS away): leave the message unacked for redelivery.
+            log.error({ err, subject: m.subject, seq: m.seq }, 'could not settle message; it will be redelivered');
+          }
+          handled++;
           if (stopping) break;
         }
       } catch (err) {

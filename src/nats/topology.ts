@@ -11,6 +11,7 @@ import {
 } from 'nats';
 import { ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD } from '../events/contracts.js';
 import { JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
+import { DLQ_STREAM, DLQ_SUBJECTS } from './dead-letters.js';
 
 /** Streams and durable consumers, defined in code and applied idempotently by `orderflow setup`. */
 export const ORDERS_STREAM = 'ORDERS';
@@ -40,6 +41,16 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       subjects: [`${JOB_SUBJECT_PREFIX}.>`],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
+      duplicate_window: nanos(2 * 60 * 1000),
+      num_replicas: 1,
+    },
+    {
+      name: DLQ_STREAM,
+      description: 'Dead letters (dlq.<consumer>): messages a consumer gave up on, kept for inspection and retry.',
+      subjects: [DLQ_SUBJECTS],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(30 * 24 * 3600 * 1000),
       duplicate_window: nanos(2 * 60 * 1000),
       num_replicas: 1,
     },

@@ -1,6 +1,8 @@
 import type { z } from 'zod';
 import type { Causation, Envelope, PaymentReply, PaymentRequest } from '../events/contracts.js';
-import type { JobDefinition } from '../events/jobs.js';
+import type { DispatchOptions, JobDefinition } from '../events/jobs.js';
+
+export type { DispatchOptions };
 
 /**
  * What the order domain needs from the outside world. The NATS implementations live in
@@ -19,12 +21,12 @@ export interface PaymentGateway {
   validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome>;
 }
 
-export interface DispatchOptions {
-  correlationId: string;
-  /** Run no earlier than this many milliseconds from now. */
-  delayMs?: number;
-}
 
 export interface JobDispatcher {
   dispatch<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions): Promise<string>;
+}
+
+/** Publishes outbox rows that have just been committed (the fast path; a sweep catches the rest). */
+export interface OutboxPublisher {
+  publish(ids: string[]): Promise<boolean>;
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Order, NatsActivity } from '../db/client.js';
+import type { Tx } from '../outbox/outbox.js';
 import type { OrderStatus } from '../events/contracts.js';
 import { newOrderReference } from './reference.js';
 import { IllegalTransitionError, statusesAllowing } from './state.js';
@@ -61,13 +62,18 @@ export class OrderRepository {
    * Moves the order to `to` only if its current status allows it (one SQL UPDATE … WHERE status IN …),
    * so two workers racing on the same order cannot both win.
    */
-  async transition(id: string, to: OrderStatus, data: Partial<Pick<Order, 'paymentResponse' | 'paymentError' | 'paidAt' | 'shippedAt'>> & { incrementAttempts?: boolean } = {}): Promise<Order> {
+  async transition(
+    id: string,
+    to: OrderStatus,
+    data: Partial<Pick<Order, 'paymentResponse' | 'paymentError' | 'paidAt' | 'shippedAt' | 'nextAttemptAt'>> & { incrementAttempts?: boolean } = {},
+    tx: Tx = this.db,
+  ): Promise<Order> {
     const { incrementAttempts, ...fields } = data;
-    const { count } = await this.db.order.updateMany({
+    const { count } = await tx.order.updateMany({
       where: { id, status: { in: statusesAllowing(to) } },
       data: { ...fields, status: to, ...(incrementAttempts ? { paymentAttempts: { increment: 1 } } : {}) },
     });
-    const order = await this.db.order.findUnique({ where: { id } });
+    const order = await tx.order.findUnique({ where: { id } });
     if (!order) throw new Error(`order ${id} not found`);
     if (count === 0) throw new IllegalTransitionError(id, order.status, to);
     return order;

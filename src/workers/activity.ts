@@ -2,7 +2,7 @@ import type { JsMsg, Subscription } from 'nats';
 import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
 import { recordActivity } from '../orders/activity.js';
 import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
-import { ACTIVITY_CONSUMER } from '../nats/topology.js';
+import { ACTIVITY_CONSUMER, ensureTopology } from '../nats/topology.js';
 import type { Runtime } from '../runtime/context.js';
 
 export const LIVE_CONSUMER_NAME = 'activity-live';
@@ -46,6 +46,9 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
     };
   }
 
-  const running = runPullConsumer(rt.js, ACTIVITY_CONSUMER, (m: JsMsg) => record(m.subject, m.data), log);
+  const running = runPullConsumer(rt.js, ACTIVITY_CONSUMER, (m: JsMsg) => record(m.subject, m.data), log, {
+    maxDeliveries: rt.config.MAX_DELIVERIES,
+    ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
+  });
   return { stop: () => running.stop() };
 }

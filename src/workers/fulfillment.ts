@@ -1,30 +1,35 @@
 import { Jobs } from '../events/jobs.js';
-import { handler, jobMessageHandler } from '../jobs/worker.js';
+import { handler, jobAttempt, jobMessageHandler } from '../jobs/worker.js';
 import { runPullConsumer } from '../nats/consumer.js';
-import { CorePublisher, JetStreamPublisher } from '../nats/publishers.js';
-import { FULFILLMENT_CONSUMER } from '../nats/topology.js';
+import { CorePublisher } from '../nats/publishers.js';
+import { ensureTopology, FULFILLMENT_CONSUMER } from '../nats/topology.js';
 import { fulfilOrder } from '../orders/fulfil-order.js';
-import { OrderRepository } from '../orders/repository.js';
+import { OutboxRelay } from '../outbox/relay.js';
 import type { Runtime } from '../runtime/context.js';
 
 /**
  * The PoC's `queue:work nats`: a durable pull consumer on the JOBS stream (explicit ack) that runs
- * FulfillOrder jobs. orders.shipped goes out on the default connection, metrics.orders on the
- * analytics one.
+ * FulfillOrder jobs. orders.shipped goes out through the outbox on the default connection,
+ * metrics.orders on the analytics one.
  */
 export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const log = rt.log.child({ worker: 'fulfillment' });
-  const deps = {
-    orders: new OrderRepository(rt.db),
-    events: new JetStreamPublisher(rt.js),
-    metrics: new CorePublisher(rt.nats.analytics),
-    log,
-  };
+  const outbox = new OutboxRelay(rt.db, rt.js, log);
+  const deps = { db: rt.db, outbox, metrics: new CorePublisher(rt.nats.analytics), log };
   const handlers = [
     handler(Jobs.fulfillOrder, async (payload, ctx) => {
-      await fulfilOrder({ ...deps, log: ctx.log }, payload.order_id, { correlationId: ctx.correlationId, causationId: ctx.jobId });
+      await fulfilOrder({ ...deps, log: ctx.log }, payload.order_id, ctx.jobId, { correlationId: ctx.correlationId, causationId: ctx.jobId });
     }),
   ];
-  const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log), log);
-  return { stop: () => running.stop() };
+  const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log), log, {
+    maxDeliveries: rt.config.MAX_DELIVERIES,
+    attemptOf: jobAttempt,
+    ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
+  });
+  return {
+    async stop() {
+      await running.stop();
+      await outbox.stop();
+    },
+  };
 }
