@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvents } from '../src/events/contracts.js';
-import { JetStreamJobQueue } from '../src/jobs/queue.js';
-import { JetStreamPublisher } from '../src/nats/publishers.js';
-import { NatsPaymentGateway } from '../src/nats/payments-client.js';
 import { placeOrder } from '../src/orders/place-order.js';
 import { OrderRepository } from '../src/orders/repository.js';
-import type { Runtime } from '../src/runtime/context.js';
+import { orderDeps, type Runtime } from '../src/runtime/context.js';
 import { startActivityWorker } from '../src/workers/activity.js';
 import { startFulfillmentWorker } from '../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../src/workers/payments.js';
@@ -28,15 +25,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-function deps() {
-  return {
-    orders: new OrderRepository(web.db),
-    events: new JetStreamPublisher(web.js),
-    payments: new NatsPaymentGateway(web.nats.default, web.config.PAYMENT_TIMEOUT_MS),
-    jobs: new JetStreamJobQueue(web.js),
-    log: web.log,
-  };
-}
+const deps = () => orderDeps(web);
 
 describe('the order chain: created → paid → shipped', () => {
   it('ships an approved order and records every event', async () => {

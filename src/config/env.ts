@@ -30,6 +30,10 @@ export const envSchema = z.object({
   ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
   // Failed deliveries of one message before it goes to the dead-letter stream (as the SNS/SQS and
   // EventBridge designs this grew from used).
+  // The reconciler asks the payment service again after base, 2×base, 4×base … (capped at 60 s).
+  PAYMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
+  // An order that sits in a non-final state this long is re-driven by the reconciler.
+  STUCK_AFTER_MS: z.coerce.number().int().min(100).max(86_400_000).default(30_000),
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3),
 });
 

@@ -37,15 +37,26 @@ async function open(name: string, url: string, log: Logger, opts: { waitOnFirstC
     waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
     pingInterval: 10_000,
   });
+  connected.set(nc, true);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'pingTimer') continue;
+      if (s.type === 'disconnect') connected.set(nc, false);
+      if (s.type === 'reconnect') connected.set(nc, true);
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : 'info';
       log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
     }
   })();
   return nc;
 }
+
+const connected = new WeakMap<NatsConnection, boolean>();
+
+/**
+ * Whether the connection is up right now. Callers on a request path use it to fail fast (and let
+ * the outbox sweep and the reconciler finish the work) instead of waiting out a timeout.
+ */
+export const isConnected = (nc: NatsConnection): boolean => !nc.isClosed() && connected.get(nc) !== false;
 
 export async function drainAll(conns: NatsConnections): Promise<void> {
   await Promise.allSettled([conns.default, conns.analytics].map((nc) => (nc.isClosed() ? undefined : nc.drain())));

@@ -2,6 +2,7 @@ import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import { describeZodError, PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
 import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from './codec.js';
+import { isConnected } from './connections.js';
 
 /** payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never a throw. */
 export class NatsPaymentGateway implements PaymentGateway {
@@ -11,6 +12,7 @@ export class NatsPaymentGateway implements PaymentGateway {
   ) {}
 
   async validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
+    if (!isConnected(this.nc)) return { kind: 'unavailable', error: 'NATS is unreachable' };
     let msg;
     try {
       msg = await this.nc.request(PaymentsValidate.subject, encodeJson(PaymentsValidate.request.parse(request)), {

@@ -1,15 +1,19 @@
 import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
 import { createEvent, OrderEvents, type Causation } from '../events/contracts.js';
-import { Jobs } from '../events/jobs.js';
-import type { EventPublisher, JobDispatcher, PaymentGateway } from './ports.js';
-import type { Order, OrderRepository } from './repository.js';
+import { createJob, Jobs } from '../events/jobs.js';
+import { appendOutbox, eventMessage, jobMessage } from '../outbox/outbox.js';
+import type { OutboxPublisher, PaymentGateway } from './ports.js';
+import { OrderRepository, type Order } from './repository.js';
+import { IllegalTransitionError } from './state.js';
 
 export interface PlaceOrderDeps {
-  orders: OrderRepository;
-  events: EventPublisher;
+  db: Db;
+  outbox: OutboxPublisher;
   payments: PaymentGateway;
-  jobs: JobDispatcher;
   log: Logger;
+  /** Base of the payment retry backoff (PAYMENT_RETRY_BASE_MS). */
+  paymentRetryBaseMs: number;
 }
 
 export interface PlaceOrderInput {
@@ -18,76 +22,80 @@ export interface PlaceOrderInput {
   correlationId: string;
 }
 
+/** When to ask the payment service again after `attempts` unanswered tries: base × 2^(n-1), at most 60 s. */
+export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.now()) =>
+  new Date(now + Math.min(60_000, baseMs * 2 ** Math.max(0, attempts - 1)));
+
 /**
  * The PoC's OrderController: record the order, publish orders.created, ask payments.validate,
  * then either publish orders.paid and queue fulfilment, or record the decline.
- * The order is stored first, so whatever fails afterwards it is never lost: it stays visible in
- * `payment_pending` with the error on it.
+ * Each state change commits together with the events it causes (transactional outbox), so an
+ * accepted order is never lost and never half-written, whatever NATS is doing: if the payment
+ * service cannot be asked, the order waits in `payment_pending` for the reconciler.
  */
 export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): Promise<Order> {
-  const order = await deps.orders.create(input);
-  const log = deps.log.child({ order_id: order.id, reference: order.reference, correlation_id: order.correlationId });
-  const cause: Causation = { correlationId: order.correlationId };
-
-  const created = createEvent(
-    OrderEvents.created,
-    { order_id: order.id, reference: order.reference, customer_email: order.customerEmail, amount_cents: order.amountCents, currency: order.currency },
-    cause,
-  );
-  try {
-    await deps.events.publish(created);
-    log.info({ event_id: created.event_id, subject: created.type }, 'order created');
-  } catch (err) {
-    log.error({ err, event_id: created.event_id }, 'could not publish orders.created');
-  }
-
-  return settlePayment(deps, order, { correlationId: order.correlationId, causationId: created.event_id });
+  const repo = new OrderRepository(deps.db);
+  const { order, createdId } = await deps.db.$transaction(async (tx) => {
+    const order = await repo.create(input, tx);
+    const created = createEvent(
+      OrderEvents.created,
+      { order_id: order.id, reference: order.reference, customer_email: order.customerEmail, amount_cents: order.amountCents, currency: order.currency },
+      { correlationId: order.correlationId },
+    );
+    await appendOutbox(tx, [eventMessage(created)]);
+    return { order, createdId: created.event_id };
+  });
+  deps.log.info({ order_id: order.id, reference: order.reference, correlation_id: order.correlationId, event_id: createdId }, 'order created');
+  await deps.outbox.publish([createdId]);
+  return settlePayment(deps, order, { correlationId: order.correlationId, causationId: createdId });
 }
 
-/** Asks the payment service about an order that is `created` or `payment_pending`, and applies the answer. */
+/**
+ * Asks the payment service about an order that is `created` or `payment_pending` and applies the
+ * answer. Used by the web request and, for orders left waiting, by the reconciler.
+ */
 export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: Causation): Promise<Order> {
   const log = deps.log.child({ order_id: order.id, reference: order.reference, correlation_id: cause.correlationId });
-  const outcome = await deps.payments.validate(
-    { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, currency: order.currency },
-    cause,
-  );
+  const repo = new OrderRepository(deps.db);
+  const outcome = await deps.payments.validate({ order_id: order.id, reference: order.reference, amount_cents: order.amountCents, currency: order.currency }, cause);
 
-  if (outcome.kind === 'unavailable') {
-    log.warn({ error: outcome.error }, 'payment service unavailable; order kept as payment_pending');
-    return deps.orders.transition(order.id, 'payment_pending', { paymentError: outcome.error, incrementAttempts: true });
-  }
-
-  const { reply } = outcome;
-  const paymentResponse = JSON.stringify(reply);
-  if (!reply.approved) {
-    const reason = reply.reason ?? 'declined';
-    const declined = await deps.orders.transition(order.id, 'payment_declined', { paymentResponse, paymentError: null, incrementAttempts: true });
-    const event = createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason }, cause);
-    await publishQuietly(deps, event, log);
-    log.info({ event_id: event.event_id, reason }, 'payment declined');
-    return declined;
-  }
-
-  const paid = await deps.orders.transition(order.id, 'paid', { paymentResponse, paymentError: null, paidAt: new Date(), incrementAttempts: true });
-  const event = createEvent(
-    OrderEvents.paid,
-    { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, transaction_id: reply.transaction_id ?? '' },
-    cause,
-  );
-  await publishQuietly(deps, event, log);
   try {
-    const jobId = await deps.jobs.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId });
-    log.info({ event_id: event.event_id, job_id: jobId, transaction_id: reply.transaction_id }, 'payment approved; fulfilment queued');
-  } catch (err) {
-    log.error({ err }, 'could not queue fulfilment');
-  }
-  return paid;
-}
+    if (outcome.kind === 'unavailable') {
+      const attempts = order.paymentAttempts + 1;
+      log.warn({ error: outcome.error, attempts }, 'payment service unavailable; order kept as payment_pending');
+      return await repo.transition(order.id, 'payment_pending', {
+        paymentError: outcome.error,
+        incrementAttempts: true,
+        nextAttemptAt: nextPaymentAttempt(attempts, deps.paymentRetryBaseMs),
+      });
+    }
 
-async function publishQuietly(deps: PlaceOrderDeps, event: Parameters<EventPublisher['publish']>[0], log: Logger) {
-  try {
-    await deps.events.publish(event);
+    const { reply } = outcome;
+    const paymentResponse = JSON.stringify(reply);
+    const { updated, ids } = await deps.db.$transaction(async (tx) => {
+      if (!reply.approved) {
+        const updated = await repo.transition(order.id, 'payment_declined', { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null }, tx);
+        const declined = createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause);
+        return { updated, ids: await appendOutbox(tx, [eventMessage(declined)]) };
+      }
+      const updated = await repo.transition(order.id, 'paid', { paymentResponse, paymentError: null, paidAt: new Date(), incrementAttempts: true, nextAttemptAt: null }, tx);
+      const paid = createEvent(
+        OrderEvents.paid,
+        { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, transaction_id: reply.transaction_id ?? '' },
+        cause,
+      );
+      const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId });
+      return { updated, ids: await appendOutbox(tx, [eventMessage(paid), jobMessage(Jobs.fulfillOrder, job)]) };
+    });
+    log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: ids }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
+    await deps.outbox.publish(ids);
+    return updated;
   } catch (err) {
-    log.error({ err, event_id: event.event_id, subject: event.type }, 'could not publish event');
+    // Someone else (the reconciler, a second web request) settled it first: theirs stands.
+    if (err instanceof IllegalTransitionError) {
+      log.info({ status: err.from }, 'order already settled elsewhere');
+      return (await repo.find(order.id)) ?? order;
+    }
+    throw err;
   }
 }

@@ -25,11 +25,11 @@ export interface Page<T> {
 export class OrderRepository {
   constructor(private readonly db: Db) {}
 
-  async create(input: NewOrder): Promise<Order> {
+  async create(input: NewOrder, tx: Tx = this.db): Promise<Order> {
     // A reference collision (1 in ~10^12) is retried rather than surfaced to the customer.
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.db.order.create({
+        return await tx.order.create({
           data: {
             id: randomUUID(),
             reference: newOrderReference(),

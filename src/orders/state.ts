@@ -6,7 +6,8 @@ import type { OrderStatus } from '../events/contracts.js';
  */
 const transitions: Record<OrderStatus, readonly OrderStatus[]> = {
   created: ['payment_pending', 'paid', 'payment_declined'],
-  payment_pending: ['paid', 'payment_declined'],
+  // payment_pending → payment_pending records one more unanswered attempt.
+  payment_pending: ['payment_pending', 'paid', 'payment_declined'],
   paid: ['shipped'],
   payment_declined: [],
   shipped: [],

@@ -32,6 +32,8 @@ export class OutboxRelay {
     private readonly js: JetStreamClient,
     private readonly log: Logger,
     opts: RelayOptions = {},
+    /** Whether NATS is connected: the fast path skips straight to "left for the sweep" when not. */
+    private readonly isUp: () => boolean = () => true,
   ) {
     this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, ...opts };
   }
@@ -39,6 +41,7 @@ export class OutboxRelay {
   /** Publishes these rows now, in the given order. Never throws: what fails is left for the sweep. */
   async publish(ids: string[]): Promise<boolean> {
     if (ids.length === 0) return true;
+    if (!this.isUp()) return false;
     const rows = await this.db.outboxMessage.findMany({ where: { id: { in: ids }, publishedAt: null } });
     const byId = new Map(rows.map((r) => [r.id, r]));
     return this.publishRows(ids.map((id) => byId.get(id)).filter((r) => r !== undefined));

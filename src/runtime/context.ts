@@ -2,7 +2,10 @@ import type { JetStreamClient } from 'nats';
 import { loadConfig, type Config } from '../config/env.js';
 import { createDb, type Db } from '../db/client.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { connectNats, drainAll, type NatsConnections } from '../nats/connections.js';
+import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
+import { NatsPaymentGateway } from '../nats/payments-client.js';
+import type { PlaceOrderDeps } from '../orders/place-order.js';
+import { OutboxRelay } from '../outbox/relay.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
 export interface Runtime {
@@ -12,6 +15,8 @@ export interface Runtime {
   db: Db;
   nats: NatsConnections;
   js: JetStreamClient;
+  /** Publishes this process's committed outbox rows; its sweep runs only where start() is called. */
+  outbox: OutboxRelay;
 }
 
 export async function createRuntime(name: string, config: Config = loadConfig()): Promise<Runtime> {
@@ -24,11 +29,25 @@ export async function createRuntime(name: string, config: Config = loadConfig())
     await db.$disconnect();
     throw new Error(`cannot connect to NATS at ${config.NATS_URL}: ${(err as Error).message}`);
   }
-  return { name, config, log, db, nats, js: nats.default.jetstream() };
+  const js = nats.default.jetstream();
+  const outbox = new OutboxRelay(db, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
+  return { name, config, log, db, nats, js, outbox };
 }
 
 /** Drains both NATS connections (in-flight publishes and replies are delivered) and closes the database. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
+  await rt.outbox.stop();
   await drainAll(rt.nats);
   await rt.db.$disconnect();
+}
+
+/** What the order flows need, wired to this process's database, outbox and NATS connection. */
+export function orderDeps(rt: Runtime): PlaceOrderDeps {
+  return {
+    db: rt.db,
+    outbox: rt.outbox,
+    payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS),
+    log: rt.log,
+    paymentRetryBaseMs: rt.config.PAYMENT_RETRY_BASE_MS,
+  };
 }

@@ -4,7 +4,6 @@ import { runPullConsumer } from '../nats/consumer.js';
 import { CorePublisher } from '../nats/publishers.js';
 import { ensureTopology, FULFILLMENT_CONSUMER } from '../nats/topology.js';
 import { fulfilOrder } from '../orders/fulfil-order.js';
-import { OutboxRelay } from '../outbox/relay.js';
 import type { Runtime } from '../runtime/context.js';
 
 /**
@@ -14,8 +13,7 @@ import type { Runtime } from '../runtime/context.js';
  */
 export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const log = rt.log.child({ worker: 'fulfillment' });
-  const outbox = new OutboxRelay(rt.db, rt.js, log);
-  const deps = { db: rt.db, outbox, metrics: new CorePublisher(rt.nats.analytics), log };
+  const deps = { db: rt.db, outbox: rt.outbox, metrics: new CorePublisher(rt.nats.analytics), log };
   const handlers = [
     handler(Jobs.fulfillOrder, async (payload, ctx) => {
       await fulfilOrder({ ...deps, log: ctx.log }, payload.order_id, ctx.jobId, { correlationId: ctx.correlationId, causationId: ctx.jobId });
@@ -27,9 +25,6 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
     ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
   });
   return {
-    async stop() {
-      await running.stop();
-      await outbox.stop();
-    },
+    stop: () => running.stop(),
   };
 }

@@ -1,0 +1,78 @@
+import { createJob, Jobs } from '../events/jobs.js';
+import { appendOutbox, jobMessage } from '../outbox/outbox.js';
+import { settlePayment, type PlaceOrderDeps } from './place-order.js';
+
+export interface ReconcileOptions {
+  /** An order in a non-final state this long is re-driven (STUCK_AFTER_MS). */
+  stuckAfterMs: number;
+  /** How long a claimed payment retry is held, so two reconcilers do not ask twice at once. */
+  claimMs: number;
+  batchSize?: number;
+}
+
+export interface ReconcileReport {
+  paymentsRetried: number;
+  fulfilmentsRequeued: number;
+}
+
+/**
+ * The database is the source of truth: one pass re-drives every order that should have moved on.
+ * - `payment_pending` whose retry time has come, and `created` left behind by a crash between the
+ *   insert and the payment request: ask the payment service again.
+ * - `paid` for longer than `stuckAfterMs` without being shipped (a lost job, a NATS server that
+ *   lost its store): queue the FulfillOrder job again. A duplicate job is harmless; fulfilment is
+ *   idempotent.
+ * Each order is claimed with a conditional update first, so concurrent reconcilers split the work.
+ */
+export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions): Promise<ReconcileReport> {
+  const now = new Date();
+  const take = opts.batchSize ?? 100;
+  const stuckBefore = new Date(now.getTime() - opts.stuckAfterMs);
+  const report: ReconcileReport = { paymentsRetried: 0, fulfilmentsRequeued: 0 };
+
+  const awaitingPayment = await deps.db.order.findMany({
+    where: {
+      OR: [
+        { status: 'payment_pending', OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
+        { status: 'created', createdAt: { lt: stuckBefore }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
+      ],
+    },
+    orderBy: { createdAt: 'asc' },
+    take,
+  });
+  for (const order of awaitingPayment) {
+    if (!(await claim(deps, order.id, order.status, now, new Date(now.getTime() + opts.claimMs)))) continue;
+    await settlePayment(deps, order, { correlationId: order.correlationId });
+    report.paymentsRetried++;
+  }
+
+  const unshipped = await deps.db.order.findMany({
+    where: { status: 'paid', paidAt: { lt: stuckBefore }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
+    orderBy: { paidAt: 'asc' },
+    take,
+  });
+  for (const order of unshipped) {
+    const ids = await deps.db.$transaction(async (tx) => {
+      const { count } = await tx.order.updateMany({
+        where: { id: order.id, status: 'paid', OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
+        data: { nextAttemptAt: new Date(now.getTime() + opts.stuckAfterMs) },
+      });
+      if (count === 0) return [];
+      const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
+      return appendOutbox(tx, [jobMessage(Jobs.fulfillOrder, job)]);
+    });
+    if (ids.length === 0) continue;
+    deps.log.warn({ order_id: order.id, correlation_id: order.correlationId, job_id: ids[0] }, 'reconciler: order paid but not shipped; fulfilment queued again');
+    await deps.outbox.publish(ids);
+    report.fulfilmentsRequeued++;
+  }
+  return report;
+}
+
+async function claim(deps: PlaceOrderDeps, id: string, status: string, now: Date, until: Date): Promise<boolean> {
+  const { count } = await deps.db.order.updateMany({
+    where: { id, status, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
+    data: { nextAttemptAt: until },
+  });
+  return count === 1;
+}
