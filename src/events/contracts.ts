@@ -93,8 +93,12 @@ export type ParsedEvent =
   | { ok: true; event: Envelope; definition: EventDefinition }
   | { ok: false; error: string };
 
+/** Anything bigger is not one of our messages (ours are well under 1 KiB): rejected before parsing. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+
 /** Parses bytes received on `subject` into a validated envelope; never throws. */
 export function parseEvent(subject: string, bytes: Uint8Array): ParsedEvent {
+  if (bytes.length > MAX_MESSAGE_BYTES) return { ok: false, error: `payload is larger than ${MAX_MESSAGE_BYTES} bytes` };
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));

@@ -1,6 +1,7 @@
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { MAX_MESSAGE_BYTES } from '../events/contracts.js';
 import { describeZodError } from '../events/envelope.js';
 import { jobEnvelopeSchema, type JobDefinition } from '../events/jobs.js';
 import { ACK, type Verdict } from '../nats/consumer.js';
@@ -40,6 +41,7 @@ export function jobAttempt(m: JsMsg): number {
 export function jobMessageHandler(handlers: JobHandler[], log: Logger, now: () => number = Date.now) {
   const byName = new Map(handlers.map((h) => [h.job.name, h]));
   return async (m: JsMsg): Promise<Verdict> => {
+    if (m.data.length > MAX_MESSAGE_BYTES) return { reject: `job is larger than ${MAX_MESSAGE_BYTES} bytes` };
     let raw: unknown;
     try {
       raw = m.json();

@@ -1,4 +1,4 @@
-import type { JetStreamClient, MsgHdrs } from 'nats';
+import type { JetStreamClient, JetStreamManager, MsgHdrs, StoredMsg } from 'nats';
 import { headers as natsHeaders } from 'nats';
 
 /**
@@ -56,4 +56,92 @@ export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Pr
     // redelivery; the same id keeps that to one entry.
     ...(dl.stream && dl.streamSeq !== undefined ? { msgID: `${dl.stream}:${dl.streamSeq}:${dl.consumer}` } : {}),
   });
+}
+
+// ---- operating the dead letters (orderflow dlq …) ----------------------------------------------
+
+export interface DeadLetterSummary {
+  seq: number;
+  consumer: string;
+  subject: string;
+  error: string;
+  deliveries: number;
+  at: string;
+  bytes: number;
+  retryable: boolean;
+}
+
+export interface DeadLetterDetail extends DeadLetterSummary {
+  headers: Record<string, string[]>;
+  payload: string;
+}
+
+function describe(m: StoredMsg): DeadLetterDetail {
+  const h = m.header;
+  const headers: Record<string, string[]> = {};
+  for (const [k, vs] of h) headers[k] = vs;
+  return {
+    seq: m.seq,
+    consumer: h.get(DlqHeaders.Consumer),
+    subject: h.get(DlqHeaders.Subject),
+    error: h.get(DlqHeaders.Error),
+    deliveries: Number(h.get(DlqHeaders.Deliveries) || 0),
+    at: h.get(DlqHeaders.At) || m.time.toISOString(),
+    bytes: m.data.length,
+    // Only what came out of a stream can go back into one; a dead core request had a requester
+    // that has long given up.
+    retryable: h.get(DlqHeaders.Stream) !== '',
+    headers,
+    payload: new TextDecoder().decode(m.data),
+  };
+}
+
+async function stored(jsm: JetStreamManager, seq: number): Promise<StoredMsg | null> {
+  try {
+    return await jsm.streams.getMessage(DLQ_STREAM, { seq });
+  } catch (err) {
+    if (/no message found|not found/i.test((err as Error).message)) return null;
+    throw err;
+  }
+}
+
+/** Oldest first, at most `limit`. */
+export async function listDeadLetters(jsm: JetStreamManager, limit = 100): Promise<{ total: number; items: DeadLetterSummary[] }> {
+  const { state } = await jsm.streams.info(DLQ_STREAM);
+  const items: DeadLetterSummary[] = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && items.length < limit && state.messages > 0; seq++) {
+    const m = await stored(jsm, seq);
+    if (!m) continue;
+    const { headers: _h, payload: _p, ...summary } = describe(m);
+    items.push(summary);
+  }
+  return { total: state.messages, items };
+}
+
+export async function showDeadLetter(jsm: JetStreamManager, seq: number): Promise<DeadLetterDetail | null> {
+  const m = await stored(jsm, seq);
+  return m ? describe(m) : null;
+}
+
+/**
+ * Puts a dead letter back on its original subject with its original headers and removes it from
+ * the DLQ. The consumers' inboxes keep this from repeating an effect that did happen.
+ */
+export async function retryDeadLetter(js: JetStreamClient, jsm: JetStreamManager, seq: number): Promise<'retried' | 'not_found' | 'not_retryable'> {
+  const m = await stored(jsm, seq);
+  if (!m) return 'not_found';
+  const d = describe(m);
+  if (!d.retryable) return 'not_retryable';
+  const h = natsHeaders();
+  for (const [k, vs] of m.header) {
+    if (k.startsWith('Orderflow-Dlq-')) continue;
+    for (const v of vs) h.append(k, v);
+  }
+  await js.publish(d.subject, m.data, { headers: h, msgID: `dlq-retry:${seq}` });
+  await jsm.streams.deleteMessage(DLQ_STREAM, seq, false);
+  return 'retried';
+}
+
+export async function purgeDeadLetters(jsm: JetStreamManager): Promise<number> {
+  return (await jsm.streams.purge(DLQ_STREAM)).purged;
 }

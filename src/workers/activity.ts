@@ -2,6 +2,7 @@ import type { JsMsg, Subscription } from 'nats';
 import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
 import { recordActivity } from '../orders/activity.js';
 import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
+import { publishDeadLetter } from '../nats/dead-letters.js';
 import { ACTIVITY_CONSUMER, ensureTopology } from '../nats/topology.js';
 import type { Runtime } from '../runtime/context.js';
 
@@ -34,7 +35,11 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
       callback: (err, msg) => {
         if (err) return log.error({ err }, 'subscription error');
         record(msg.subject, msg.data)
-          .then((v) => 'reject' in v && log.warn({ subject: msg.subject, reason: v.reject }, 'ignored bad message'))
+          .then(async (v) => {
+            if (!('reject' in v)) return;
+            log.warn({ subject: msg.subject, reason: v.reject }, 'bad message dead-lettered');
+            await publishDeadLetter(rt.js, { consumer: LIVE_CONSUMER_NAME, subject: msg.subject, data: msg.data, headers: msg.headers, error: v.reject, deliveries: 1 });
+          })
           .catch((e) => log.error({ err: e, subject: msg.subject }, 'could not record event'));
       },
     });

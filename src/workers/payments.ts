@@ -1,5 +1,6 @@
 import type { Service } from 'nats';
-import { describeZodError, PaymentsValidate } from '../events/contracts.js';
+import { describeZodError, MAX_MESSAGE_BYTES, PaymentsValidate } from '../events/contracts.js';
+import { publishDeadLetter } from '../nats/dead-letters.js';
 import { Headers } from '../events/envelope.js';
 import { encodeJson } from '../nats/codec.js';
 import { decidePayment } from '../payments/policy.js';
@@ -27,20 +28,22 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
         return;
       }
       const correlationId = msg.headers?.get(Headers.CorrelationId) || undefined;
+      const reject = (error: string) => {
+        log.warn({ correlation_id: correlationId, error }, 'rejected payments.validate request');
+        msg.respondError(400, error);
+        publishDeadLetter(rt.js, { consumer: 'payments', subject: msg.subject, data: msg.data, headers: msg.headers, error, deliveries: 1 }).catch((e: Error) =>
+          log.error({ err: e.message }, 'could not dead-letter a bad request'),
+        );
+      };
+      if (msg.data.length > MAX_MESSAGE_BYTES) return reject(`request is larger than ${MAX_MESSAGE_BYTES} bytes`);
       let body: unknown;
       try {
         body = msg.json();
       } catch {
-        log.warn({ correlation_id: correlationId }, 'rejected payments.validate request: not JSON');
-        msg.respondError(400, 'request is not JSON');
-        return;
+        return reject('request is not JSON');
       }
       const req = PaymentsValidate.request.safeParse(body);
-      if (!req.success) {
-        log.warn({ correlation_id: correlationId, error: describeZodError(req.error) }, 'rejected invalid payments.validate request');
-        msg.respondError(400, `invalid request: ${describeZodError(req.error)}`);
-        return;
-      }
+      if (!req.success) return reject(`invalid request: ${describeZodError(req.error)}`);
       const reply = decidePayment(req.data.order_id, req.data.amount_cents);
       msg.respond(encodeJson(reply));
       log.info(
