@@ -50,3 +50,14 @@ describe('the order chain: created → paid → shipped', () => {
     expect(JSON.parse(order.paymentResponse!)).toMatchObject({ approved: false, reason: expect.stringContaining('10,000.00') });
   });
 });
+
+describe('invariants', () => {
+  it('count every accepted order as final, none shipped twice, no duplicate activity', async () => {
+    const { checkInvariants } = await import('../src/orders/invariants.js');
+    const report = await waitFor(async () => {
+      const r = await checkInvariants(web.db);
+      return r.final === r.accepted && r.unpublishedOutbox === 0 ? r : null;
+    });
+    expect(report).toMatchObject({ accepted: 2, final: 2, shippedTwice: 0, duplicateActivity: 0, byStatus: { shipped: 1, payment_declined: 1 } });
+  });
+});

@@ -74,7 +74,8 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
       try {
         if (lookups++ > 0 && opts.ensure) await opts.ensure();
         const consumer = await js.consumers.get(def.stream, name);
-        messages = await consumer.consume({ max_messages: opts.maxMessages ?? 256 });
+        // A 10 s pull expiry (5 s idle heartbeat) bounds how long a pull lost in a server restart can stall us.
+        messages = await consumer.consume({ max_messages: opts.maxMessages ?? 256, expires: 10_000 });
         const current = messages;
         void (async () => {
           for await (const s of await current.status()) {
