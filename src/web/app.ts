@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Runtime } from '../runtime/context.js';
+import { wantsJson } from './negotiate.js';
+import ordersPlugin from './plugins/app/orders.js';
+import security from './plugins/external/security.js';
+import views from './plugins/external/views.js';
+import ordersRoutes from './routes/orders/index.js';
+import rootRoutes from './routes/root.js';
+import { correlationIdHeader } from './schemas.js';
+
+export const CORRELATION_HEADER = 'x-correlation-id';
+
+/** The web app: plugins/external (security, forms, views), plugins/app (the order domain), routes by folder. */
+export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: rt.log as FastifyBaseLogger,
+    // The request id is the correlation id: a caller's own (when it is a sane token) or a new UUID.
+    // It follows the order through every event, job and reply.
+    genReqId: (req) => {
+      const given = correlationIdHeader.safeParse(req.headers[CORRELATION_HEADER]);
+      return given.success ? given.data : randomUUID();
+    },
+    logController: new LogController({ requestIdLogLabel: 'correlation_id' }),
+    bodyLimit: 16 * 1024,
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header(CORRELATION_HEADER, req.id);
+  });
+
+  await app.register(security);
+  await app.register(views, { production: rt.config.NODE_ENV === 'production' });
+  await app.register(ordersPlugin, { rt });
+  await app.register(rootRoutes);
+  await app.register(ordersRoutes, { prefix: '/orders' });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404);
+    return wantsJson(req) ? { error: 'not_found', message: `${req.method} ${req.url} is not here` } : reply.view('error', { title: 'Not found', message: 'There is nothing at this address.' });
+  });
+
+  // Client mistakes (bad JSON, wrong content type, too large) keep their 4xx and say what was
+  // wrong; anything else is a 500 that leaks no internals.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'request failed');
+    const message = status === 500 ? 'Something went wrong on our side. The error was logged.' : err.message;
+    reply.code(status);
+    return wantsJson(req) ? { error: status === 500 ? 'internal_error' : 'bad_request', message } : reply.view('error', { title: status === 500 ? 'Error' : 'Bad request', message });
+  });
+
+  return app;
+}

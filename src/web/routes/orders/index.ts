@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { placeOrder } from '../../../orders/place-order.js';
+import { wantsJson } from '../../negotiate.js';
+import { orderJson } from '../../order-json.js';
+import { fieldErrors, listQuery, orderInput, orderParams } from '../../schemas.js';
+import { formatCents } from '../../../orders/money.js';
+
+const helpers = { formatCents };
+
+export default async function orders(app: FastifyInstance) {
+  app.get('/create', async (_req, reply) => reply.view('orders/create', { values: {}, errors: {} }));
+
+  app.post('/', async (req, reply) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const parsed = orderInput.safeParse(body);
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      reply.code(400);
+      if (wantsJson(req)) return { error: 'validation_failed', fields: errors };
+      return reply.view('orders/create', { values: { customer_email: String(body.customer_email ?? ''), amount: String(body.amount ?? '') }, errors });
+    }
+    const order = await placeOrder(
+      // The request's logger (a pino child carrying the correlation id).
+      { ...app.orderDeps, log: req.log as unknown as Logger },
+      { customerEmail: parsed.data.customer_email, amountCents: parsed.data.amount, correlationId: req.id },
+    );
+    const location = `/orders/${order.id}`;
+    if (wantsJson(req)) return reply.code(201).header('location', location).send(orderJson(order));
+    return reply.redirect(location, 303);
+  });
+
+  app.get('/', async (req, reply) => {
+    const q = listQuery.safeParse(req.query);
+    if (!q.success) {
+      reply.code(400);
+      return wantsJson(req) ? { error: 'validation_failed', fields: fieldErrors(q.error) } : reply.view('error', { title: 'Bad request', message: 'page and per_page must be positive whole numbers (per_page at most 100).' });
+    }
+    const page = await app.orders.list(q.data.page, q.data.per_page);
+    if (wantsJson(req)) return { items: page.items.map((o) => orderJson(o)), page: page.page, per_page: page.perPage, total: page.total, pages: page.pages };
+    return reply.view('orders/index', { page, ...helpers });
+  });
+
+  app.get('/:id', async (req, reply) => {
+    const p = orderParams.safeParse(req.params);
+    const order = p.success ? await app.orders.find(p.data.id) : null;
+    if (!order) {
+      reply.code(404);
+      return wantsJson(req) ? { error: 'not_found', message: 'No order with that id.' } : reply.view('error', { title: 'Order not found', message: 'There is no order with that id.' });
+    }
+    const timeline = await app.orders.activities(order.id);
+    const json = orderJson(order, timeline);
+    if (wantsJson(req)) return json;
+    return reply.view('orders/show', { order: json });
+  });
+}
