@@ -1,0 +1,14 @@
+import { z } from 'zod';
+import { describeZodError } from '../events/envelope.js';
+
+/** CLI flags and arguments go through zod like every other input; a bad one exits 2 with one line. */
+export function parseArgs<S extends z.ZodType>(command: string, schema: S, input: unknown): z.output<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    process.stderr.write(`orderflow ${command}: ${describeZodError(r.error)}\n`);
+    process.exit(2);
+  }
+  return r.data;
+}
+
+export const seqArg = z.coerce.number().int().positive();

@@ -1,0 +1,31 @@
+import { connect } from 'nats';
+import type { Config } from '../../config/env.js';
+import { migrate, type MigrationResult } from '../../db/migrate.js';
+import { ensureTopology, type TopologyReport } from '../../nats/topology.js';
+
+export interface SetupReport {
+  migrations: MigrationResult;
+  topology: TopologyReport;
+}
+
+/** Migrations, then streams and consumers; both idempotent, so it runs on every start. */
+export async function runSetup(config: Config): Promise<SetupReport> {
+  const migrations = migrate(config.DATABASE_URL);
+  const nc = await connect({ servers: config.NATS_URL, name: 'orderflow:setup', timeout: 5000 });
+  try {
+    const topology = await ensureTopology(await nc.jetstreamManager(), { ordersMaxAgeDays: config.ORDERS_STREAM_MAX_AGE_DAYS });
+    return { migrations, topology };
+  } finally {
+    await nc.close();
+  }
+}
+
+export function formatSetup(r: SetupReport): string {
+  const lines = [
+    ...r.migrations.applied.map((m) => `migration ${m}: applied`),
+    ...r.migrations.alreadyApplied.map((m) => `migration ${m}: already applied`),
+    ...r.topology.streams.map((s) => `stream ${s.name}: ${s.action}`),
+    ...r.topology.consumers.map((c) => `consumer ${c.stream}/${c.name}: ${c.action}`),
+  ];
+  return lines.join('\n');
+}

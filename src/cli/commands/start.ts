@@ -1,0 +1,68 @@
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from 'nats';
+import { loadConfig } from '../../config/env.js';
+import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServerProcess } from '../../nats/server-process.js';
+import { supervise } from '../supervisor.js';
+import { formatSetup, runSetup } from './setup.js';
+
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
+export const STARTED_PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
+
+async function natsAnswers(url: string): Promise<boolean> {
+  try {
+    const nc = await connect({ servers: url, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `orderflow start`: NATS (embedded if need be), setup, then the web app and every worker. */
+export async function start(): Promise<void> {
+  const config = loadConfig();
+  const say = (line: string) => process.stdout.write(`[orderflow] ${line}\n`);
+  let embedded: NatsServerProcess | undefined;
+
+  if (!(await natsAnswers(config.NATS_URL))) {
+    if (config.NATS_EMBEDDED === 'never') {
+      process.stderr.write(`orderflow start: nothing answers at NATS_URL=${config.NATS_URL} (and NATS_EMBEDDED=never)\n`);
+      process.exit(1);
+    }
+    if (!natsServerAvailable()) {
+      process.stderr.write(`orderflow start: ${NATS_INSTALL_HINT}\n`);
+      process.exit(1);
+    }
+    const url = new URL(config.NATS_URL.replace(/^nats:/, 'http:'));
+    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats') });
+    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, pid ${embedded.child.pid})`);
+  } else {
+    say(`using the NATS server at ${config.NATS_URL}`);
+  }
+
+  try {
+    const report = await runSetup(config);
+    for (const line of formatSetup(report).split('\n')) say(line);
+  } catch (err) {
+    process.stderr.write(`orderflow start: setup failed: ${(err as Error).message}\n`);
+    await embedded?.stop();
+    process.exit(1);
+  }
+
+  const env = { ...process.env, ORDERFLOW_PRETTY: process.env.ORDERFLOW_PRETTY ?? '1' };
+  const sup = supervise(
+    STARTED_PROCESSES.map((name) => ({ name, env, args: [BIN, ...(name === 'web' ? ['web'] : ['worker', name])] })),
+    say,
+  );
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
+  say(`order form: http://${config.HOST}:${config.PORT}/orders/create   (Ctrl-C stops everything)`);
+
+  const code = await sup.done;
+  if (embedded) {
+    await embedded.stop();
+    say('nats-server stopped');
+  }
+  say('all stopped');
+  process.exit(code);
+}

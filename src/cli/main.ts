@@ -1,0 +1,126 @@
+import { createRequire } from 'node:module';
+import { Command, CommanderError } from 'commander';
+import { z } from 'zod';
+import { loadConfig } from '../config/env.js';
+import { createDb } from '../db/client.js';
+import { checkInvariants } from '../orders/invariants.js';
+import { startWeb } from '../web/server.js';
+import { startActivityWorker } from '../workers/activity.js';
+import { startFulfillmentWorker } from '../workers/fulfillment.js';
+import { startPaymentResponder } from '../workers/payments.js';
+import { startReconciler } from '../workers/reconciler.js';
+import { parseArgs, seqArg } from './args.js';
+import { dlqList, dlqPurge, dlqRetry, dlqShow } from './commands/dlq.js';
+import { formatSetup, runSetup } from './commands/setup.js';
+import { start } from './commands/start.js';
+import { runProcess } from './process.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+const program = new Command('orderflow')
+  .description('Event-driven order processing on NATS and JetStream')
+  .version(version)
+  .showHelpAfterError()
+  // Usage errors exit 2 (the shell convention); help and --version exit 0.
+  .exitOverride((err: CommanderError) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+program
+  .command('start')
+  .description('run everything on this machine: NATS (started if none answers), setup, the web app and every worker')
+  .action(start);
+
+program
+  .command('setup')
+  .description('apply database migrations and create or update the JetStream streams and consumers (idempotent)')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const report = await runSetup(loadConfig()).catch((err: Error) => {
+      process.stderr.write(`orderflow setup: ${err.message}\n`);
+      process.exit(1);
+    });
+    process.stdout.write(`${opts.json ? JSON.stringify(report) : formatSetup(report)}\n`);
+  });
+
+program
+  .command('web')
+  .description('run the web app (order form and JSON API)')
+  .action(() =>
+    runProcess('web', async (rt) => {
+      const server = await startWeb(rt);
+      rt.log.info({ url: server.url }, `listening on ${server.url}`);
+      return server;
+    }),
+  );
+
+const workerNames = z.enum(['payments', 'activity', 'fulfillment', 'reconciler']);
+program
+  .command('worker')
+  .description('run one worker')
+  .argument('<name>', `one of: ${workerNames.options.join(', ')}`)
+  .option('--live', 'activity only: a plain core subscription on orders.* instead of the durable consumer')
+  .addHelpText(
+    'after',
+    `
+Workers:
+  payments     answers payments.validate (NATS micro service "payments", queue group)
+  activity     records every orders.* event in nats_activities (durable JetStream consumer)
+  fulfillment  ships paid orders from the JOBS stream; publishes orders.shipped and metrics.orders
+  reconciler   publishes outbox rows left behind, retries payments, re-queues lost fulfilment`,
+  )
+  .action((nameArg: string, opts: { live?: boolean }) => {
+    const name = parseArgs('worker', workerNames, nameArg);
+    if (opts.live && name !== 'activity') parseArgs('worker', z.never({ message: '--live applies to the activity worker only' }), opts.live);
+    return runProcess(name, async (rt) => {
+      switch (name) {
+        case 'payments':
+          return startPaymentResponder(rt);
+        case 'activity':
+          return startActivityWorker(rt, { live: opts.live ?? false });
+        case 'fulfillment':
+          return startFulfillmentWorker(rt);
+        case 'reconciler':
+          return startReconciler(rt);
+      }
+    });
+  });
+
+const dlq = program.command('dlq').description('operate the dead letters (the DLQ stream)');
+dlq
+  .command('list')
+  .description('list dead letters, oldest first')
+  .option('--limit <n>', 'at most this many', '100')
+  .option('--json', 'print JSON')
+  .action((opts: { limit: string; json?: boolean }) => dlqList({ limit: parseArgs('dlq list', z.coerce.number().int().positive(), opts.limit), json: !!opts.json }));
+dlq
+  .command('show')
+  .description('show one dead letter: its original subject, headers, payload and error')
+  .argument('<seq>', 'the dead letter number (from dlq list)')
+  .option('--json', 'print JSON')
+  .action((seq: string, opts: { json?: boolean }) => dlqShow(parseArgs('dlq show', seqArg, seq), { json: !!opts.json }));
+dlq
+  .command('retry')
+  .description('put a dead letter (or all of them) back on its original subject')
+  .argument('[seq]', 'the dead letter number')
+  .option('--all', 'retry every retryable dead letter')
+  .action((seq: string | undefined, opts: { all?: boolean }) => {
+    if (!opts.all && seq === undefined) parseArgs('dlq retry', z.never({ message: 'give a dead letter number or --all' }), seq);
+    return dlqRetry(opts.all ? undefined : parseArgs('dlq retry', seqArg, seq), { all: !!opts.all });
+  });
+dlq.command('purge').description('delete every dead letter').action(dlqPurge);
+
+program
+  .command('check')
+  .description('count the delivery invariants from the database: accepted vs final orders, shipped twice, duplicate activity')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const db = createDb(loadConfig().DATABASE_URL);
+    const r = await checkInvariants(db);
+    await db.$disconnect();
+    process.stdout.write(
+      opts.json
+        ? `${JSON.stringify(r)}\n`
+        : `accepted=${r.accepted} final=${r.final} shipped_twice=${r.shippedTwice} duplicate_activity=${r.duplicateActivity} unpublished_outbox=${r.unpublishedOutbox} ${JSON.stringify(r.byStatus)}\n`,
+    );
+  });
+
+await program.parseAsync(process.argv);
