@@ -17,7 +17,9 @@ export function createLogger(name: string, level: string): Logger {
       ? {
           transport: {
             target: 'pino-pretty',
-            options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,process' },
+            // One line per entry, so lines prefixed by `orderflow start` stay readable; colours follow
+            // the terminal (FORCE_COLOR is set by the supervisor when its own output is one).
+            options: { singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,process' },
           },
         }
       : {}),

@@ -50,7 +50,11 @@ export async function start(): Promise<void> {
     process.exit(1);
   }
 
-  const env = { ...process.env, ORDERFLOW_PRETTY: process.env.ORDERFLOW_PRETTY ?? '1' };
+  const env = {
+    ...process.env,
+    ORDERFLOW_PRETTY: process.env.ORDERFLOW_PRETTY ?? '1',
+    ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
+  };
   const sup = supervise(
     STARTED_PROCESSES.map((name) => ({ name, env, args: [BIN, ...(name === 'web' ? ['web'] : ['worker', name])] })),
     say,
