@@ -32,8 +32,6 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
   await app.register(security);
   await app.register(views, { production: rt.config.NODE_ENV === 'production' });
   await app.register(ordersPlugin, { rt });
-  await app.register(rootRoutes);
-  await app.register(ordersRoutes, { prefix: '/orders' });
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404);
@@ -49,6 +47,10 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
     reply.code(status);
     return wantsJson(req) ? { error: status === 500 ? 'internal_error' : 'bad_request', message } : reply.view('error', { title: status === 500 ? 'Error' : 'Bad request', message });
   });
+
+  // Routes last: they inherit the handlers set above.
+  await app.register(rootRoutes);
+  await app.register(ordersRoutes, { prefix: '/orders' });
 
   return app;
 }

@@ -1,0 +1,152 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/web/app.js';
+import { startActivityWorker } from '../../src/workers/activity.js';
+import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
+import { startPaymentResponder } from '../../src/workers/payments.js';
+import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+
+let stack: TestStack;
+let app: FastifyInstance;
+const stops: (() => Promise<void>)[] = [];
+const JSON_HEADERS = { accept: 'application/json' };
+
+beforeAll(async () => {
+  stack = await startStack();
+  app = await buildApp(await stack.runtime('web'));
+  const workers = await stack.runtime('workers');
+  stops.push((await startPaymentResponder(workers)).stop, startActivityWorker(workers).stop, startFulfillmentWorker(workers).stop);
+});
+afterAll(async () => {
+  await app.close();
+  for (const s of stops) await s();
+  await stack.stop();
+});
+
+const post = (payload: unknown, headers: Record<string, string> = JSON_HEADERS) => app.inject({ method: 'POST', url: '/orders', payload: payload as object, headers });
+const postForm = (form: Record<string, string>) =>
+  app.inject({ method: 'POST', url: '/orders', payload: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' } });
+
+describe('GET /orders/create', () => {
+  it('shows the form', async () => {
+    const r = await app.inject({ url: '/orders/create' });
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/html/);
+    expect(r.body).toContain('name="customer_email"');
+    expect(r.body).toContain('name="amount"');
+    expect(r.headers['content-security-policy']).toContain("script-src 'self'");
+  });
+  it('/ redirects to it', async () => {
+    const r = await app.inject({ url: '/' });
+    expect(r.statusCode).toBe(302);
+    expect(r.headers.location).toBe('/orders/create');
+  });
+});
+
+describe('POST /orders (JSON)', () => {
+  it('201 with the order and a Location; the order ships by itself', async () => {
+    const r = await post({ customer_email: ' Ada@Example.com ', amount: '12.30' });
+    expect(r.statusCode).toBe(201);
+    const o = r.json();
+    expect(o).toMatchObject({ reference: expect.stringMatching(/^ORD-[0-9A-Z]{8}$/), customer_email: 'ada@example.com', amount: '12.30', amount_cents: 1230, status: 'paid' });
+    expect(r.headers.location).toBe(`/orders/${o.id}`);
+    const shipped = await waitFor(async () => {
+      const g = (await app.inject({ url: `/orders/${o.id}`, headers: JSON_HEADERS })).json();
+      return g.status === 'shipped' && g.timeline.length === 3 ? g : null;
+    }, 5000, 'shipped');
+    expect(shipped.timeline.map((t: { subject: string }) => t.subject)).toEqual(['orders.created', 'orders.paid', 'orders.shipped']);
+    expect(shipped.shipped_at).toEqual(expect.any(String));
+  });
+
+  it('takes a JSON number amount exactly (0.29 is 29 cents, not 28.999…)', async () => {
+    const r = await post({ customer_email: 'n@example.com', amount: 0.29 });
+    expect(r.json()).toMatchObject({ amount_cents: 29, amount: '0.29' });
+  });
+
+  it('declines 10,000.00 and shows the reason', async () => {
+    const r = await post({ customer_email: 'big@example.com', amount: '10000.00' });
+    expect(r.statusCode).toBe(201);
+    expect(r.json()).toMatchObject({ status: 'payment_declined', payment_response: { approved: false, reason: expect.stringContaining('10,000.00') } });
+    const page = await app.inject({ url: `/orders/${r.json().id}` });
+    expect(page.body).toContain('declined');
+    expect(page.body).toContain('10,000.00 limit');
+  });
+
+  it('400 with field errors for bad input', async () => {
+    for (const amount of ['1e3', '-5', '12.345', '', 'abc', 0]) {
+      const r = await post({ customer_email: 'x@example.com', amount });
+      expect(r.statusCode, `amount ${amount}`).toBe(400);
+      expect(r.json()).toMatchObject({ error: 'validation_failed', fields: { amount: [expect.any(String)] } });
+    }
+    const r = await post({ customer_email: 'nope' });
+    expect(r.json().fields).toMatchObject({ customer_email: [expect.stringContaining('valid email')], amount: [expect.any(String)] });
+  });
+
+  it('a broken JSON body or an unsupported content type is a clear 4xx, never a 500', async () => {
+    const bad = await app.inject({ method: 'POST', url: '/orders', payload: '{"customer_email":', headers: { 'content-type': 'application/json', accept: 'application/json' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'bad_request' });
+    const xml = await app.inject({ method: 'POST', url: '/orders', payload: '<order/>', headers: { 'content-type': 'application/xml', accept: 'application/json' } });
+    expect(xml.statusCode).toBe(415);
+  });
+
+  it('keeps a caller correlation id and echoes it', async () => {
+    const r = await post({ customer_email: 'c@example.com', amount: '1.00' }, { ...JSON_HEADERS, 'x-correlation-id': 'trace-abc-123' });
+    expect(r.headers['x-correlation-id']).toBe('trace-abc-123');
+    expect(r.json().correlation_id).toBe('trace-abc-123');
+    const evil = await post({ customer_email: 'c@example.com', amount: '1.00' }, { ...JSON_HEADERS, 'x-correlation-id': 'a b\u0000c' });
+    expect(evil.json().correlation_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('POST /orders (HTML form)', () => {
+  it('303 to the order page, which shows the order', async () => {
+    const r = await postForm({ customer_email: 'form@example.com', amount: '5' });
+    expect(r.statusCode).toBe(303);
+    const page = await app.inject({ url: r.headers.location as string });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toMatch(/ORD-[0-9A-Z]{8}/);
+    expect(page.body).toContain('form@example.com');
+    expect(page.body).toContain('5.00 USD');
+    expect(page.body).toContain('/public/order.js');
+  });
+
+  it('400 re-renders the form with messages and the input kept, escaped', async () => {
+    const r = await postForm({ customer_email: '<script>alert(1)</script>', amount: '12.345' });
+    expect(r.statusCode).toBe(400);
+    expect(r.body).toContain('Enter a valid email address');
+    expect(r.body).toContain('at most two decimals');
+    expect(r.body).toContain('value="&lt;script&gt;alert(1)&lt;/script&gt;"');
+    expect(r.body).not.toContain('<script>alert(1)</script>');
+    expect(r.body).toContain('value="12.345"');
+  });
+});
+
+describe('GET /orders', () => {
+  it('lists newest first with pagination, in HTML and JSON', async () => {
+    for (let i = 0; i < 3; i++) await post({ customer_email: `p${i}@example.com`, amount: `${i + 1}.00` });
+    const first = (await app.inject({ url: '/orders?per_page=2', headers: JSON_HEADERS })).json();
+    expect(first).toMatchObject({ page: 1, per_page: 2, total: expect.any(Number), pages: expect.any(Number) });
+    expect(first.items.map((o: { customer_email: string }) => o.customer_email)).toEqual(['p2@example.com', 'p1@example.com']);
+    const second = (await app.inject({ url: '/orders?per_page=2&page=2', headers: JSON_HEADERS })).json();
+    expect(second.items[0].customer_email).toBe('p0@example.com');
+    const html = await app.inject({ url: '/orders?per_page=2&page=2' });
+    expect(html.body).toContain('p0@example.com');
+    expect(html.body).toContain('rel="prev"');
+    expect((await app.inject({ url: '/orders?page=0', headers: JSON_HEADERS })).statusCode).toBe(400);
+  });
+});
+
+describe('GET /orders/:id', () => {
+  it('404 for an unknown or malformed id, in HTML and JSON', async () => {
+    for (const id of ['00000000-0000-4000-8000-000000000000', 'not-a-uuid']) {
+      const j = await app.inject({ url: `/orders/${id}`, headers: JSON_HEADERS });
+      expect(j.statusCode).toBe(404);
+      expect(j.json()).toMatchObject({ error: 'not_found' });
+      const h = await app.inject({ url: `/orders/${id}` });
+      expect(h.statusCode).toBe(404);
+      expect(h.body).toContain('Order not found');
+    }
+    expect((await app.inject({ url: '/nowhere', headers: JSON_HEADERS })).statusCode).toBe(404);
+  });
+});
