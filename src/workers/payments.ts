@@ -52,6 +52,8 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
       );
     },
   });
+  // Ready means the server knows the subscription: a request sent after this line finds us.
+  await rt.nats.default.flush();
   log.info({ subject: PaymentsValidate.subject, queue: PaymentsValidate.queueGroup, id: service.info().id }, 'payment responder ready');
   return {
     service,

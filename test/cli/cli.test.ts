@@ -1,0 +1,107 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEvent, OrderEvents } from '../../src/events/contracts.js';
+import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
+import { JetStreamPublisher } from '../../src/nats/publishers.js';
+import { createDb } from '../../src/db/client.js';
+import { runCli, spawnCli } from '../helpers/processes.js';
+import { waitFor } from '../helpers/stack.js';
+
+let dir: string;
+let nats: NatsServerProcess;
+let env: Record<string, string>;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'orderflow-cli-'));
+  nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+  env = { NATS_URL: nats.url, DATABASE_URL: `file:${join(dir, 'cli.db')}`, DATA_DIR: dir, LOG_LEVEL: 'info', ORDERFLOW_PRETTY: '0' };
+  nc = await connect({ servers: nats.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await nats?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('orderflow CLI', () => {
+  it('has --help on every command', async () => {
+    const top = await runCli(['--help'], env);
+    expect(top.code).toBe(0);
+    for (const cmd of ['start', 'setup', 'web', 'worker', 'dlq', 'check']) expect(top.stdout).toContain(cmd);
+    for (const args of [['worker', '--help'], ['setup', '--help'], ['dlq', 'retry', '--help'], ['start', '--help']]) {
+      const r = await runCli(args, env);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toContain('Usage: orderflow');
+    }
+    expect((await runCli(['worker', '--help'], env)).stdout).toContain('reconciler');
+  });
+
+  it('a bad env var stops it with a message naming the variable (exit 1); a bad argument exits 2', async () => {
+    const badEnv = await runCli(['setup'], { ...env, PORT: 'abc' });
+    expect(badEnv.code).toBe(1);
+    expect(badEnv.stderr).toContain('PORT');
+    const badWorker = await runCli(['worker', 'sales'], env);
+    expect(badWorker.code).toBe(2);
+    expect(badWorker.stderr).toMatch(/payments.*activity.*fulfillment/);
+    const badFlag = await runCli(['setup', '--frobnicate'], env);
+    expect(badFlag.code).toBe(2);
+    const badSeq = await runCli(['dlq', 'show', 'x'], env);
+    expect(badSeq.code).toBe(2);
+  });
+
+  it('setup applies migrations and creates streams, and is idempotent', async () => {
+    const first = await runCli(['setup'], env);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('migration 20261122000000_init: applied');
+    expect(first.stdout).toContain('stream ORDERS: created');
+    const second = await runCli(['setup', '--json'], env);
+    const report = JSON.parse(second.stdout);
+    expect(report.migrations.applied).toEqual([]);
+    expect(report.topology.streams.every((s: { action: string }) => s.action === 'unchanged')).toBe(true);
+  });
+
+  it('worker payments answers requests and exits 0 on SIGTERM', async () => {
+    const w = spawnCli('payments', ['worker', 'payments'], env);
+    try {
+      await w.waitFor(/payment responder ready/);
+      const reply = await nc.request('payments.validate', new TextEncoder().encode(JSON.stringify({ order_id: 'cli-1', amount_cents: 100 })), { timeout: 3000 });
+      expect(reply.json()).toMatchObject({ approved: true, order_id: 'cli-1' });
+    } finally {
+      const started = Date.now();
+      expect(await w.stop('SIGTERM')).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+    }
+    expect(w.output()).toContain('"msg":"stopped"');
+  });
+
+  it('worker activity records an event published while it was not running', async () => {
+    const e = createEvent(OrderEvents.created, { order_id: 'cli-order', reference: 'ORD-DDDDDDDD', customer_email: 'c@example.com', amount_cents: 5, currency: 'USD' }, { correlationId: 'cli' });
+    await new JetStreamPublisher(nc.jetstream()).publish(e);
+    const w = spawnCli('activity', ['worker', 'activity'], env);
+    const db = createDb(env.DATABASE_URL!);
+    try {
+      await waitFor(async () => (await db.natsActivity.count({ where: { eventId: e.event_id } })) === 1, 15_000, 'activity row');
+      await w.waitFor(/orders\.created/);
+    } finally {
+      await db.$disconnect();
+      expect(await w.stop('SIGINT')).toBe(0);
+    }
+  });
+
+  it('dlq list and check work against the running system', async () => {
+    const list = await runCli(['dlq', 'list', '--json'], env);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject({ total: 0, items: [] });
+    const check = await runCli(['check', '--json'], env);
+    expect(JSON.parse(check.stdout)).toMatchObject({ accepted: 0, shippedTwice: 0, duplicateActivity: 0 });
+  });
+
+  it('the version matches package.json', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    expect((await runCli(['--version'], env)).stdout.trim()).toBe(pkg.version);
+  });
+});
