@@ -92,12 +92,42 @@ describe('orderflow CLI', () => {
     }
   });
 
-  it('dlq list and check work against the running system', async () => {
-    const list = await runCli(['dlq', 'list', '--json'], env);
-    expect(list.code).toBe(0);
-    expect(JSON.parse(list.stdout)).toMatchObject({ total: 0, items: [] });
+  it('dlq list | show | retry | purge operate the dead letters', async () => {
+    const empty = await runCli(['dlq', 'list', '--json'], env);
+    expect(empty.code).toBe(0);
+    expect(JSON.parse(empty.stdout)).toMatchObject({ total: 0, items: [] });
+
+    const w = spawnCli('fulfillment', ['worker', 'fulfillment'], env);
+    try {
+      await w.waitFor(/consuming/);
+      await nc.jetstream().publish('jobs.fulfillment.fulfill-order', new TextEncoder().encode('{"poison":true}'));
+      const listed = await waitFor(async () => {
+        const l = JSON.parse((await runCli(['dlq', 'list', '--json'], env)).stdout) as { total: number; items: { seq: number }[] };
+        return l.total === 1 ? l : null;
+      }, 15_000, 'one dead letter');
+      const seq = listed.items[0]!.seq;
+      const human = await runCli(['dlq', 'list'], env);
+      expect(human.stdout).toMatch(new RegExp(`#${seq} .* jobs-fulfillment  jobs\\.fulfillment\\.fulfill-order  deliveries=1 +bad job envelope`));
+      const show = await runCli(['dlq', 'show', String(seq)], env);
+      expect(show.stdout).toContain('{"poison":true}');
+      expect(show.stdout).toContain('Orderflow-Dlq-Consumer: jobs-fulfillment');
+      // Retried while its cause is not fixed, it comes straight back as a new dead letter.
+      expect((await runCli(['dlq', 'retry', String(seq)], env)).stdout).toContain(`#${seq}: retried`);
+      await waitFor(async () => {
+        const l = JSON.parse((await runCli(['dlq', 'list', '--json'], env)).stdout) as { total: number; items: { seq: number }[] };
+        return l.total === 1 && l.items[0]!.seq !== seq;
+      }, 15_000, 'the retried poison dead-lettered again');
+      expect((await runCli(['dlq', 'purge'], env)).stdout).toContain('purged 1 dead letter(s)');
+      expect((await runCli(['dlq', 'show', String(seq)], env)).code).toBe(1);
+    } finally {
+      expect(await w.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('check counts the invariants', async () => {
     const check = await runCli(['check', '--json'], env);
-    expect(JSON.parse(check.stdout)).toMatchObject({ accepted: 0, shippedTwice: 0, duplicateActivity: 0 });
+    expect(check.code).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ accepted: 0, final: 0, shippedTwice: 0, duplicateActivity: 0 });
   });
 
   it('the version matches package.json', async () => {

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// The fault-injection suite runs the whole system as separate processes; it runs on its own,
+// after the other suites, so it has the machine's two cores to itself.
+export default defineConfig({
+  test: {
+    include: ['test/faults/**/*.test.ts'],
+    testTimeout: 180_000,
+    hookTimeout: 120_000,
+    fileParallelism: false,
+  },
+});
