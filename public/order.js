@@ -2,7 +2,8 @@
 // updates status, times, payment and timeline in place. No reload, no inline script (CSP).
 (() => {
   const card = document.getElementById('order');
-  if (!card || card.dataset.final === 'true') return;
+  // Even an order that is already final may be missing its last timeline row: follow it until that arrives.
+  if (!card) return;
   const field = (name) => document.querySelector(`[data-field="${name}"]`);
   const time = (t) => (t ? `${t.replace('T', ' ').slice(0, 19)} UTC` : '—');
   const text = (name, value) => {
@@ -37,23 +38,40 @@
     field('timeline').replaceChildren(...rows);
   }
 
-  let quietPolls = 0;
-  async function poll() {
+  // Live: the server pushes a message whenever an event about this order is published; the page
+  // then reads the order again (status, times and the recorded timeline). A slow poll covers a
+  // dropped stream; both stop a few seconds after the order is final.
+  let finalAt = 0;
+  let complete = false;
+  const FINAL_EVENT = { shipped: 'orders.shipped', payment_declined: 'orders.declined' };
+  async function refresh() {
     try {
       const res = await fetch(location.pathname, { headers: { Accept: 'application/json' } });
-      if (res.ok) {
-        const o = await res.json();
-        render(o);
-        // Keep going a little after the final state so the last timeline rows arrive too.
-        if (o.final && ++quietPolls > 3) {
-          text('live', '');
-          return;
-        }
-      }
+      if (!res.ok) return;
+      const o = await res.json();
+      render(o);
+      if (o.final && !finalAt) finalAt = Date.now();
+      // Done once the final event is on the timeline too (the activity worker records it a moment later).
+      complete = o.final && o.timeline.some((e) => e.subject === FINAL_EVENT[o.status]);
     } catch {
-      // The server may be restarting; try again.
+      // The server may be restarting; the next message or poll tries again.
     }
-    setTimeout(poll, 700);
   }
-  setTimeout(poll, 300);
+  const source = new EventSource(`${location.pathname}/stream`);
+  source.addEventListener('order-event', () => {
+    refresh();
+    // The activity worker records the timeline row a moment after the event.
+    setTimeout(refresh, 400);
+  });
+  const poll = setInterval(() => {
+    if (complete || (finalAt && Date.now() - finalAt > 30_000)) {
+      clearInterval(poll);
+      source.close();
+      text('live', '');
+      return;
+    }
+    // Quickly while the last timeline row is due, slowly while the order waits for a worker.
+    if (finalAt || Date.now() % 3000 < 1000) refresh();
+  }, 1000);
+  refresh();
 })();

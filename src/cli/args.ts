@@ -12,3 +12,5 @@ export function parseArgs<S extends z.ZodType>(command: string, schema: S, input
 }
 
 export const seqArg = z.coerce.number().int().positive();
+
+export const portArg = z.coerce.number().int().min(0).max(65535);

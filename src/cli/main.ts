@@ -9,7 +9,7 @@ import { startActivityWorker } from '../workers/activity.js';
 import { startFulfillmentWorker } from '../workers/fulfillment.js';
 import { startPaymentResponder } from '../workers/payments.js';
 import { startReconciler } from '../workers/reconciler.js';
-import { parseArgs, seqArg } from './args.js';
+import { parseArgs, portArg, seqArg } from './args.js';
 import { dlqList, dlqPurge, dlqRetry, dlqShow } from './commands/dlq.js';
 import { formatSetup, runSetup } from './commands/setup.js';
 import { start } from './commands/start.js';
@@ -45,7 +45,7 @@ program
   .command('web')
   .description('run the web app (order form and JSON API)')
   .action(() =>
-    runProcess('web', async (rt) => {
+    runProcess('web', {}, async (rt) => {
       const server = await startWeb(rt);
       rt.log.info({ url: server.url }, `listening on ${server.url}`);
       return server;
@@ -58,6 +58,8 @@ program
   .description('run one worker')
   .argument('<name>', `one of: ${workerNames.options.join(', ')}`)
   .option('--live', 'activity only: a plain core subscription on orders.* instead of the durable consumer')
+  .option('--metrics-port <port>', 'serve /health, /ready and /metrics on this port (0: any free port)')
+  .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
   .addHelpText(
     'after',
     `
@@ -67,10 +69,11 @@ Workers:
   fulfillment  ships paid orders from the JOBS stream; publishes orders.shipped and metrics.orders
   reconciler   publishes outbox rows left behind, retries payments, re-queues lost fulfilment`,
   )
-  .action((nameArg: string, opts: { live?: boolean }) => {
+  .action((nameArg: string, opts: { live?: boolean; metricsPort?: string; metricsHost: string }) => {
     const name = parseArgs('worker', workerNames, nameArg);
+    const metricsPort = opts.metricsPort === undefined ? undefined : parseArgs('worker --metrics-port', portArg, opts.metricsPort);
     if (opts.live && name !== 'activity') parseArgs('worker', z.never({ message: '--live applies to the activity worker only' }), opts.live);
-    return runProcess(name, async (rt) => {
+    return runProcess(name, { metrics: metricsPort === undefined ? undefined : { host: opts.metricsHost, port: metricsPort } }, async (rt) => {
       switch (name) {
         case 'payments':
           return startPaymentResponder(rt);

@@ -87,6 +87,22 @@ export const PaymentsValidate = {
 export type PaymentRequest = z.input<typeof PaymentsValidate.request>;
 export type PaymentReply = z.infer<typeof PaymentsValidate.reply>;
 
+// ---- operations -------------------------------------------------------------------------------
+
+/** Every orderflow process says it is alive on this subject (core NATS), for the dashboard. */
+export const WorkerHeartbeat = {
+  subject: 'orderflow.heartbeat',
+  everyMs: 5000,
+  schema: z.object({
+    name: z.string().min(1).max(50),
+    pid: z.number().int().positive(),
+    host: z.string().max(255),
+    started_at: z.iso.datetime({ offset: true }),
+    at: z.iso.datetime({ offset: true }),
+  }),
+} as const;
+export type Heartbeat = z.infer<typeof WorkerHeartbeat.schema>;
+
 // ---- parsing incoming events ------------------------------------------------------------------
 
 export type ParsedEvent =

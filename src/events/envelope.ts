@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { childTraceparent, TRACEPARENT } from '../observability/trace.js';
 
 /**
  * Every event on the wire is this envelope around a typed `data` payload.
@@ -73,6 +74,12 @@ export function eventHeaderRecord(event: Envelope): Record<string, string> {
   return {
     [Headers.EventType]: event.type,
     [Headers.EventVersion]: String(event.version),
-    [Headers.CorrelationId]: event.correlation_id,
+    ...correlationHeaderRecord(event.correlation_id),
   };
+}
+
+/** The correlation id, and the W3C traceparent of the next hop when the correlation id is a trace id. */
+export function correlationHeaderRecord(correlationId: string): Record<string, string> {
+  const tp = childTraceparent(correlationId);
+  return { [Headers.CorrelationId]: correlationId, ...(tp ? { [TRACEPARENT]: tp } : {}) };
 }

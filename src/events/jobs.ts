@@ -36,6 +36,12 @@ export const Jobs = {
     queue: 'fulfillment',
     payload: z.object({ order_id: z.string().min(1).max(64) }),
   }),
+  /** From the dashboard's tools: shows a job run now, later, or fail its way to the dead letters. */
+  demo: defineJob({
+    name: 'demo',
+    queue: 'fulfillment',
+    payload: z.object({ message: z.string().max(500), fail: z.boolean().default(false) }),
+  }),
 } as const;
 
 export interface DispatchOptions {

@@ -1,5 +1,5 @@
 import { headers as natsHeaders, type MsgHdrs } from 'nats';
-import { eventHeaderRecord, Headers, type Envelope } from '../events/envelope.js';
+import { correlationHeaderRecord, eventHeaderRecord, type Envelope } from '../events/envelope.js';
 
 const encoder = new TextEncoder();
 
@@ -14,4 +14,4 @@ export function toMsgHdrs(record: Record<string, string>): MsgHdrs {
 /** Headers let `nats sub` users and our own consumers see type and correlation without parsing JSON. */
 export const eventHeaders = (event: Envelope): MsgHdrs => toMsgHdrs(eventHeaderRecord(event));
 
-export const correlationHeaders = (correlationId: string): MsgHdrs => toMsgHdrs({ [Headers.CorrelationId]: correlationId });
+export const correlationHeaders = (correlationId: string): MsgHdrs => toMsgHdrs(correlationHeaderRecord(correlationId));

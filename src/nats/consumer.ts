@@ -1,5 +1,6 @@
 import { ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { eventsConsumed } from '../observability/metrics.js';
 import { publishDeadLetter } from './dead-letters.js';
 import type { ConsumerDefinition } from './topology.js';
 
@@ -48,6 +49,7 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
   const deadLetter = async (m: JsMsg, error: string, attempt: number) => {
     await publishDeadLetter(js, { consumer: name, subject: m.subject, data: m.data, headers: m.headers, error, deliveries: attempt, stream: def.stream, streamSeq: m.seq });
     m.term();
+    eventsConsumed.inc({ consumer: name, subject: m.subject, outcome: 'dead_letter' });
     log.error({ subject: m.subject, seq: m.seq, deliveries: attempt, error }, 'message dead-lettered');
   };
 
@@ -63,9 +65,13 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
       log.warn({ err, subject: m.subject, seq: m.seq, attempt, retry_in_ms: delay }, 'handler failed; will retry');
       verdict = { retryInMs: delay };
     }
-    if ('ack' in verdict) m.ack();
-    else if ('retryInMs' in verdict) m.nak(verdict.retryInMs);
-    else await deadLetter(m, verdict.reject, attempt);
+    if ('ack' in verdict) {
+      m.ack();
+      eventsConsumed.inc({ consumer: name, subject: m.subject, outcome: 'ack' });
+    } else if ('retryInMs' in verdict) {
+      m.nak(verdict.retryInMs);
+      eventsConsumed.inc({ consumer: name, subject: m.subject, outcome: 'retry' });
+    } else await deadLetter(m, verdict.reject, attempt);
   };
 
   const loop = (async () => {

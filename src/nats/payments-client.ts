@@ -3,6 +3,7 @@ import { describeZodError, PaymentsValidate, type Causation, type PaymentRequest
 import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from './codec.js';
 import { isConnected } from './connections.js';
+import { paymentDuration } from '../observability/metrics.js';
 
 /** payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never a throw. */
 export class NatsPaymentGateway implements PaymentGateway {
@@ -12,6 +13,13 @@ export class NatsPaymentGateway implements PaymentGateway {
   ) {}
 
   async validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
+    const end = paymentDuration.startTimer();
+    const outcome = await this.ask(request, cause);
+    end({ outcome: outcome.kind === 'reply' ? (outcome.reply.approved ? 'approved' : 'declined') : 'unavailable' });
+    return outcome;
+  }
+
+  private async ask(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
     if (!isConnected(this.nc)) return { kind: 'unavailable', error: 'NATS is unreachable' };
     let msg;
     try {

@@ -1,6 +1,7 @@
 import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Envelope } from '../events/envelope.js';
 import type { EventPublisher } from '../orders/ports.js';
+import { eventsPublished } from '../observability/metrics.js';
 import { encodeJson, eventHeaders } from './codec.js';
 
 /**
@@ -12,6 +13,7 @@ export class JetStreamPublisher implements EventPublisher {
 
   async publish(event: Envelope): Promise<void> {
     await this.js.publish(event.type, encodeJson(event), { msgID: event.event_id, headers: eventHeaders(event) });
+    eventsPublished.inc({ subject: event.type });
   }
 }
 
@@ -21,6 +23,7 @@ export class CorePublisher implements EventPublisher {
 
   async publish(event: Envelope): Promise<void> {
     this.nc.publish(event.type, encodeJson(event), { headers: eventHeaders(event) });
+    eventsPublished.inc({ subject: event.type });
     await this.nc.flush();
   }
 }

@@ -15,6 +15,8 @@ export function summarize(event: Envelope): string {
       return `${ref} payment declined: ${String(d.reason)}`;
     case 'orders.shipped':
       return `${ref} shipped`;
+    case 'metrics.orders':
+      return `${ref}: ${String(d.event)} after ${String(d.lead_time_ms)} ms (${formatCents(Number(d.amount_cents))})`;
     default:
       return `${event.type} ${ref}`;
   }

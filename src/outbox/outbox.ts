@@ -1,6 +1,6 @@
 import type { Db } from '../db/client.js';
 import type { Prisma } from '../db/generated/client.js';
-import { eventHeaderRecord, Headers, type Envelope } from '../events/envelope.js';
+import { correlationHeaderRecord, eventHeaderRecord, type Envelope } from '../events/envelope.js';
 import { jobSubject, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
 
 /** A Prisma client inside `db.$transaction(async (tx) => …)`. */
@@ -25,7 +25,7 @@ export const jobMessage = (job: JobDefinition, envelope: JobEnvelope): OutboxMes
   id: envelope.job_id,
   subject: jobSubject(job),
   payload: envelope,
-  headers: { [Headers.CorrelationId]: envelope.correlation_id },
+  headers: correlationHeaderRecord(envelope.correlation_id),
 });
 
 /** Writes messages into the outbox inside the caller's transaction: they commit with its state change or not at all. */

@@ -2,6 +2,7 @@ import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { toMsgHdrs } from '../nats/codec.js';
+import { eventsPublished } from '../observability/metrics.js';
 
 export interface RelayOptions {
   /** The sweep publishes rows older than this, leaving fresh ones to the process that wrote them. */
@@ -94,6 +95,7 @@ export class OutboxRelay {
           timeout: this.opts.publishTimeoutMs,
         });
         done.push(row.id);
+        eventsPublished.inc({ subject: row.subject });
       } catch (err) {
         // Stop at the first failure: later rows must not overtake an earlier one of the same order.
         failed = { id: row.id, error: (err as Error).message };

@@ -1,12 +1,16 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { childTraceparent, newTraceId, TRACEPARENT, traceIdFrom } from '../observability/trace.js';
 import type { Runtime } from '../runtime/context.js';
 import { wantsJson } from './negotiate.js';
 import ordersPlugin from './plugins/app/orders.js';
 import security from './plugins/external/security.js';
 import views from './plugins/external/views.js';
 import ordersRoutes from './routes/orders/index.js';
+import dashboardRoutes from './routes/dashboard/index.js';
+import livePlugin from './plugins/app/live.js';
 import rootRoutes from './routes/root.js';
+import opsRoutes from './routes/ops.js';
+import { httpDuration } from '../observability/metrics.js';
 import { correlationIdHeader } from './schemas.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
@@ -15,11 +19,14 @@ export const CORRELATION_HEADER = 'x-correlation-id';
 export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: rt.log as FastifyBaseLogger,
-    // The request id is the correlation id: a caller's own (when it is a sane token) or a new UUID.
-    // It follows the order through every event, job and reply.
+    // The request id is the correlation id, which follows the order through every event, job
+    // and reply: the trace id of a W3C traceparent, else a caller's x-correlation-id (when it is a
+    // plain token), else a new trace id.
     genReqId: (req) => {
+      const trace = traceIdFrom(req.headers[TRACEPARENT]);
+      if (trace) return trace;
       const given = correlationIdHeader.safeParse(req.headers[CORRELATION_HEADER]);
-      return given.success ? given.data : randomUUID();
+      return given.success ? given.data : newTraceId();
     },
     logController: new LogController({ requestIdLogLabel: 'correlation_id' }),
     bodyLimit: 16 * 1024,
@@ -27,11 +34,18 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header(CORRELATION_HEADER, req.id);
+    const tp = childTraceparent(req.id);
+    if (tp) reply.header(TRACEPARENT, tp);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   await app.register(security);
   await app.register(views, { production: rt.config.NODE_ENV === 'production' });
   await app.register(ordersPlugin, { rt });
+  await app.register(livePlugin, { rt });
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404);
@@ -50,7 +64,9 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
 
   // Routes last: they inherit the handlers set above.
   await app.register(rootRoutes);
+  await app.register(opsRoutes, { rt });
   await app.register(ordersRoutes, { prefix: '/orders' });
+  await app.register(dashboardRoutes, { prefix: '/dashboard' });
 
   return app;
 }

@@ -3,6 +3,7 @@ import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
 import { recordActivity } from '../orders/activity.js';
 import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
+import { eventsConsumed } from '../observability/metrics.js';
 import { ACTIVITY_CONSUMER, ensureTopology } from '../nats/topology.js';
 import type { Runtime } from '../runtime/context.js';
 
@@ -36,6 +37,7 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
         if (err) return log.error({ err }, 'subscription error');
         record(msg.subject, msg.data)
           .then(async (v) => {
+            eventsConsumed.inc({ consumer: LIVE_CONSUMER_NAME, subject: msg.subject, outcome: 'reject' in v ? 'dead_letter' : 'ack' });
             if (!('reject' in v)) return;
             log.warn({ subject: msg.subject, reason: v.reject }, 'bad message dead-lettered');
             await publishDeadLetter(rt.js, { consumer: LIVE_CONSUMER_NAME, subject: msg.subject, data: msg.data, headers: msg.headers, error: v.reject, deliveries: 1 });

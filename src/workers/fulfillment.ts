@@ -18,6 +18,10 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
     handler(Jobs.fulfillOrder, async (payload, ctx) => {
       await fulfilOrder({ ...deps, log: ctx.log }, payload.order_id, ctx.jobId, { correlationId: ctx.correlationId, causationId: ctx.jobId });
     }),
+    handler(Jobs.demo, async (payload, ctx) => {
+      if (payload.fail) throw new Error(`demo job failed on purpose: ${payload.message}`);
+      ctx.log.info({ message: payload.message }, 'demo job ran');
+    }),
   ];
   const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,

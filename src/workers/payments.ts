@@ -2,7 +2,7 @@ import type { Service } from 'nats';
 import { describeZodError, MAX_MESSAGE_BYTES, PaymentsValidate } from '../events/contracts.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
 import { Headers } from '../events/envelope.js';
-import { encodeJson } from '../nats/codec.js';
+import { correlationHeaders, encodeJson } from '../nats/codec.js';
 import { decidePayment } from '../payments/policy.js';
 import type { Runtime } from '../runtime/context.js';
 
@@ -45,7 +45,8 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
       const req = PaymentsValidate.request.safeParse(body);
       if (!req.success) return reject(`invalid request: ${describeZodError(req.error)}`);
       const reply = decidePayment(req.data.order_id, req.data.amount_cents);
-      msg.respond(encodeJson(reply));
+      // The reply carries the trace on to the requester.
+      msg.respond(encodeJson(reply), correlationId ? { headers: correlationHeaders(correlationId) } : undefined);
       log.info(
         { order_id: reply.order_id, correlation_id: correlationId, approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason },
         reply.approved ? 'payment approved' : 'payment declined',

@@ -95,7 +95,14 @@ describe('POST /orders (JSON)', () => {
     expect(r.headers['x-correlation-id']).toBe('trace-abc-123');
     expect(r.json().correlation_id).toBe('trace-abc-123');
     const evil = await post({ customer_email: 'c@example.com', amount: '1.00' }, { ...JSON_HEADERS, 'x-correlation-id': 'a b\u0000c' });
-    expect(evil.json().correlation_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(evil.json().correlation_id).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('takes the trace id of a W3C traceparent as the correlation id, and answers with a child span', async () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const r = await post({ customer_email: 't@example.com', amount: '2.00' }, { ...JSON_HEADERS, traceparent: `00-${trace}-00f067aa0ba902b7-01` });
+    expect(r.json().correlation_id).toBe(trace);
+    expect(r.headers.traceparent).toMatch(new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`));
   });
 });
 

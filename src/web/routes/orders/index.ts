@@ -41,6 +41,20 @@ export default async function orders(app: FastifyInstance) {
     return reply.view('orders/index', { page, ...helpers });
   });
 
+  // The order page's live feed: a message whenever an event about this order is published.
+  app.get('/:id/stream', { sse: 'only' }, async (req, reply) => {
+    const p = orderParams.safeParse(req.params);
+    if (!p.success) return reply.code(404).send({ error: 'not_found' });
+    const id = p.data.id;
+    reply.sse.keepAlive();
+    // A first message commits the stream at once (headers alone would wait for the first event).
+    await reply.sse.send({ event: 'ready', data: {} });
+    const stop = app.live.listen((e) => {
+      if (e.order_id === id) void reply.sse.send({ event: 'order-event', data: e }).catch(() => undefined);
+    });
+    reply.sse.onClose(stop);
+  });
+
   app.get('/:id', async (req, reply) => {
     const p = orderParams.safeParse(req.params);
     const order = p.success ? await app.orders.find(p.data.id) : null;

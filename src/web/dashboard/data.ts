@@ -1,0 +1,91 @@
+import { RequestStrategy, type JetStreamManager, type NatsConnection } from 'nats';
+import type { Db } from '../../db/client.js';
+import { orderStatus, PaymentsValidate, WorkerHeartbeat } from '../../events/contracts.js';
+import { DLQ_STREAM, listDeadLetters } from '../../nats/dead-letters.js';
+import { JOBS_STREAM, ORDERS_STREAM } from '../../nats/topology.js';
+import { PAYMENTS_SERVICE } from '../../workers/payments.js';
+import type { LiveHub } from '../live/hub.js';
+
+const BUCKET_S = 10;
+const WINDOW_S = 300;
+
+export interface StreamView {
+  name: string;
+  subjects: string[];
+  messages: number;
+  bytes: number;
+  first_seq: number;
+  last_seq: number;
+  consumers: { name: string; pending: number; ack_pending: number; redelivered: number; waiting: number; delivered_seq: number }[];
+}
+
+/** Everything the dashboard shows, in one JSON document (also what /dashboard/data serves). */
+export async function dashboardData(db: Db, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {
+  const [orders, streams, dlq, payments] = await Promise.all([orderFigures(db), streamViews(jsm), listDeadLetters(jsm, 20).catch(() => ({ total: 0, items: [] })), paymentsInstances(nc)]);
+  const now = Date.now();
+  const workers = [...hub.heartbeats.values()]
+    .map((h) => ({ name: h.name, pid: h.pid, host: h.host, started_at: h.started_at, last_seen_ms: now - h.seen_at, up: now - h.seen_at < WorkerHeartbeat.everyMs * 3 }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { at: new Date(now).toISOString(), orders, streams, dlq, workers, payments_service: { name: PAYMENTS_SERVICE.name, subject: PaymentsValidate.subject, instances: payments }, events: hub.recent };
+}
+
+async function orderFigures(db: Db) {
+  const groups = await db.order.groupBy({ by: ['status'], _count: { _all: true } });
+  const byStatus = Object.fromEntries(orderStatus.options.map((s) => [s, groups.find((g) => g.status === s)?._count._all ?? 0]));
+  const since = new Date(Date.now() - WINDOW_S * 1000).toISOString();
+  // Orders created and shipped per 10 s over the last 5 minutes, counted by SQLite.
+  const created = await db.$queryRaw<{ b: bigint | number; n: bigint | number }[]>`
+    SELECT CAST(strftime('%s', created_at) AS INTEGER) / ${BUCKET_S} AS b, COUNT(*) AS n FROM orders WHERE created_at >= ${since} GROUP BY b`;
+  const shipped = await db.$queryRaw<{ b: bigint | number; n: bigint | number }[]>`
+    SELECT CAST(strftime('%s', shipped_at) AS INTEGER) / ${BUCKET_S} AS b, COUNT(*) AS n FROM orders WHERE shipped_at >= ${since} GROUP BY b`;
+  const last = Math.floor(Date.now() / 1000 / BUCKET_S);
+  const series = Array.from({ length: WINDOW_S / BUCKET_S }, (_, i) => {
+    const b = last - (WINDOW_S / BUCKET_S - 1) + i;
+    const c = created.find((r) => Number(r.b) === b);
+    const s = shipped.find((r) => Number(r.b) === b);
+    return { t: new Date(b * BUCKET_S * 1000).toISOString(), created_per_s: Number(c?.n ?? 0) / BUCKET_S, shipped_per_s: Number(s?.n ?? 0) / BUCKET_S };
+  });
+  const lead = await db.$queryRaw<{ ms: number }[]>`
+    SELECT (julianday(shipped_at) - julianday(created_at)) * 86400000.0 AS ms FROM orders
+    WHERE shipped_at IS NOT NULL ORDER BY shipped_at DESC LIMIT 1000`;
+  const sorted = lead.map((r) => Number(r.ms)).sort((a, b) => a - b);
+  const pct = (p: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!) : null);
+  return { by_status: byStatus, total: Object.values(byStatus).reduce((a, b) => a + b, 0), throughput: series, end_to_end_ms: { p50: pct(50), p99: pct(99), samples: sorted.length } };
+}
+
+async function streamViews(jsm: JetStreamManager): Promise<StreamView[]> {
+  const views: StreamView[] = [];
+  for (const name of [ORDERS_STREAM, JOBS_STREAM, DLQ_STREAM]) {
+    const info = await jsm.streams.info(name).catch(() => null);
+    if (!info) continue;
+    const consumers = await jsm.consumers.list(name).next();
+    views.push({
+      name,
+      subjects: info.config.subjects ?? [],
+      messages: info.state.messages,
+      bytes: info.state.bytes,
+      first_seq: info.state.first_seq,
+      last_seq: info.state.last_seq,
+      consumers: consumers.map((c) => ({
+        name: c.name,
+        pending: c.num_pending,
+        ack_pending: c.num_ack_pending,
+        redelivered: c.num_redelivered,
+        waiting: c.num_waiting,
+        delivered_seq: c.delivered.stream_seq,
+      })),
+    });
+  }
+  return views;
+}
+
+/** How many payment responders answer $SRV.PING right now. */
+async function paymentsInstances(nc: NatsConnection): Promise<number> {
+  try {
+    let n = 0;
+    for await (const _ of await nc.services.client({ maxWait: 300, strategy: RequestStrategy.Timer }).ping(PAYMENTS_SERVICE.name)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,77 @@
+import { EventEmitter } from 'node:events';
+import type { Subscription } from 'nats';
+import { MetricEvents, ORDER_SUBJECTS_WILDCARD, parseEvent, WorkerHeartbeat, type Heartbeat } from '../../events/contracts.js';
+import { summarize } from '../../orders/activity.js';
+import type { Runtime } from '../../runtime/context.js';
+
+/** One event as the live pages show it. */
+export interface LiveEvent {
+  subject: string;
+  event_id: string;
+  order_id: string | null;
+  correlation_id: string;
+  occurred_at: string;
+  summary: string;
+}
+
+/**
+ * The web process's window on NATS for live pages: core subscriptions on orders.*,
+ * metrics.orders (analytics connection) and heartbeats, fanned out to every open SSE stream.
+ * Core subscriptions on purpose: a live view wants what happens now, not a replay.
+ */
+export class LiveHub {
+  private readonly emitter = new EventEmitter();
+  private readonly subs: Subscription[] = [];
+  readonly recent: LiveEvent[] = [];
+  readonly heartbeats = new Map<string, Heartbeat & { seen_at: number }>();
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly keep = 50,
+  ) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  start(): void {
+    const onEvent = (subject: string, data: Uint8Array) => {
+      const parsed = parseEvent(subject, data);
+      if (!parsed.ok) return;
+      const e = parsed.event;
+      const d = e.data as { order_id?: string };
+      const live: LiveEvent = { subject, event_id: e.event_id, order_id: d.order_id ?? null, correlation_id: e.correlation_id, occurred_at: e.occurred_at, summary: summarize(e) };
+      this.recent.unshift(live);
+      this.recent.length = Math.min(this.recent.length, this.keep);
+      this.emitter.emit('event', live);
+    };
+    this.subs.push(
+      this.rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
+      this.rt.nats.analytics.subscribe(MetricEvents.orders.subject, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
+      this.rt.nats.default.subscribe(WorkerHeartbeat.subject, {
+        callback: (err, m) => {
+          if (err) return;
+          const hb = WorkerHeartbeat.schema.safeParse(safeJson(m.data));
+          if (hb.success) this.heartbeats.set(`${hb.data.name}:${hb.data.pid}`, { ...hb.data, seen_at: Date.now() });
+        },
+      }),
+    );
+  }
+
+  /** Calls `listener` for every event until the returned function is called. */
+  listen(listener: (e: LiveEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+
+  stop(): void {
+    for (const s of this.subs) s.unsubscribe();
+    this.emitter.removeAllListeners();
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import { refreshSystemGauges } from '../../observability/gauges.js';
+import { health, readiness } from '../../observability/health.js';
+import { registry } from '../../observability/metrics.js';
+import type { Runtime } from '../../runtime/context.js';
+
+/** For load balancers and Prometheus: liveness, readiness, metrics. */
+export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
+  const { rt } = opts;
+  app.get('/health', async () => health(rt.name));
+  app.get('/ready', async (_req, reply) => {
+    const r = await readiness(rt);
+    return reply.code(r.ready ? 200 : 503).send(r);
+  });
+  app.get('/metrics', async (req, reply) => {
+    // The system-wide gauges are read at scrape time; a failure there must not hide the rest.
+    await refreshSystemGauges(rt.db, await rt.nats.default.jetstreamManager()).catch((err: Error) => req.log.warn({ err: err.message }, 'could not refresh system gauges'));
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+}
