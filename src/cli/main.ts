@@ -11,6 +11,7 @@ import { startPaymentResponder } from '../workers/payments.js';
 import { startReconciler } from '../workers/reconciler.js';
 import { parseArgs, portArg, seqArg } from './args.js';
 import { dlqList, dlqPurge, dlqRetry, dlqShow } from './commands/dlq.js';
+import { eventsReplay, eventsTail, natsConsumers, natsStreams, projectionsRebuild } from './commands/inspect.js';
 import { formatSetup, runSetup } from './commands/setup.js';
 import { start } from './commands/start.js';
 import { runProcess } from './process.js';
@@ -51,6 +52,8 @@ program
       return server;
     }),
   );
+
+const subjectFilter = z.string().regex(/^orders(\.[A-Za-z0-9_*>-]+)+$/, 'an orders subject filter, like orders.> or orders.shipped');
 
 const workerNames = z.enum(['payments', 'activity', 'fulfillment', 'reconciler']);
 program
@@ -110,6 +113,64 @@ dlq
     return dlqRetry(opts.all ? undefined : parseArgs('dlq retry', seqArg, seq), { all: !!opts.all });
   });
 dlq.command('purge').description('delete every dead letter').action(dlqPurge);
+
+const events = program.command('events').description('read and re-drive the order events stored in the ORDERS stream');
+events
+  .command('tail')
+  .description('print order events as they are stored (Ctrl-C stops)')
+  .argument('[subject]', 'subject filter', 'orders.>')
+  .option('--all', 'start from the first stored event instead of new ones')
+  .option('--count <n>', 'stop after this many events')
+  .option('--json', 'print each event envelope as JSON')
+  .action((subject: string, opts: { all?: boolean; count?: string; json?: boolean }) =>
+    eventsTail(parseArgs('events tail', subjectFilter, subject), {
+      all: !!opts.all,
+      count: opts.count === undefined ? undefined : parseArgs('events tail --count', z.coerce.number().int().positive(), opts.count),
+      json: !!opts.json,
+    }),
+  );
+events
+  .command('replay')
+  .description('re-drive stored events of a time range to a subject of your choice or into a consumer of ours')
+  .option('--from <time>', 'ISO 8601 start (default: the first stored event)')
+  .option('--to <time>', 'ISO 8601 end (default: now)')
+  .option('--subject <filter>', 'which events', 'orders.>')
+  .option('--to-subject <prefix>', 'publish copies on <prefix>.<original subject>')
+  .option('--consumer <name>', 'run them through this consumer (activity); what it already recorded is skipped')
+  .option('--dry-run', 'only count what would be replayed')
+  .action((opts: { from?: string; to?: string; subject: string; toSubject?: string; consumer?: string; dryRun?: boolean }) => {
+    const a = parseArgs(
+      'events replay',
+      z
+        .object({
+          from: z.iso.datetime({ offset: true }).pipe(z.coerce.date()).optional(),
+          to: z.iso.datetime({ offset: true }).pipe(z.coerce.date()).optional(),
+          subject: subjectFilter,
+          toSubject: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a subject prefix like replay').optional(),
+          consumer: z.literal('activity').optional(),
+        })
+        .refine((o) => !!o.toSubject !== !!o.consumer, 'give exactly one of --to-subject or --consumer'),
+      opts,
+    );
+    return eventsReplay({ ...a, dryRun: !!opts.dryRun });
+  });
+
+program
+  .command('projections')
+  .description('read models')
+  .command('rebuild')
+  .description('rebuild the order read model from the ORDERS stream alone and report every difference from the database (exit 1 if any)')
+  .option('--json', 'print JSON')
+  .action((opts: { json?: boolean }) => projectionsRebuild({ json: !!opts.json }));
+
+const nats = program.command('nats').description('inspect JetStream without the NATS CLI');
+nats.command('streams').description('streams with their subjects, messages, bytes, sequences and consumers').option('--json', 'print JSON').action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
+nats
+  .command('consumers')
+  .description('consumers with their pending, ack pending, redelivered and waiting counts')
+  .argument('[stream]', 'only this stream')
+  .option('--json', 'print JSON')
+  .action((stream: string | undefined, opts: { json?: boolean }) => natsConsumers(stream === undefined ? undefined : parseArgs('nats consumers', z.string().regex(/^[A-Za-z0-9_-]+$/), stream), { json: !!opts.json }));
 
 program
   .command('check')

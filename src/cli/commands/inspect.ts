@@ -1,0 +1,139 @@
+import { connect, DeliverPolicy, type NatsConnection } from 'nats';
+import { loadConfig } from '../../config/env.js';
+import { createDb } from '../../db/client.js';
+import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
+import { addEphemeral, readStream } from '../../nats/stream-reader.js';
+import { ACTIVITY_CONSUMER, ORDERS_STREAM } from '../../nats/topology.js';
+import { recordActivity, summarize } from '../../orders/activity.js';
+import { applyEvent, diffProjection, type ProjectedOrder } from '../../orders/projection.js';
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+async function withNats<T>(what: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const nc = await connect({ servers: config.NATS_URL, name: `orderflow:${what}`, timeout: 5000 }).catch((err: Error) => {
+    process.stderr.write(`orderflow ${what}: cannot connect to NATS at ${config.NATS_URL}: ${err.message}\n`);
+    process.exit(1);
+  });
+  try {
+    return await fn(nc);
+  } finally {
+    await nc.drain();
+  }
+}
+
+const pad = (s: unknown, n: number) => String(s).padEnd(n);
+const padL = (s: unknown, n: number) => String(s).padStart(n);
+
+/** `orderflow nats streams`: what `nats stream ls` / `nats stream info` would print. */
+export const natsStreams = (opts: { json: boolean }) =>
+  withNats('nats streams', async (nc) => {
+    const jsm = await nc.jetstreamManager();
+    const infos = await jsm.streams.list().next();
+    if (opts.json) return out(JSON.stringify(infos.map((i) => ({ config: i.config, state: i.state }))));
+    out(`${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`);
+    for (const i of infos) {
+      const age = i.config.max_age ? `${Math.round(i.config.max_age / 1e9 / 86400)}d` : '∞';
+      out(
+        `${pad(i.config.name, 10)} ${pad((i.config.subjects ?? []).join(','), 12)} ${padL(i.state.messages, 9)} ${padL(i.state.bytes, 10)} ${padL(i.state.first_seq, 7)} ${padL(i.state.last_seq, 7)} ${padL(i.state.consumer_count, 9)}  ${pad(i.config.retention, 9)}  ${pad(age, 7)}  ${i.state.last_ts}`,
+      );
+    }
+  });
+
+/** `orderflow nats consumers [stream]`: what `nats consumer ls` / `nats consumer info` would print. */
+export const natsConsumers = (stream: string | undefined, opts: { json: boolean }) =>
+  withNats('nats consumers', async (nc) => {
+    const jsm = await nc.jetstreamManager();
+    const streams = stream ? [stream] : (await jsm.streams.names().next());
+    const all = [];
+    for (const s of streams) all.push(...(await jsm.consumers.list(s).next()));
+    if (opts.json) return out(JSON.stringify(all));
+    out(`${pad('Stream', 8)} ${pad('Consumer', 18)} ${pad('Filter', 20)} ${padL('Pending', 8)} ${padL('Ack pending', 11)} ${padL('Redelivered', 11)} ${padL('Waiting', 7)} ${padL('Delivered', 9)} ${padL('Ack floor', 9)}`);
+    for (const c of all) {
+      out(
+        `${pad(c.stream_name, 8)} ${pad(c.name, 18)} ${pad(c.config.filter_subject ?? (c.config.filter_subjects ?? []).join(','), 20)} ${padL(c.num_pending, 8)} ${padL(c.num_ack_pending, 11)} ${padL(c.num_redelivered, 11)} ${padL(c.num_waiting, 7)} ${padL(c.delivered.stream_seq, 9)} ${padL(c.ack_floor.stream_seq, 9)}`,
+      );
+    }
+  });
+
+/** `orderflow events tail [subject]`: order events as they are stored, until Ctrl-C (or --count). */
+export const eventsTail = (subject: string, opts: { all: boolean; count?: number; json: boolean }) =>
+  withNats('events tail', async (nc) => {
+    const jsm = await nc.jetstreamManager();
+    const info = await addEphemeral(jsm, ORDERS_STREAM, subject, { deliver_policy: opts.all ? DeliverPolicy.All : DeliverPolicy.New });
+    const messages = await (await nc.jetstream().consumers.get(ORDERS_STREAM, info.name)).consume();
+    const stop = () => messages.stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (!opts.json) process.stderr.write(`tailing ${subject} on ${ORDERS_STREAM}${opts.all ? ' from the start' : ''} (Ctrl-C stops)\n`);
+    let n = 0;
+    for await (const m of messages) {
+      const p = parseEvent(m.subject, m.data);
+      if (opts.json) out(p.ok ? JSON.stringify(p.event) : JSON.stringify({ subject: m.subject, seq: m.seq, error: p.error }));
+      else out(p.ok ? `${p.event.occurred_at}  #${m.seq}  ${pad(m.subject, 16)} ${summarize(p.event)}  (corr ${p.event.correlation_id})` : `#${m.seq}  ${m.subject}  unparseable: ${p.error}`);
+      if (opts.count && ++n >= opts.count) break;
+    }
+    messages.stop();
+    await jsm.consumers.delete(ORDERS_STREAM, info.name).catch(() => undefined);
+  });
+
+/**
+ * `orderflow events replay`: re-drives stored events of a time range, either as copies on
+ * `<to-subject>.<original subject>` (core NATS, for a consumer of your own) or straight into a
+ * consumer of ours (`activity`, idempotent: events it already recorded are skipped).
+ */
+export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; toSubject?: string; consumer?: 'activity'; dryRun: boolean }) =>
+  withNats('events replay', async (nc) => {
+    const db = opts.consumer ? createDb(loadConfig().DATABASE_URL) : undefined;
+    const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
+    try {
+      for await (const m of readStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject: opts.subject, from: opts.from, to: opts.to })) {
+        counts.read++;
+        if (opts.dryRun) continue;
+        if (opts.toSubject) {
+          nc.publish(`${opts.toSubject}.${m.subject}`, m.data, { headers: m.headers });
+          counts.replayed++;
+          continue;
+        }
+        const p = parseEvent(m.subject, m.data);
+        if (!p.ok) {
+          counts.unparseable++;
+          continue;
+        }
+        const fresh = await recordActivity(db!, ACTIVITY_CONSUMER.config.durable_name, m.subject, p.event);
+        if (fresh) counts.replayed++;
+        else counts.already_recorded++;
+      }
+      await nc.flush();
+    } finally {
+      await db?.$disconnect();
+    }
+    out(JSON.stringify({ ...counts, target: opts.toSubject ? `${opts.toSubject}.<subject>` : `consumer ${opts.consumer}`, dry_run: opts.dryRun }));
+  });
+
+/** `orderflow projections rebuild`: the order read model from the ORDERS stream alone, compared with the database. */
+export const projectionsRebuild = (opts: { json: boolean }) =>
+  withNats('projections rebuild', async (nc) => {
+    const projected = new Map<string, ProjectedOrder>();
+    let events = 0;
+    for await (const m of readStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject: ORDER_SUBJECTS_ALL })) {
+      const p = parseEvent(m.subject, m.data);
+      if (!p.ok) continue;
+      events++;
+      applyEvent(projected, p.event);
+    }
+    const db = createDb(loadConfig().DATABASE_URL);
+    const rows = await db.order.findMany({ select: { id: true, status: true } });
+    await db.$disconnect();
+    const diff = diffProjection(projected, rows);
+    if (opts.json) return out(JSON.stringify({ events, ...diff }));
+    out(`rebuilt ${diff.inStream} orders from ${events} events; the database has ${diff.inDatabase}`);
+    out(`matching: ${diff.matching}`);
+    out(`in the database but not in the stream: ${diff.missingFromStream.length}${diff.missingFromStream.length ? ` (${diff.missingFromStream.slice(0, 5).join(', ')}…)` : ''}`);
+    out(`in the stream but not in the database: ${diff.missingFromDatabase.length}`);
+    out(`status differs: ${diff.statusMismatch.length}`);
+    for (const d of diff.statusMismatch.slice(0, 20)) out(`  ${d.id}: stream says ${d.stream}, database says ${d.database}`);
+    if (diff.missingFromDatabase.length || diff.statusMismatch.length) process.exitCode = 1;
+  });

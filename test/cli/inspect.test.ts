@@ -1,0 +1,99 @@
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { placeOrder } from '../../src/orders/place-order.js';
+import { orderDeps, type Runtime } from '../../src/runtime/context.js';
+import { startActivityWorker } from '../../src/workers/activity.js';
+import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
+import { startPaymentResponder } from '../../src/workers/payments.js';
+import { runCli, spawnCli } from '../helpers/processes.js';
+import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+
+let stack: TestStack;
+let web: Runtime;
+let nc: NatsConnection;
+const stops: (() => Promise<void>)[] = [];
+const ids: string[] = [];
+
+beforeAll(async () => {
+  stack = await startStack();
+  web = await stack.runtime('web');
+  const w = await stack.runtime('workers');
+  stops.push((await startPaymentResponder(w)).stop, startActivityWorker(w).stop, startFulfillmentWorker(w).stop);
+  for (const amount of [100, 200, 2_000_000]) ids.push((await placeOrder(orderDeps(web), { customerEmail: 'i@example.com', amountCents: amount, correlationId: `c-${amount}` })).id);
+  await waitFor(async () => (await web.db.natsActivity.count()) >= 8, 10_000, 'every event recorded'); // 3 created, 2 paid, 1 declined, 2 shipped
+  nc = await connect({ servers: stack.nats.url });
+});
+afterAll(async () => {
+  for (const s of stops) await s();
+  await nc.close();
+  await stack.stop();
+});
+
+describe('inspection and replay commands', () => {
+  it('nats streams / consumers print what the NATS CLI would', async () => {
+    const streams = await runCli(['nats', 'streams'], stack.env);
+    expect(streams.code).toBe(0);
+    expect(streams.stdout).toMatch(/ORDERS\s+orders\.>\s+8\s/);
+    expect(streams.stdout).toMatch(/JOBS\s+jobs\.>\s+0\s/);
+    expect(streams.stdout).toContain('DLQ');
+    const consumers = await runCli(['nats', 'consumers', 'ORDERS'], stack.env);
+    expect(consumers.stdout).toMatch(/ORDERS\s+activity\s+orders\.\*\s+0\s+0\s+0/);
+    const json = JSON.parse((await runCli(['nats', 'consumers', '--json'], stack.env)).stdout) as { name: string }[];
+    expect(json.map((c) => c.name).sort()).toEqual(['activity', 'jobs-fulfillment']);
+  });
+
+  it('events tail prints stored events', async () => {
+    const r = await runCli(['events', 'tail', 'orders.created', '--all', '--count', '3'], stack.env);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(3);
+    expect(r.stdout).toMatch(/orders\.created\s+ORD-[0-9A-Z]{8} created for i@example\.com: 1\.00 USD/);
+  });
+
+  it('events replay into the activity consumer restores lost rows, and only those', async () => {
+    await web.db.natsActivity.deleteMany({ where: { orderId: ids[0] } });
+    const r = await runCli(['events', 'replay', '--consumer', 'activity'], stack.env);
+    expect(JSON.parse(r.stdout)).toMatchObject({ read: 8, replayed: 3, already_recorded: 5 });
+    expect(await web.db.natsActivity.count({ where: { orderId: ids[0] } })).toBe(3);
+  });
+
+  it('events replay --to-subject re-publishes a time range as copies', async () => {
+    const got: string[] = [];
+    const sub = nc.subscribe('replay.>', { callback: (_e, m) => got.push(m.subject) });
+    await nc.flush();
+    const from = new Date(Date.now() - 60_000).toISOString();
+    const r = await runCli(['events', 'replay', '--from', from, '--subject', 'orders.shipped', '--to-subject', 'replay'], stack.env);
+    expect(JSON.parse(r.stdout)).toMatchObject({ read: 2, replayed: 2 });
+    await waitFor(() => got.length === 2);
+    expect(got).toEqual(['replay.orders.shipped', 'replay.orders.shipped']);
+    sub.unsubscribe();
+    const none = await runCli(['events', 'replay', '--from', new Date(Date.now() + 60_000).toISOString(), '--to-subject', 'replay'], stack.env);
+    expect(JSON.parse(none.stdout)).toMatchObject({ read: 0 });
+    expect((await runCli(['events', 'replay', '--to-subject', 'x', '--consumer', 'activity'], stack.env)).code).toBe(2);
+  });
+
+  it('projections rebuild agrees with the database, and reports a difference when there is one', async () => {
+    const ok = await runCli(['projections', 'rebuild', '--json'], stack.env);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ events: 8, inStream: 3, inDatabase: 3, matching: 3, statusMismatch: [], missingFromStream: [] });
+    await web.db.order.update({ where: { id: ids[0] }, data: { status: 'paid' } });
+    const bad = await runCli(['projections', 'rebuild'], stack.env);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`${ids[0]}: stream says shipped, database says paid`);
+    await web.db.order.update({ where: { id: ids[0] }, data: { status: 'shipped' } });
+  });
+
+  it('a worker serves /health, /ready and /metrics with --metrics-port', async () => {
+    const w = spawnCli('payments', ['worker', 'payments', '--metrics-port', '0'], { ...stack.env, LOG_LEVEL: 'info' });
+    try {
+      await w.waitFor(/metrics and health on (http:\/\/127\.0\.0\.1:\d+)/);
+      const url = /metrics and health on (http:\/\/127\.0\.0\.1:\d+)/.exec(w.output())![1]!;
+      expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'ok', process: 'payments' });
+      expect(await (await fetch(`${url}/ready`)).json()).toMatchObject({ ready: true });
+      await nc.request('payments.validate', new TextEncoder().encode('{"order_id":"m","amount_cents":5}'), { timeout: 2000 });
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toContain('orderflow_process_resident_memory_bytes');
+    } finally {
+      expect(await w.stop()).toBe(0);
+    }
+  });
+});
