@@ -23,6 +23,8 @@ export interface ConsumerOptions {
   /** Re-creates the stream and consumer when the server no longer has them (e.g. a wiped store). */
   ensure?: () => Promise<void>;
   maxMessages?: number;
+  /** Messages handled at once (default 1: one at a time, in order). */
+  concurrency?: number;
 }
 
 /** Retry delays for a handler that threw: 0.5 s, 1 s, 2 s … capped at 30 s. */
@@ -93,16 +95,22 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
           }
         })().catch(() => undefined);
         log.info({ stream: def.stream, consumer: name }, 'consuming');
+        const inflight = new Set<Promise<void>>();
         for await (const m of current) {
-          try {
-            await processOne(m);
-          } catch (err) {
-            // Publishing the dead letter failed (NATS away): leave the message unacked for redelivery.
-            log.error({ err, subject: m.subject, seq: m.seq }, 'could not settle message; it will be redelivered');
-          }
-          handled++;
+          const p: Promise<void> = processOne(m)
+            .catch((err: unknown) => {
+              // Publishing the dead letter failed (NATS away): leave the message unacked for redelivery.
+              log.error({ err, subject: m.subject, seq: m.seq }, 'could not settle message; it will be redelivered');
+            })
+            .finally(() => {
+              inflight.delete(p);
+              handled++;
+            });
+          inflight.add(p);
+          if (inflight.size >= (opts.concurrency ?? 1)) await Promise.race(inflight);
           if (stopping) break;
         }
+        await Promise.all(inflight);
       } catch (err) {
         if (stopping) break;
         log.warn({ err: (err as Error).message, stream: def.stream, consumer: name }, 'consumer unavailable; retrying in 1 s');

@@ -17,13 +17,13 @@ export class JetStreamPublisher implements EventPublisher {
   }
 }
 
-/** Core NATS publish (fire and forget, as metrics are): resolves once the bytes are flushed to the server. */
+/** Core NATS publish (fire and forget, as metrics are). */
 export class CorePublisher implements EventPublisher {
   constructor(private readonly nc: NatsConnection) {}
 
   async publish(event: Envelope): Promise<void> {
+    // No flush: core NATS is at-most-once anyway, and a round trip per metric would only add latency.
     this.nc.publish(event.type, encodeJson(event), { headers: eventHeaders(event) });
     eventsPublished.inc({ subject: event.type });
-    await this.nc.flush();
   }
 }

@@ -22,29 +22,29 @@ export function summarize(event: Envelope): string {
   }
 }
 
+/** SQLite text timestamps in the form the Prisma adapter writes them, so they sort together. */
+const sqliteTime = (d: Date) => d.toISOString().replace('Z', '+00:00');
+
 /**
- * Records an event in nats_activities once per (consumer, event id): a redelivery or a duplicate
- * publish adds no second row. Returns false when the row was already there.
+ * Records many events at once (one transaction), each once per (consumer, event id):
+ * `INSERT OR IGNORE` against the unique index. Returns, per event, whether its row is new.
  */
+export async function recordActivities(db: Db, items: { consumer: string; subject: string; event: Envelope }[]): Promise<boolean[]> {
+  const now = sqliteTime(new Date());
+  const counts = await db.$transaction(
+    items.map(({ consumer, subject, event }) => {
+      const d = (event.data ?? {}) as Record<string, unknown>;
+      const orderId = typeof d.order_id === 'string' ? d.order_id : null;
+      return db.$executeRaw`INSERT OR IGNORE INTO nats_activities
+        (consumer, subject, event_id, event_type, order_id, correlation_id, summary, payload, occurred_at, received_at)
+        VALUES (${consumer}, ${subject}, ${event.event_id}, ${event.type}, ${orderId}, ${event.correlation_id}, ${summarize(event)}, ${JSON.stringify(event)}, ${sqliteTime(new Date(event.occurred_at))}, ${now})`;
+    }),
+  );
+  return counts.map((n) => n === 1);
+}
+
+/** One event: see recordActivities. Returns false when its row was already there. */
 export async function recordActivity(db: Db, consumer: string, subject: string, event: Envelope): Promise<boolean> {
-  const d = (event.data ?? {}) as Record<string, unknown>;
-  try {
-    await db.natsActivity.create({
-      data: {
-        consumer,
-        subject,
-        eventId: event.event_id,
-        eventType: event.type,
-        orderId: typeof d.order_id === 'string' ? d.order_id : null,
-        correlationId: event.correlation_id,
-        summary: summarize(event),
-        payload: JSON.stringify(event),
-        occurredAt: new Date(event.occurred_at),
-      },
-    });
-    return true;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'P2002') return false;
-    throw err;
-  }
+  const [fresh] = await recordActivities(db, [{ consumer, subject, event }]);
+  return fresh ?? false;
 }

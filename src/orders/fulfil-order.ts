@@ -39,8 +39,7 @@ export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: stri
       throw err;
     }
     const shipped = createEvent(OrderEvents.shipped, { order_id: order.id, reference: order.reference, shipped_at: (order.shippedAt ?? new Date()).toISOString() }, cause);
-    await appendOutbox(tx, [eventMessage(shipped)]);
-    return { kind: 'shipped' as const, order, shippedEventId: shipped.event_id };
+    return { kind: 'shipped' as const, order, shippedEventId: shipped.event_id, messages: await appendOutbox(tx, [eventMessage(shipped)]) };
   });
 
   if (!outcome.fresh) {
@@ -53,7 +52,7 @@ export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: stri
     return result;
   }
   const { order, shippedEventId } = result;
-  await deps.outbox.publish([shippedEventId]);
+  await deps.outbox.publish(result.messages);
   const shippedAt = order.shippedAt ?? new Date();
   const metric = createEvent(
     MetricEvents.orders,

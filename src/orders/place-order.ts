@@ -35,29 +35,31 @@ export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.
  */
 export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): Promise<Order> {
   const repo = new OrderRepository(deps.db);
-  const { order, createdId } = await deps.db.$transaction(async (tx) => {
+  const { order, createdId, messages } = await deps.db.$transaction(async (tx) => {
     const order = await repo.create(input, tx);
     const created = createEvent(
       OrderEvents.created,
       { order_id: order.id, reference: order.reference, customer_email: order.customerEmail, amount_cents: order.amountCents, currency: order.currency },
       { correlationId: order.correlationId },
     );
-    await appendOutbox(tx, [eventMessage(created)]);
-    return { order, createdId: created.event_id };
+    return { order, createdId: created.event_id, messages: await appendOutbox(tx, [eventMessage(created)]) };
   });
   deps.log.info({ order_id: order.id, reference: order.reference, correlation_id: order.correlationId, event_id: createdId }, 'order created');
-  await deps.outbox.publish([createdId]);
-  return settlePayment(deps, order, { correlationId: order.correlationId, causationId: createdId });
+  // orders.created goes out while the payment service is asked; what the answer causes is
+  // published only after it, so the stream keeps created before paid.
+  const published = deps.outbox.publish(messages);
+  return settlePayment(deps, order, { correlationId: order.correlationId, causationId: createdId }, published);
 }
 
 /**
  * Asks the payment service about an order that is `created` or `payment_pending` and applies the
  * answer. Used by the web request and, for orders left waiting, by the reconciler.
  */
-export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: Causation): Promise<Order> {
+export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: Causation, before: Promise<unknown> = Promise.resolve()): Promise<Order> {
   const log = deps.log.child({ order_id: order.id, reference: order.reference, correlation_id: cause.correlationId });
   const repo = new OrderRepository(deps.db);
   const outcome = await deps.payments.validate({ order_id: order.id, reference: order.reference, amount_cents: order.amountCents, currency: order.currency }, cause);
+  if (outcome.kind === 'unavailable') await before;
 
   try {
     if (outcome.kind === 'unavailable') {
@@ -72,11 +74,11 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
 
     const { reply } = outcome;
     const paymentResponse = JSON.stringify(reply);
-    const { updated, ids } = await deps.db.$transaction(async (tx) => {
+    const { updated, messages } = await deps.db.$transaction(async (tx) => {
       if (!reply.approved) {
         const updated = await repo.transition(order.id, 'payment_declined', { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null }, tx);
         const declined = createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause);
-        return { updated, ids: await appendOutbox(tx, [eventMessage(declined)]) };
+        return { updated, messages: await appendOutbox(tx, [eventMessage(declined)]) };
       }
       const updated = await repo.transition(order.id, 'paid', { paymentResponse, paymentError: null, paidAt: new Date(), incrementAttempts: true, nextAttemptAt: null }, tx);
       const paid = createEvent(
@@ -85,10 +87,11 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
         cause,
       );
       const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId });
-      return { updated, ids: await appendOutbox(tx, [eventMessage(paid), jobMessage(Jobs.fulfillOrder, job)]) };
+      return { updated, messages: await appendOutbox(tx, [eventMessage(paid), jobMessage(Jobs.fulfillOrder, job)]) };
     });
-    log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: ids }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
-    await deps.outbox.publish(ids);
+    log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
+    await before;
+    await deps.outbox.publish(messages);
     return updated;
   } catch (err) {
     // Someone else (the reconciler, a second web request) settled it first: theirs stands.

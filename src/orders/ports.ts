@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Causation, Envelope, PaymentReply, PaymentRequest } from '../events/contracts.js';
 import type { DispatchOptions, JobDefinition } from '../events/jobs.js';
+import type { OutboxMessage } from '../outbox/outbox.js';
 
 export type { DispatchOptions };
 
@@ -26,7 +27,7 @@ export interface JobDispatcher {
   dispatch<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions): Promise<string>;
 }
 
-/** Publishes outbox rows that have just been committed (the fast path; a sweep catches the rest). */
+/** Publishes outbox messages that have just been committed (the fast path; a sweep catches the rest). */
 export interface OutboxPublisher {
-  publish(ids: string[]): Promise<boolean>;
+  publish(messages: OutboxMessage[]): Promise<boolean>;
 }

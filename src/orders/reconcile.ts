@@ -52,7 +52,7 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
     take,
   });
   for (const order of unshipped) {
-    const ids = await deps.db.$transaction(async (tx) => {
+    const messages = await deps.db.$transaction(async (tx) => {
       const { count } = await tx.order.updateMany({
         where: { id: order.id, status: 'paid', OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
         data: { nextAttemptAt: new Date(now.getTime() + opts.stuckAfterMs) },
@@ -61,9 +61,9 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
       const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
       return appendOutbox(tx, [jobMessage(Jobs.fulfillOrder, job)]);
     });
-    if (ids.length === 0) continue;
-    deps.log.warn({ order_id: order.id, correlation_id: order.correlationId, job_id: ids[0] }, 'reconciler: order paid but not shipped; fulfilment queued again');
-    await deps.outbox.publish(ids);
+    if (messages.length === 0) continue;
+    deps.log.warn({ order_id: order.id, correlation_id: order.correlationId, job_id: messages[0]!.id }, 'reconciler: order paid but not shipped; fulfilment queued again');
+    await deps.outbox.publish(messages);
     report.fulfilmentsRequeued++;
   }
   return report;

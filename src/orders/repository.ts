@@ -69,14 +69,18 @@ export class OrderRepository {
     tx: Tx = this.db,
   ): Promise<Order> {
     const { incrementAttempts, ...fields } = data;
-    const { count } = await tx.order.updateMany({
-      where: { id, status: { in: statusesAllowing(to) } },
-      data: { ...fields, status: to, ...(incrementAttempts ? { paymentAttempts: { increment: 1 } } : {}) },
-    });
-    const order = await tx.order.findUnique({ where: { id } });
-    if (!order) throw new Error(`order ${id} not found`);
-    if (count === 0) throw new IllegalTransitionError(id, order.status, to);
-    return order;
+    try {
+      // One UPDATE … WHERE id = ? AND status IN (…) RETURNING *.
+      return await tx.order.update({
+        where: { id, status: { in: statusesAllowing(to) } },
+        data: { ...fields, status: to, ...(incrementAttempts ? { paymentAttempts: { increment: 1 } } : {}) },
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'P2025') throw err;
+      const order = await tx.order.findUnique({ where: { id }, select: { status: true } });
+      if (!order) throw new Error(`order ${id} not found`);
+      throw new IllegalTransitionError(id, order.status, to);
+    }
   }
 
   activities(orderId: string): Promise<NatsActivity[]> {

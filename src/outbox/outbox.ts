@@ -28,13 +28,16 @@ export const jobMessage = (job: JobDefinition, envelope: JobEnvelope): OutboxMes
   headers: correlationHeaderRecord(envelope.correlation_id),
 });
 
-/** Writes messages into the outbox inside the caller's transaction: they commit with its state change or not at all. */
-export async function appendOutbox(tx: Tx, messages: OutboxMessage[]): Promise<string[]> {
+/**
+ * Writes messages into the outbox inside the caller's transaction: they commit with its state
+ * change or not at all. Returns them, for the caller to hand to the relay once committed.
+ */
+export async function appendOutbox(tx: Tx, messages: OutboxMessage[]): Promise<OutboxMessage[]> {
   if (messages.length === 0) return [];
   await tx.outboxMessage.createMany({
     data: messages.map((m) => ({ id: m.id, subject: m.subject, payload: JSON.stringify(m.payload), headers: JSON.stringify(m.headers) })),
   });
-  return messages.map((m) => m.id);
+  return messages;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { toMsgHdrs } from '../nats/codec.js';
 import { eventsPublished } from '../observability/metrics.js';
+import type { OutboxMessage } from './outbox.js';
 
 export interface RelayOptions {
   /** The sweep publishes rows older than this, leaving fresh ones to the process that wrote them. */
@@ -10,15 +11,27 @@ export interface RelayOptions {
   sweepEveryMs?: number;
   batchSize?: number;
   publishTimeoutMs?: number;
+  /** Published rows are marked in one UPDATE per this many ms (or per 500 rows). */
+  markEveryMs?: number;
+}
+
+interface Row {
+  id: string;
+  subject: string;
+  payload: string;
+  headers: Record<string, string>;
 }
 
 /**
  * Publishes outbox rows to JetStream and marks them published.
- * - `publish(ids)`: the fast path, called by the writer right after its transaction commits.
- * - `start()`: the sweep, for rows a crash or a NATS outage left behind; it backs off (up to 5 s)
+ * - `publish(messages)`: the fast path, called by the writer right after its transaction
+ *   commits, with the messages it has in hand (no read back). The rows of one state change go
+ *   out together; marking them is batched across requests into one UPDATE every few ms.
+ * - `start()`: the sweep, for rows a crash or a NATS outage left behind (including rows
+ *   published but not yet marked when the process died); oldest first, it backs off up to 5 s
  *   while NATS is unreachable and resumes by itself.
- * A row published twice (crash between publish and mark, or two relays) carries the same
- * Nats-Msg-Id, so JetStream stores it once within the stream's duplicate window.
+ * A row published twice carries the same Nats-Msg-Id, so JetStream stores it once within the
+ * stream's duplicate window.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -27,6 +40,9 @@ export class OutboxRelay {
   private failures = 0;
   private readonly opts: Required<RelayOptions>;
   private readonly encoder = new TextEncoder();
+  private marks: string[] = [];
+  private markTimer: NodeJS.Timeout | undefined;
+  private marking: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
@@ -36,16 +52,21 @@ export class OutboxRelay {
     /** Whether NATS is connected: the fast path skips straight to "left for the sweep" when not. */
     private readonly isUp: () => boolean = () => true,
   ) {
-    this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, ...opts };
+    this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, markEveryMs: 20, ...opts };
   }
 
-  /** Publishes these rows now, in the given order. Never throws: what fails is left for the sweep. */
-  async publish(ids: string[]): Promise<boolean> {
-    if (ids.length === 0) return true;
+  /** Publishes just-committed messages. Never throws: what fails is left for the sweep. */
+  async publish(messages: OutboxMessage[]): Promise<boolean> {
+    if (messages.length === 0) return true;
     if (!this.isUp()) return false;
-    const rows = await this.db.outboxMessage.findMany({ where: { id: { in: ids }, publishedAt: null } });
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    return this.publishRows(ids.map((id) => byId.get(id)).filter((r) => r !== undefined));
+    const rows = messages.map((m) => ({ id: m.id, subject: m.subject, payload: JSON.stringify(m.payload), headers: m.headers }));
+    // One state change's messages (say orders.paid and its FulfillOrder job) go to different
+    // streams and do not depend on each other: publish them at once.
+    const results = await Promise.allSettled(rows.map((r) => this.send(r)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: rows[i]!.id, error: (r.reason as Error).message }] : []));
+    this.mark(rows.filter((_, i) => results[i]!.status === 'fulfilled').map((r) => r.id));
+    for (const f of failed) await this.recordFailure(f.id, f.error, rows.length);
+    return failed.length === 0;
   }
 
   /** One sweep pass: the oldest unpublished rows first. Returns how many were published. */
@@ -56,9 +77,23 @@ export class OutboxRelay {
       take: this.opts.batchSize,
     });
     if (rows.length === 0) return 0;
-    const ok = await this.publishRows(rows);
-    if (ok) this.log.info({ count: rows.length }, 'outbox: published rows left behind');
-    return ok ? rows.length : 0;
+    const done: string[] = [];
+    for (const row of rows) {
+      try {
+        await this.send({ ...row, headers: JSON.parse(row.headers) as Record<string, string> });
+        done.push(row.id);
+      } catch (err) {
+        // Stop at the first failure: later rows must not overtake an earlier one of the same order.
+        await this.recordFailure(row.id, (err as Error).message, rows.length - done.length);
+        break;
+      }
+    }
+    if (done.length) {
+      await this.db.outboxMessage.updateMany({ where: { id: { in: done } }, data: { publishedAt: new Date() } });
+      this.log.info({ count: done.length }, 'outbox: published rows left behind');
+    }
+    if (done.length === rows.length) this.failures = 0;
+    return done.length;
   }
 
   start(): void {
@@ -82,36 +117,38 @@ export class OutboxRelay {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
+    await this.flushMarks();
   }
 
-  private async publishRows(rows: { id: string; subject: string; payload: string; headers: string }[]): Promise<boolean> {
-    const done: string[] = [];
-    let failed: { id: string; error: string } | undefined;
-    for (const row of rows) {
-      try {
-        await this.js.publish(row.subject, this.encoder.encode(row.payload), {
-          msgID: row.id,
-          headers: toMsgHdrs(JSON.parse(row.headers) as Record<string, string>),
-          timeout: this.opts.publishTimeoutMs,
-        });
-        done.push(row.id);
-        eventsPublished.inc({ subject: row.subject });
-      } catch (err) {
-        // Stop at the first failure: later rows must not overtake an earlier one of the same order.
-        failed = { id: row.id, error: (err as Error).message };
-        break;
-      }
+  private async send(row: Row): Promise<void> {
+    await this.js.publish(row.subject, this.encoder.encode(row.payload), { msgID: row.id, headers: toMsgHdrs(row.headers), timeout: this.opts.publishTimeoutMs });
+    eventsPublished.inc({ subject: row.subject });
+  }
+
+  private mark(ids: string[]): void {
+    if (ids.length === 0) return;
+    this.marks.push(...ids);
+    if (this.marks.length >= 500) void this.flushMarks();
+    else this.markTimer ??= setTimeout(() => void this.flushMarks(), this.opts.markEveryMs);
+  }
+
+  /** Marks what was published; a mark lost to a crash only means the sweep publishes that row again (deduped). */
+  private flushMarks(): Promise<unknown> {
+    clearTimeout(this.markTimer);
+    this.markTimer = undefined;
+    const ids = this.marks;
+    this.marks = [];
+    if (ids.length) {
+      this.marking = this.marking
+        .then(() => this.db.outboxMessage.updateMany({ where: { id: { in: ids } }, data: { publishedAt: new Date() } }))
+        .catch((err: Error) => this.log.warn({ err: err.message, count: ids.length }, 'outbox: could not mark rows published; the sweep will publish them again'));
     }
-    if (done.length) await this.db.outboxMessage.updateMany({ where: { id: { in: done } }, data: { publishedAt: new Date() } });
-    if (failed) {
-      this.failures = Math.min(this.failures + 1, 6);
-      await this.db.outboxMessage
-        .update({ where: { id: failed.id }, data: { attempts: { increment: 1 }, lastError: failed.error.slice(0, 500) } })
-        .catch(() => undefined);
-      this.log.warn({ outbox_id: failed.id, error: failed.error, pending: rows.length - done.length }, 'outbox: publish failed; will retry');
-      return false;
-    }
-    this.failures = 0;
-    return true;
+    return this.marking;
+  }
+
+  private async recordFailure(id: string, error: string, pending: number): Promise<void> {
+    this.failures = Math.min(this.failures + 1, 6);
+    await this.db.outboxMessage.update({ where: { id }, data: { attempts: { increment: 1 }, lastError: error.slice(0, 500) } }).catch(() => undefined);
+    this.log.warn({ outbox_id: id, error, pending }, 'outbox: publish failed; will retry');
   }
 }

@@ -1,6 +1,8 @@
 import type { JsMsg, Subscription } from 'nats';
 import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
-import { recordActivity } from '../orders/activity.js';
+import { recordActivities } from '../orders/activity.js';
+import { Batcher } from '../db/batcher.js';
+import type { Envelope } from '../events/contracts.js';
 import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
 import { eventsConsumed } from '../observability/metrics.js';
@@ -18,11 +20,13 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
   const log = rt.log.child({ worker: 'activity', mode: opts.live ? 'live' : 'durable' });
   const consumerName = opts.live ? LIVE_CONSUMER_NAME : ACTIVITY_CONSUMER.config.durable_name;
 
+  // Events arriving together are written in one transaction (see Batcher).
+  const batch = new Batcher((items: { consumer: string; subject: string; event: Envelope }[]) => recordActivities(rt.db, items), { maxBatch: 200, maxDelayMs: 2 });
   const record = async (subject: string, data: Uint8Array): Promise<Verdict> => {
     const parsed = parseEvent(subject, data);
     if (!parsed.ok) return { reject: parsed.error };
     const { event } = parsed;
-    const fresh = await recordActivity(rt.db, consumerName, subject, event);
+    const fresh = await batch.add({ consumer: consumerName, subject, event });
     const d = event.data as { order_id?: string };
     log.info(
       { subject, event_id: event.event_id, order_id: d.order_id, correlation_id: event.correlation_id, duplicate: !fresh || undefined },
@@ -55,6 +59,8 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
 
   const running = runPullConsumer(rt.js, ACTIVITY_CONSUMER, (m: JsMsg) => record(m.subject, m.data), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,
+    // Order does not matter here (the timeline sorts by occurred_at), and concurrent messages share a transaction.
+    concurrency: 64,
     ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
   });
   return { stop: () => running.stop() };

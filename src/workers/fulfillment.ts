@@ -26,6 +26,8 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,
     attemptOf: jobAttempt,
+    // Jobs are independent; the inbox and the state machine keep concurrent ones for one order safe.
+    concurrency: 16,
     ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
   });
   return {

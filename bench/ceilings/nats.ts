@@ -1,0 +1,21 @@
+// Ceiling: raw NATS, no orderflow code. Prints one JSON line:
+//   request/reply round trip one at a time, and JetStream publish awaiting each ack.
+import { connect } from 'nats';
+import { timeLoop } from '../lib.js';
+
+const [url, ms] = [process.argv[2]!, Number(process.argv[3] ?? 3000)];
+const server = await connect({ servers: url });
+const client = await connect({ servers: url });
+server.subscribe('bench.echo', { callback: (_e, m) => m.respond(m.data) });
+await server.flush();
+const payload = new TextEncoder().encode(JSON.stringify({ order_id: 'bench', amount_cents: 1250 }));
+const reqreply = await timeLoop(ms, () => client.request('bench.echo', payload, { timeout: 2000 }));
+
+const jsm = await client.jetstreamManager();
+await jsm.streams.add({ name: 'BENCH', subjects: ['bench.js.>'] });
+const js = client.jetstream();
+let i = 0;
+const jspublish = await timeLoop(ms, () => js.publish('bench.js.x', payload, { msgID: String(i++) }));
+await jsm.streams.delete('BENCH');
+process.stdout.write(`${JSON.stringify({ reqreply, jspublish })}\n`);
+await Promise.all([server.close(), client.close()]);

@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+/** Small helpers shared by the bench runner and the ceiling scripts. */
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** Runs `fn` back to back for `ms`, timing each call: ops/s and latency percentiles. */
+export async function timeLoop(ms: number, fn: () => Promise<unknown>): Promise<{ ops: number; ops_per_s: number; p50_ms: number; p99_ms: number }> {
+  const lat: number[] = [];
+  const end = performance.now() + ms;
+  const start = performance.now();
+  while (performance.now() < end) {
+    const t = performance.now();
+    await fn();
+    lat.push(performance.now() - t);
+  }
+  const took = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  return { ops: lat.length, ops_per_s: round(lat.length / took, 0), p50_ms: round(percentile(lat, 50), 3), p99_ms: round(percentile(lat, 99), 3) };
+}
+
+/** CPU time (ms) and peak RSS (MB) of a process, from /proc. */
+export function procStats(pid: number): { cpu_ms: number; peak_rss_mb: number; rss_mb: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+    return { cpu_ms: (ticks * 1000) / 100, peak_rss_mb: round(kb('VmHWM') / 1024, 1), rss_mb: round(kb('VmRSS') / 1024, 1) };
+  } catch {
+    return null;
+  }
+}
+
+export interface HttpResult {
+  req_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  requests: number;
+  errors: number;
+  non_2xx: number;
+}
+
+/** autocannon against a JSON POST endpoint. `rate` makes it an (approximately) open-loop offered load. */
+export async function cannon(url: string, body: unknown, opts: { connections: number; durationS: number; rate?: number }): Promise<HttpResult> {
+  const r = await autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(body),
+    connections: opts.connections,
+    duration: opts.durationS,
+    ...(opts.rate ? { overallRate: opts.rate } : {}),
+  });
+  return {
+    req_per_s: round(r.requests.average, 0),
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    requests: r.requests.total,
+    errors: r.errors + r.timeouts,
+    non_2xx: r.non2xx,
+  };
+}
+
+/** Starts a script with tsx and resolves with the first JSON line it prints (`{ ready: … }` or a result). */
+export function startScript(script: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; firstLine: Promise<Record<string, unknown>> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const firstLine = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', (l) => {
+      try {
+        resolve(JSON.parse(l) as Record<string, unknown>);
+      } catch (err) {
+        reject(err);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before printing a result`)));
+  });
+  return { child, firstLine };
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
