@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { createEvent, MetricEvents, OrderEvents, type Causation } from '../events/contracts.js';
-import { appendOutbox, eventMessage, processOnce } from '../outbox/outbox.js';
+import { eventMessage, outboxInsert } from '../outbox/outbox.js';
 import type { EventPublisher, OutboxPublisher } from './ports.js';
-import { OrderRepository, type Order } from './repository.js';
+import { isNoRecord, isUniqueViolation, OrderRepository, type Order } from './repository.js';
 import { IllegalTransitionError } from './state.js';
 
 export interface FulfilDeps {
@@ -29,31 +29,35 @@ export type FulfilResult = { kind: 'shipped'; order: Order } | { kind: 'skipped'
 export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: string, cause: Causation): Promise<FulfilResult> {
   const log = deps.log.child({ order_id: orderId, job_id: jobId, correlation_id: cause.correlationId });
   const repo = new OrderRepository(deps.db);
-  const outcome = await processOnce(deps.db, FULFILMENT_CONSUMER, jobId, async (tx) => {
-    let order: Order;
-    try {
-      order = await repo.transition(orderId, 'shipped', { shippedAt: new Date(), nextAttemptAt: null }, tx);
-    } catch (err) {
-      if (err instanceof IllegalTransitionError) return { kind: 'skipped' as const, reason: `order is ${err.from}` };
-      if (err instanceof Error && /not found/.test(err.message)) return { kind: 'skipped' as const, reason: 'order not found' };
-      throw err;
+  const current = await repo.find(orderId);
+  if (!current) {
+    log.warn({ reason: 'order not found' }, 'not shipping');
+    return { kind: 'skipped', reason: 'order not found' };
+  }
+  const shippedAt = new Date();
+  const shipped = createEvent(OrderEvents.shipped, { order_id: current.id, reference: current.reference, shipped_at: shippedAt.toISOString() }, cause);
+  const messages = [eventMessage(shipped)];
+  let order: Order;
+  try {
+    // The inbox row, the status change and orders.shipped: one batch transaction.
+    [, order] = await deps.db.$transaction([
+      deps.db.processedMessage.create({ data: { consumer: FULFILMENT_CONSUMER, messageId: jobId } }),
+      repo.transitionQuery(orderId, 'shipped', { shippedAt, nextAttemptAt: null }),
+      outboxInsert(deps.db, messages),
+    ]);
+  } catch (err) {
+    if (isUniqueViolation(err)) {
+      log.info('job already processed; nothing to do');
+      return { kind: 'duplicate' };
     }
-    const shipped = createEvent(OrderEvents.shipped, { order_id: order.id, reference: order.reference, shipped_at: (order.shippedAt ?? new Date()).toISOString() }, cause);
-    return { kind: 'shipped' as const, order, shippedEventId: shipped.event_id, messages: await appendOutbox(tx, [eventMessage(shipped)]) };
-  });
-
-  if (!outcome.fresh) {
-    log.info('job already processed; nothing to do');
-    return { kind: 'duplicate' };
+    if (!isNoRecord(err)) throw err;
+    const why = await repo.whyNot(orderId, 'shipped');
+    const reason = why instanceof IllegalTransitionError ? `order is ${why.from}` : 'order not found';
+    log.warn({ reason }, 'not shipping');
+    return { kind: 'skipped', reason };
   }
-  const result = outcome.result;
-  if (result.kind === 'skipped') {
-    log.warn({ reason: result.reason }, 'not shipping');
-    return result;
-  }
-  const { order, shippedEventId } = result;
-  await deps.outbox.publish(result.messages);
-  const shippedAt = order.shippedAt ?? new Date();
+  const shippedEventId = shipped.event_id;
+  await deps.outbox.publish(messages);
   const metric = createEvent(
     MetricEvents.orders,
     { event: 'order.shipped', order_id: order.id, amount_cents: order.amountCents, lead_time_ms: Math.max(0, shippedAt.getTime() - order.createdAt.getTime()), at: shippedAt.toISOString() },

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { createEvent, OrderEvents, type Causation } from '../events/contracts.js';
 import { createJob, Jobs } from '../events/jobs.js';
-import { appendOutbox, eventMessage, jobMessage } from '../outbox/outbox.js';
+import { eventMessage, jobMessage, outboxInsert, type OutboxMessage } from '../outbox/outbox.js';
 import type { OutboxPublisher, PaymentGateway } from './ports.js';
-import { OrderRepository, type Order } from './repository.js';
+import { isNoRecord, isUniqueViolation, newOrderData, OrderRepository, type Order } from './repository.js';
 import { IllegalTransitionError } from './state.js';
 
 export interface PlaceOrderDeps {
@@ -34,22 +34,36 @@ export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.
  * service cannot be asked, the order waits in `payment_pending` for the reconciler.
  */
 export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): Promise<Order> {
-  const repo = new OrderRepository(deps.db);
-  const { order, createdId, messages } = await deps.db.$transaction(async (tx) => {
-    const order = await repo.create(input, tx);
-    const created = createEvent(
-      OrderEvents.created,
-      { order_id: order.id, reference: order.reference, customer_email: order.customerEmail, amount_cents: order.amountCents, currency: order.currency },
-      { correlationId: order.correlationId },
-    );
-    return { order, createdId: created.event_id, messages: await appendOutbox(tx, [eventMessage(created)]) };
-  });
+  // The order and its orders.created row in one batch transaction (no round trips to us between
+  // the statements, so the write lock is held as briefly as SQLite allows).
+  let order: Order;
+  let messages: OutboxMessage[];
+  for (let attempt = 0; ; attempt++) {
+    const data = newOrderData(input);
+    messages = [eventMessage(createdEvent(data))];
+    try {
+      [order] = await deps.db.$transaction([deps.db.order.create({ data }), outboxInsert(deps.db, messages)]);
+      break;
+    } catch (err) {
+      // A reference collision (1 in ~10^12) is retried rather than surfaced to the customer.
+      if (attempt < 3 && isUniqueViolation(err)) continue;
+      throw err;
+    }
+  }
+  const createdId = messages[0]!.id;
   deps.log.info({ order_id: order.id, reference: order.reference, correlation_id: order.correlationId, event_id: createdId }, 'order created');
   // orders.created goes out while the payment service is asked; what the answer causes is
   // published only after it, so the stream keeps created before paid.
   const published = deps.outbox.publish(messages);
   return settlePayment(deps, order, { correlationId: order.correlationId, causationId: createdId }, published);
 }
+
+const createdEvent = (o: ReturnType<typeof newOrderData>) =>
+  createEvent(
+    OrderEvents.created,
+    { order_id: o.id, reference: o.reference, customer_email: o.customerEmail, amount_cents: o.amountCents, currency: o.currency },
+    { correlationId: o.correlationId },
+  );
 
 /**
  * Asks the payment service about an order that is `created` or `payment_pending` and applies the
@@ -74,21 +88,23 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
 
     const { reply } = outcome;
     const paymentResponse = JSON.stringify(reply);
-    const { updated, messages } = await deps.db.$transaction(async (tx) => {
-      if (!reply.approved) {
-        const updated = await repo.transition(order.id, 'payment_declined', { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null }, tx);
-        const declined = createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause);
-        return { updated, messages: await appendOutbox(tx, [eventMessage(declined)]) };
-      }
-      const updated = await repo.transition(order.id, 'paid', { paymentResponse, paymentError: null, paidAt: new Date(), incrementAttempts: true, nextAttemptAt: null }, tx);
-      const paid = createEvent(
-        OrderEvents.paid,
-        { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, transaction_id: reply.transaction_id ?? '' },
-        cause,
-      );
-      const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId });
-      return { updated, messages: await appendOutbox(tx, [eventMessage(paid), jobMessage(Jobs.fulfillOrder, job)]) };
-    });
+    const to = reply.approved ? 'paid' : 'payment_declined';
+    const messages = reply.approved
+      ? [
+          eventMessage(createEvent(OrderEvents.paid, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, transaction_id: reply.transaction_id ?? '' }, cause)),
+          jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId })),
+        ]
+      : [eventMessage(createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause))];
+    let updated: Order;
+    try {
+      [updated] = await deps.db.$transaction([
+        repo.transitionQuery(order.id, to, { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: new Date() } : {}) }),
+        outboxInsert(deps.db, messages),
+      ]);
+    } catch (err) {
+      if (isNoRecord(err)) throw await repo.whyNot(order.id, to);
+      throw err;
+    }
     log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
     await before;
     await deps.outbox.publish(messages);

@@ -1,4 +1,3 @@
-import type { Db } from '../db/client.js';
 import type { Prisma } from '../db/generated/client.js';
 import { correlationHeaderRecord, eventHeaderRecord, type Envelope } from '../events/envelope.js';
 import { jobSubject, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
@@ -34,24 +33,13 @@ export const jobMessage = (job: JobDefinition, envelope: JobEnvelope): OutboxMes
  */
 export async function appendOutbox(tx: Tx, messages: OutboxMessage[]): Promise<OutboxMessage[]> {
   if (messages.length === 0) return [];
-  await tx.outboxMessage.createMany({
-    data: messages.map((m) => ({ id: m.id, subject: m.subject, payload: JSON.stringify(m.payload), headers: JSON.stringify(m.headers) })),
-  });
+  await outboxInsert(tx, messages);
   return messages;
 }
 
-/**
- * Runs `effect` at most once per (consumer, message id): the inbox row and the effect commit in one
- * transaction, so a redelivered or duplicated message finds the row and has no second effect.
- */
-export async function processOnce<T>(db: Db, consumer: string, messageId: string, effect: (tx: Tx) => Promise<T>): Promise<{ fresh: true; result: T } | { fresh: false }> {
-  try {
-    return await db.$transaction(async (tx) => {
-      await tx.processedMessage.create({ data: { consumer, messageId } });
-      return { fresh: true as const, result: await effect(tx) };
-    });
-  } catch (err) {
-    if ((err as { code?: string }).code === 'P2002') return { fresh: false };
-    throw err;
-  }
+/** The outbox INSERT as a statement, for a batch transaction (`db.$transaction([stateChange, outboxInsert(db, msgs)])`). */
+export function outboxInsert(tx: Tx, messages: OutboxMessage[]) {
+  return tx.outboxMessage.createMany({
+    data: messages.map((m) => ({ id: m.id, subject: m.subject, payload: JSON.stringify(m.payload), headers: JSON.stringify(m.headers) })),
+  });
 }
