@@ -20,7 +20,7 @@ const args = z
     rates: process.argv.find((a) => a.startsWith('--rates='))?.slice(8).split(',').map(Number),
   });
 const STEP_S = args.quick ? 2 : 8;
-const RATES = args.rates ?? (args.quick ? [100, 300] : [100, 300, 1000, 1500, 2000, 3000]);
+const RATES = args.rates ?? (args.quick ? [100, 300] : [100, 200, 300, 400, 600, 1000, 1500, 2000]);
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = join(ROOT, 'bench', 'tmp', String(Date.now()));
 mkdirSync(dir, { recursive: true });

@@ -22,3 +22,17 @@ export function createDb(databaseUrl: string): Db {
   const adapter = new PrismaBetterSqlite3({ url: path, timeout: 10_000 });
   return new PrismaClient({ adapter });
 }
+
+/**
+ * Every commit durable on disk before it returns: better-sqlite3 is built to open WAL databases
+ * with synchronous=NORMAL (durable at the next checkpoint), which a power cut could roll back
+ * past an order we already confirmed. The client holds one connection, so once is enough.
+ */
+export async function makeDurable(db: Db): Promise<void> {
+  await db.$queryRawUnsafe('PRAGMA synchronous = FULL');
+}
+
+export async function synchronousMode(db: Db): Promise<number> {
+  const [row] = await db.$queryRawUnsafe<{ synchronous: bigint | number }[]>('PRAGMA synchronous');
+  return Number(row?.synchronous);
+}

@@ -1,6 +1,6 @@
 import type { JetStreamClient } from 'nats';
 import { loadConfig, type Config } from '../config/env.js';
-import { createDb, type Db } from '../db/client.js';
+import { createDb, makeDurable, type Db } from '../db/client.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
 import { NatsPaymentGateway } from '../nats/payments-client.js';
@@ -22,6 +22,7 @@ export interface Runtime {
 export async function createRuntime(name: string, config: Config = loadConfig()): Promise<Runtime> {
   const log = createLogger(name, config.LOG_LEVEL);
   const db = createDb(config.DATABASE_URL);
+  await makeDurable(db);
   let nats: NatsConnections;
   try {
     nats = await connectNats(name, { default: config.NATS_URL, analytics: config.NATS_ANALYTICS_URL }, log);

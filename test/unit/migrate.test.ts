@@ -27,3 +27,15 @@ describe('migrator', () => {
     db.close();
   });
 });
+
+describe('durability', () => {
+  it('every process commits with synchronous=FULL, although the driver would open WAL files with NORMAL', async () => {
+    const { createDb, makeDurable, synchronousMode } = await import('../../src/db/client.js');
+    const url = `file:${join(dir, 'm.db')}`;
+    const db = createDb(url);
+    expect(await synchronousMode(db)).toBe(1);
+    await makeDurable(db);
+    expect(await synchronousMode(db)).toBe(2);
+    await db.$disconnect();
+  });
+});
