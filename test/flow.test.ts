@@ -31,7 +31,7 @@ describe('the order chain: created → paid → shipped', () => {
   it('ships an approved order and records every event', async () => {
     const order = await placeOrder(deps(), { customerEmail: 'a@example.com', amountCents: 1250, correlationId: 'corr-1' });
     expect(order.status).toBe('paid');
-    const repo = new OrderRepository(web.db);
+    const repo = new OrderRepository(web.db, web.sql);
     const shipped = await waitFor(async () => {
       const o = await repo.find(order.id);
       return o?.status === 'shipped' ? o : null;

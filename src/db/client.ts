@@ -11,15 +11,20 @@ export function sqlitePath(databaseUrl: string): string {
   return databaseUrl.replace(/^file:/, '').replace(/\?.*$/, '');
 }
 
+/** The database file of a `file:` URL, with its folder created. */
+export function sqliteFile(databaseUrl: string): string {
+  const path = sqlitePath(databaseUrl);
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  return path;
+}
+
 /**
  * One Prisma client per process. Several processes share the file: WAL mode (set once by the
  * migrator, it persists in the file) lets readers and the one writer overlap, and the busy timeout
  * makes a writer wait for the lock instead of failing with SQLITE_BUSY.
  */
 export function createDb(databaseUrl: string): Db {
-  const path = sqlitePath(databaseUrl);
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const adapter = new PrismaBetterSqlite3({ url: path, timeout: 10_000 });
+  const adapter = new PrismaBetterSqlite3({ url: sqliteFile(databaseUrl), timeout: 10_000 });
   return new PrismaClient({ adapter });
 }
 

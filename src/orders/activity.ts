@@ -1,4 +1,4 @@
-import type { Db } from '../db/client.js';
+import { sqlTime, type SqlWriter } from '../db/sql.js';
 import { formatCents } from './money.js';
 import type { Envelope } from '../events/contracts.js';
 
@@ -22,29 +22,23 @@ export function summarize(event: Envelope): string {
   }
 }
 
-/** SQLite text timestamps in the form the Prisma adapter writes them, so they sort together. */
-const sqliteTime = (d: Date) => d.toISOString().replace('Z', '+00:00');
-
 /**
- * Records many events at once (one transaction), each once per (consumer, event id):
- * `INSERT OR IGNORE` against the unique index. Returns, per event, whether its row is new.
+ * Records an event once per (consumer, event id): `INSERT OR IGNORE` against the unique index, in
+ * the writer's next group transaction (events arriving together share one commit). Returns
+ * whether its row is new.
  */
-export async function recordActivities(db: Db, items: { consumer: string; subject: string; event: Envelope }[]): Promise<boolean[]> {
-  const now = sqliteTime(new Date());
-  const counts = await db.$transaction(
-    items.map(({ consumer, subject, event }) => {
-      const d = (event.data ?? {}) as Record<string, unknown>;
-      const orderId = typeof d.order_id === 'string' ? d.order_id : null;
-      return db.$executeRaw`INSERT OR IGNORE INTO nats_activities
-        (consumer, subject, event_id, event_type, order_id, correlation_id, summary, payload, occurred_at, received_at)
-        VALUES (${consumer}, ${subject}, ${event.event_id}, ${event.type}, ${orderId}, ${event.correlation_id}, ${summarize(event)}, ${JSON.stringify(event)}, ${sqliteTime(new Date(event.occurred_at))}, ${now})`;
-    }),
+export function recordActivity(sql: SqlWriter, consumer: string, subject: string, event: Envelope): Promise<boolean> {
+  const d = (event.data ?? {}) as Record<string, unknown>;
+  const orderId = typeof d.order_id === 'string' ? d.order_id : null;
+  const values = [consumer, subject, event.event_id, event.type, orderId, event.correlation_id, summarize(event), JSON.stringify(event), sqlTime(new Date(event.occurred_at))];
+  return sql.write(
+    (tx) =>
+      tx
+        .stmt(
+          `INSERT OR IGNORE INTO nats_activities
+           (consumer, subject, event_id, event_type, order_id, correlation_id, summary, payload, occurred_at, received_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(...values, sqlTime(new Date())).changes === 1,
   );
-  return counts.map((n) => n === 1);
-}
-
-/** One event: see recordActivities. Returns false when its row was already there. */
-export async function recordActivity(db: Db, consumer: string, subject: string, event: Envelope): Promise<boolean> {
-  const [fresh] = await recordActivities(db, [{ consumer, subject, event }]);
-  return fresh ?? false;
 }

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import type { Db } from '../db/client.js';
+import { isSqliteUnique, sqlTime, type SqlWriter } from '../db/sql.js';
 import { createEvent, MetricEvents, OrderEvents, type Causation } from '../events/contracts.js';
-import { eventMessage, outboxInsert } from '../outbox/outbox.js';
+import { eventMessage, insertOutbox } from '../outbox/outbox.js';
 import type { EventPublisher, OutboxPublisher } from './ports.js';
-import { isNoRecord, isUniqueViolation, OrderRepository, type Order } from './repository.js';
+import { findOrder, OrderNotFoundError, transitionOrder, type Order } from './repository.js';
 import { IllegalTransitionError } from './state.js';
 
 export interface FulfilDeps {
-  db: Db;
+  sql: SqlWriter;
   /** Publishes committed outbox rows (orders.shipped) on the default connection. */
   outbox: OutboxPublisher;
   /** Analytics connection: metrics.orders. */
@@ -28,8 +28,7 @@ export type FulfilResult = { kind: 'shipped'; order: Order } | { kind: 'skipped'
  */
 export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: string, cause: Causation): Promise<FulfilResult> {
   const log = deps.log.child({ order_id: orderId, job_id: jobId, correlation_id: cause.correlationId });
-  const repo = new OrderRepository(deps.db);
-  const current = await repo.find(orderId);
+  const current = deps.sql.read((tx) => findOrder(tx, orderId));
   if (!current) {
     log.warn({ reason: 'order not found' }, 'not shipping');
     return { kind: 'skipped', reason: 'order not found' };
@@ -39,20 +38,20 @@ export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: stri
   const messages = [eventMessage(shipped)];
   let order: Order;
   try {
-    // The inbox row, the status change and orders.shipped: one batch transaction.
-    [, order] = await deps.db.$transaction([
-      deps.db.processedMessage.create({ data: { consumer: FULFILMENT_CONSUMER, messageId: jobId } }),
-      repo.transitionQuery(orderId, 'shipped', { shippedAt, nextAttemptAt: null }),
-      outboxInsert(deps.db, messages),
-    ]);
+    // The inbox row, the status change and orders.shipped: one transaction.
+    order = await deps.sql.write((tx) => {
+      tx.stmt('INSERT INTO processed_messages (consumer, message_id, processed_at) VALUES (?, ?, ?)').run(FULFILMENT_CONSUMER, jobId, sqlTime(shippedAt));
+      const shippedOrder = transitionOrder(tx, orderId, 'shipped', { shippedAt, nextAttemptAt: null });
+      insertOutbox(tx, messages);
+      return shippedOrder;
+    });
   } catch (err) {
-    if (isUniqueViolation(err)) {
+    if (isSqliteUnique(err)) {
       log.info('job already processed; nothing to do');
       return { kind: 'duplicate' };
     }
-    if (!isNoRecord(err)) throw err;
-    const why = await repo.whyNot(orderId, 'shipped');
-    const reason = why instanceof IllegalTransitionError ? `order is ${why.from}` : 'order not found';
+    if (!(err instanceof IllegalTransitionError || err instanceof OrderNotFoundError)) throw err;
+    const reason = err instanceof IllegalTransitionError ? `order is ${err.from}` : 'order not found';
     log.warn({ reason }, 'not shipping');
     return { kind: 'skipped', reason };
   }

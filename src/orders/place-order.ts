@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
-import type { Db } from '../db/client.js';
+import type { SqlWriter } from '../db/sql.js';
 import { createEvent, OrderEvents, type Causation } from '../events/contracts.js';
 import { createJob, Jobs } from '../events/jobs.js';
-import { eventMessage, jobMessage, outboxInsert, type OutboxMessage } from '../outbox/outbox.js';
+import { eventMessage, insertOutbox, jobMessage } from '../outbox/outbox.js';
 import type { OutboxPublisher, PaymentGateway } from './ports.js';
-import { isNoRecord, isUniqueViolation, newOrderData, OrderRepository, type Order } from './repository.js';
+import { findOrder, insertOrder, transitionOrder, type Order } from './repository.js';
 import { IllegalTransitionError } from './state.js';
 
 export interface PlaceOrderDeps {
-  db: Db;
+  sql: SqlWriter;
   outbox: OutboxPublisher;
   payments: PaymentGateway;
   log: Logger;
@@ -34,22 +34,13 @@ export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.
  * service cannot be asked, the order waits in `payment_pending` for the reconciler.
  */
 export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): Promise<Order> {
-  // The order and its orders.created row in one batch transaction (no round trips to us between
-  // the statements, so the write lock is held as briefly as SQLite allows).
-  let order: Order;
-  let messages: OutboxMessage[];
-  for (let attempt = 0; ; attempt++) {
-    const data = newOrderData(input);
-    messages = [eventMessage(createdEvent(data))];
-    try {
-      [order] = await deps.db.$transaction([deps.db.order.create({ data }), outboxInsert(deps.db, messages)]);
-      break;
-    } catch (err) {
-      // A reference collision (1 in ~10^12) is retried rather than surfaced to the customer.
-      if (attempt < 3 && isUniqueViolation(err)) continue;
-      throw err;
-    }
-  }
+  // The order and its orders.created row commit together.
+  const { order, messages } = await deps.sql.write((tx) => {
+    const order = insertOrder(tx, input);
+    const messages = [eventMessage(createdEvent(order))];
+    insertOutbox(tx, messages);
+    return { order, messages };
+  });
   const createdId = messages[0]!.id;
   deps.log.info({ order_id: order.id, reference: order.reference, correlation_id: order.correlationId, event_id: createdId }, 'order created');
   // orders.created goes out while the payment service is asked; what the answer causes is
@@ -58,7 +49,7 @@ export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): 
   return settlePayment(deps, order, { correlationId: order.correlationId, causationId: createdId }, published);
 }
 
-const createdEvent = (o: ReturnType<typeof newOrderData>) =>
+const createdEvent = (o: Order) =>
   createEvent(
     OrderEvents.created,
     { order_id: o.id, reference: o.reference, customer_email: o.customerEmail, amount_cents: o.amountCents, currency: o.currency },
@@ -71,7 +62,6 @@ const createdEvent = (o: ReturnType<typeof newOrderData>) =>
  */
 export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: Causation, before: Promise<unknown> = Promise.resolve()): Promise<Order> {
   const log = deps.log.child({ order_id: order.id, reference: order.reference, correlation_id: cause.correlationId });
-  const repo = new OrderRepository(deps.db);
   const outcome = await deps.payments.validate({ order_id: order.id, reference: order.reference, amount_cents: order.amountCents, currency: order.currency }, cause);
   if (outcome.kind === 'unavailable') await before;
 
@@ -79,11 +69,13 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
     if (outcome.kind === 'unavailable') {
       const attempts = order.paymentAttempts + 1;
       log.warn({ error: outcome.error, attempts }, 'payment service unavailable; order kept as payment_pending');
-      return await repo.transition(order.id, 'payment_pending', {
-        paymentError: outcome.error,
-        incrementAttempts: true,
-        nextAttemptAt: nextPaymentAttempt(attempts, deps.paymentRetryBaseMs),
-      });
+      return await deps.sql.write((tx) =>
+        transitionOrder(tx, order.id, 'payment_pending', {
+          paymentError: outcome.error,
+          incrementAttempts: true,
+          nextAttemptAt: nextPaymentAttempt(attempts, deps.paymentRetryBaseMs),
+        }),
+      );
     }
 
     const { reply } = outcome;
@@ -95,16 +87,11 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
           jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId })),
         ]
       : [eventMessage(createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause))];
-    let updated: Order;
-    try {
-      [updated] = await deps.db.$transaction([
-        repo.transitionQuery(order.id, to, { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: new Date() } : {}) }),
-        outboxInsert(deps.db, messages),
-      ]);
-    } catch (err) {
-      if (isNoRecord(err)) throw await repo.whyNot(order.id, to);
-      throw err;
-    }
+    const updated = await deps.sql.write((tx) => {
+      const o = transitionOrder(tx, order.id, to, { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: new Date() } : {}) });
+      insertOutbox(tx, messages);
+      return o;
+    });
     log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
     await before;
     await deps.outbox.publish(messages);
@@ -113,7 +100,7 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
     // Someone else (the reconciler, a second web request) settled it first: theirs stands.
     if (err instanceof IllegalTransitionError) {
       log.info({ status: err.from }, 'order already settled elsewhere');
-      return (await repo.find(order.id)) ?? order;
+      return deps.sql.read((tx) => findOrder(tx, order.id)) ?? order;
     }
     throw err;
   }

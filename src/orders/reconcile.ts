@@ -1,6 +1,8 @@
+import { sqlTime, type Sql } from '../db/sql.js';
 import { createJob, Jobs } from '../events/jobs.js';
-import { appendOutbox, jobMessage } from '../outbox/outbox.js';
+import { insertOutbox, jobMessage } from '../outbox/outbox.js';
 import { settlePayment, type PlaceOrderDeps } from './place-order.js';
+import { selectOrders } from './repository.js';
 
 export interface ReconcileOptions {
   /** An order in a non-final state this long is re-driven (STUCK_AFTER_MS). */
@@ -15,6 +17,8 @@ export interface ReconcileReport {
   fulfilmentsRequeued: number;
 }
 
+const DUE = '(next_attempt_at IS NULL OR next_attempt_at <= ?)';
+
 /**
  * The database is the source of truth: one pass re-drives every order that should have moved on.
  * - `payment_pending` whose retry time has come, and `created` left behind by a crash between the
@@ -27,39 +31,27 @@ export interface ReconcileReport {
 export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions): Promise<ReconcileReport> {
   const now = new Date();
   const take = opts.batchSize ?? 100;
-  const stuckBefore = new Date(now.getTime() - opts.stuckAfterMs);
+  const [nowAt, stuckBefore] = [sqlTime(now), sqlTime(new Date(now.getTime() - opts.stuckAfterMs))];
   const report: ReconcileReport = { paymentsRetried: 0, fulfilmentsRequeued: 0 };
 
-  const awaitingPayment = await deps.db.order.findMany({
-    where: {
-      OR: [
-        { status: 'payment_pending', OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
-        { status: 'created', createdAt: { lt: stuckBefore }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
-      ],
-    },
-    orderBy: { createdAt: 'asc' },
-    take,
-  });
+  const awaitingPayment = deps.sql.read((tx) =>
+    selectOrders(tx, `(status = 'payment_pending' OR (status = 'created' AND created_at < ?)) AND ${DUE} ORDER BY created_at LIMIT ?`, stuckBefore, nowAt, take),
+  );
+  const claimUntil = sqlTime(new Date(now.getTime() + opts.claimMs));
   for (const order of awaitingPayment) {
-    if (!(await claim(deps, order.id, order.status, now, new Date(now.getTime() + opts.claimMs)))) continue;
+    if (!(await deps.sql.write((tx) => claim(tx, order.id, order.status, nowAt, claimUntil)))) continue;
     await settlePayment(deps, order, { correlationId: order.correlationId });
     report.paymentsRetried++;
   }
 
-  const unshipped = await deps.db.order.findMany({
-    where: { status: 'paid', paidAt: { lt: stuckBefore }, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
-    orderBy: { paidAt: 'asc' },
-    take,
-  });
+  const unshipped = deps.sql.read((tx) => selectOrders(tx, `status = 'paid' AND paid_at < ? AND ${DUE} ORDER BY paid_at LIMIT ?`, stuckBefore, nowAt, take));
+  const requeueUntil = sqlTime(new Date(now.getTime() + opts.stuckAfterMs));
   for (const order of unshipped) {
-    const messages = await deps.db.$transaction(async (tx) => {
-      const { count } = await tx.order.updateMany({
-        where: { id: order.id, status: 'paid', OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
-        data: { nextAttemptAt: new Date(now.getTime() + opts.stuckAfterMs) },
-      });
-      if (count === 0) return [];
-      const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
-      return appendOutbox(tx, [jobMessage(Jobs.fulfillOrder, job)]);
+    const messages = await deps.sql.write((tx) => {
+      if (!claim(tx, order.id, 'paid', nowAt, requeueUntil)) return [];
+      const messages = [jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId }))];
+      insertOutbox(tx, messages);
+      return messages;
     });
     if (messages.length === 0) continue;
     deps.log.warn({ order_id: order.id, correlation_id: order.correlationId, job_id: messages[0]!.id }, 'reconciler: order paid but not shipped; fulfilment queued again');
@@ -69,10 +61,7 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
   return report;
 }
 
-async function claim(deps: PlaceOrderDeps, id: string, status: string, now: Date, until: Date): Promise<boolean> {
-  const { count } = await deps.db.order.updateMany({
-    where: { id, status, OR: [{ nextAttemptAt: null }, { nextAttemptAt: { lte: now } }] },
-    data: { nextAttemptAt: until },
-  });
-  return count === 1;
+/** Takes an order for re-driving until `until`, if it is still in `status` and due. */
+function claim(tx: Sql, id: string, status: string, now: string, until: string): boolean {
+  return tx.stmt(`UPDATE orders SET next_attempt_at = ? WHERE id = ? AND status = ? AND ${DUE}`).run(until, id, status, now).changes === 1;
 }

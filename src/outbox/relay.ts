@@ -1,9 +1,9 @@
 import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
-import type { Db } from '../db/client.js';
+import type { SqlWriter } from '../db/sql.js';
 import { toMsgHdrs } from '../nats/codec.js';
 import { eventsPublished } from '../observability/metrics.js';
-import type { OutboxMessage } from './outbox.js';
+import { markOutboxPublished, recordOutboxFailure, unpublishedOutbox, type OutboxMessage } from './outbox.js';
 
 export interface RelayOptions {
   /** The sweep publishes rows older than this, leaving fresh ones to the process that wrote them. */
@@ -13,13 +13,6 @@ export interface RelayOptions {
   publishTimeoutMs?: number;
   /** Published rows are marked in one UPDATE per this many ms (or per 500 rows). */
   markEveryMs?: number;
-}
-
-interface Row {
-  id: string;
-  subject: string;
-  payload: string;
-  headers: Record<string, string>;
 }
 
 /**
@@ -45,7 +38,7 @@ export class OutboxRelay {
   private marking: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlWriter,
     private readonly js: JetStreamClient,
     private readonly log: Logger,
     opts: RelayOptions = {},
@@ -59,28 +52,23 @@ export class OutboxRelay {
   async publish(messages: OutboxMessage[]): Promise<boolean> {
     if (messages.length === 0) return true;
     if (!this.isUp()) return false;
-    const rows = messages.map((m) => ({ id: m.id, subject: m.subject, payload: JSON.stringify(m.payload), headers: m.headers }));
     // One state change's messages (say orders.paid and its FulfillOrder job) go to different
     // streams and do not depend on each other: publish them at once.
-    const results = await Promise.allSettled(rows.map((r) => this.send(r)));
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: rows[i]!.id, error: (r.reason as Error).message }] : []));
-    this.mark(rows.filter((_, i) => results[i]!.status === 'fulfilled').map((r) => r.id));
-    for (const f of failed) await this.recordFailure(f.id, f.error, rows.length);
+    const results = await Promise.allSettled(messages.map((m) => this.send(m)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ id: messages[i]!.id, error: (r.reason as Error).message }] : []));
+    this.mark(messages.filter((_, i) => results[i]!.status === 'fulfilled').map((m) => m.id));
+    for (const f of failed) await this.recordFailure(f.id, f.error, messages.length);
     return failed.length === 0;
   }
 
   /** One sweep pass: the oldest unpublished rows first. Returns how many were published. */
   async sweep(): Promise<number> {
-    const rows = await this.db.outboxMessage.findMany({
-      where: { publishedAt: null, createdAt: { lt: new Date(Date.now() - this.opts.sweepAfterMs) } },
-      orderBy: { createdAt: 'asc' },
-      take: this.opts.batchSize,
-    });
+    const rows = this.sql.read((tx) => unpublishedOutbox(tx, new Date(Date.now() - this.opts.sweepAfterMs), this.opts.batchSize));
     if (rows.length === 0) return 0;
     const done: string[] = [];
     for (const row of rows) {
       try {
-        await this.send({ ...row, headers: JSON.parse(row.headers) as Record<string, string> });
+        await this.send(row);
         done.push(row.id);
       } catch (err) {
         // Stop at the first failure: later rows must not overtake an earlier one of the same order.
@@ -89,7 +77,7 @@ export class OutboxRelay {
       }
     }
     if (done.length) {
-      await this.db.outboxMessage.updateMany({ where: { id: { in: done } }, data: { publishedAt: new Date() } });
+      await this.sql.write((tx) => markOutboxPublished(tx, done));
       this.log.info({ count: done.length }, 'outbox: published rows left behind');
     }
     if (done.length === rows.length) this.failures = 0;
@@ -120,7 +108,7 @@ export class OutboxRelay {
     await this.flushMarks();
   }
 
-  private async send(row: Row): Promise<void> {
+  private async send(row: OutboxMessage): Promise<void> {
     await this.js.publish(row.subject, this.encoder.encode(row.payload), { msgID: row.id, headers: toMsgHdrs(row.headers), timeout: this.opts.publishTimeoutMs });
     eventsPublished.inc({ subject: row.subject });
   }
@@ -140,7 +128,7 @@ export class OutboxRelay {
     this.marks = [];
     if (ids.length) {
       this.marking = this.marking
-        .then(() => this.db.outboxMessage.updateMany({ where: { id: { in: ids } }, data: { publishedAt: new Date() } }))
+        .then(() => this.sql.write((tx) => markOutboxPublished(tx, ids)))
         .catch((err: Error) => this.log.warn({ err: err.message, count: ids.length }, 'outbox: could not mark rows published; the sweep will publish them again'));
     }
     return this.marking;
@@ -148,7 +136,7 @@ export class OutboxRelay {
 
   private async recordFailure(id: string, error: string, pending: number): Promise<void> {
     this.failures = Math.min(this.failures + 1, 6);
-    await this.db.outboxMessage.update({ where: { id }, data: { attempts: { increment: 1 }, lastError: error.slice(0, 500) } }).catch(() => undefined);
+    await this.sql.write((tx) => recordOutboxFailure(tx, id, error)).catch(() => undefined);
     this.log.warn({ outbox_id: id, error, pending }, 'outbox: publish failed; will retry');
   }
 }

@@ -1,6 +1,7 @@
 import type { JetStreamClient } from 'nats';
 import { loadConfig, type Config } from '../config/env.js';
 import { createDb, makeDurable, type Db } from '../db/client.js';
+import { SqlWriter } from '../db/sql.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
 import { NatsPaymentGateway } from '../nats/payments-client.js';
@@ -12,7 +13,10 @@ export interface Runtime {
   name: string;
   config: Config;
   log: Logger;
+  /** Prisma: reads for pages, lists and operators' commands. */
   db: Db;
+  /** The write path of the order flows (prepared statements, group commit): see db/sql.ts. */
+  sql: SqlWriter;
   nats: NatsConnections;
   js: JetStreamClient;
   /** Publishes this process's committed outbox rows; its sweep runs only where start() is called. */
@@ -23,29 +27,32 @@ export async function createRuntime(name: string, config: Config = loadConfig())
   const log = createLogger(name, config.LOG_LEVEL);
   const db = createDb(config.DATABASE_URL);
   await makeDurable(db);
+  const sql = new SqlWriter(config.DATABASE_URL);
   let nats: NatsConnections;
   try {
     nats = await connectNats(name, { default: config.NATS_URL, analytics: config.NATS_ANALYTICS_URL }, log);
   } catch (err) {
+    await sql.close();
     await db.$disconnect();
     throw new Error(`cannot connect to NATS at ${config.NATS_URL}: ${(err as Error).message}`);
   }
   const js = nats.default.jetstream();
-  const outbox = new OutboxRelay(db, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
-  return { name, config, log, db, nats, js, outbox };
+  const outbox = new OutboxRelay(sql, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
+  return { name, config, log, db, sql, nats, js, outbox };
 }
 
 /** Drains both NATS connections (in-flight publishes and replies are delivered) and closes the database. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
   await rt.outbox.stop();
   await drainAll(rt.nats);
+  await rt.sql.close();
   await rt.db.$disconnect();
 }
 
 /** What the order flows need, wired to this process's database, outbox and NATS connection. */
 export function orderDeps(rt: Runtime): PlaceOrderDeps {
   return {
-    db: rt.db,
+    sql: rt.sql,
     outbox: rt.outbox,
     payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS),
     log: rt.log,

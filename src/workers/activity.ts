@@ -1,8 +1,6 @@
 import type { JsMsg, Subscription } from 'nats';
 import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
-import { recordActivities } from '../orders/activity.js';
-import { Batcher } from '../db/batcher.js';
-import type { Envelope } from '../events/contracts.js';
+import { recordActivity } from '../orders/activity.js';
 import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
 import { eventsConsumed } from '../observability/metrics.js';
@@ -20,13 +18,11 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
   const log = rt.log.child({ worker: 'activity', mode: opts.live ? 'live' : 'durable' });
   const consumerName = opts.live ? LIVE_CONSUMER_NAME : ACTIVITY_CONSUMER.config.durable_name;
 
-  // Events arriving together are written in one transaction (see Batcher).
-  const batch = new Batcher((items: { consumer: string; subject: string; event: Envelope }[]) => recordActivities(rt.db, items), { maxBatch: 200, maxDelayMs: 2 });
   const record = async (subject: string, data: Uint8Array): Promise<Verdict> => {
     const parsed = parseEvent(subject, data);
     if (!parsed.ok) return { reject: parsed.error };
     const { event } = parsed;
-    const fresh = await batch.add({ consumer: consumerName, subject, event });
+    const fresh = await recordActivity(rt.sql, consumerName, subject, event);
     const d = event.data as { order_id?: string };
     log.info(
       { subject, event_id: event.event_id, order_id: d.order_id, correlation_id: event.correlation_id, duplicate: !fresh || undefined },

@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 async function paidOrder(amountCents = 4200) {
-  const repo = new OrderRepository(rt.db);
+  const repo = new OrderRepository(rt.db, rt.sql);
   const o = await repo.create({ customerEmail: 'f@example.com', amountCents, correlationId: `corr-${Math.random()}` });
   return repo.transition(o.id, 'paid', { paidAt: new Date() });
 }
@@ -51,7 +51,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const order = await paidOrder();
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
 
-    const repo = new OrderRepository(rt.db);
+    const repo = new OrderRepository(rt.db, rt.sql);
     const shipped = await waitFor(async () => ((await repo.find(order.id))?.status === 'shipped' ? repo.find(order.id) : null));
     expect(shipped!.shippedAt).toBeInstanceOf(Date);
 
@@ -83,7 +83,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
   });
 
   it('does not ship an unpaid order', async () => {
-    const repo = new OrderRepository(rt.db);
+    const repo = new OrderRepository(rt.db, rt.sql);
     const o = await repo.create({ customerEmail: 'u@example.com', amountCents: 100, correlationId: 'c-unpaid' });
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: o.id }, { correlationId: 'c-unpaid' });
     const jsm = await rt.nats.default.jetstreamManager();
@@ -95,7 +95,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const order = await paidOrder();
     const dispatchedAt = Date.now();
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId, delayMs: 1200 });
-    const repo = new OrderRepository(rt.db);
+    const repo = new OrderRepository(rt.db, rt.sql);
     const shipped = await waitFor(async () => {
       const o = await repo.find(order.id);
       return o?.status === 'shipped' ? o : null;

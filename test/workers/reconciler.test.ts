@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
 import { placeOrder } from '../../src/orders/place-order.js';
 import { OrderRepository } from '../../src/orders/repository.js';
-import { appendOutbox, eventMessage } from '../../src/outbox/outbox.js';
+import { eventMessage, insertOutbox } from '../../src/outbox/outbox.js';
 import { orderDeps, type Runtime } from '../../src/runtime/context.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
@@ -26,7 +26,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const status = (id: string) => new OrderRepository(web.db).find(id);
+const status = (id: string) => new OrderRepository(web.db, web.sql).find(id);
 
 describe('reconciler', () => {
   it('keeps an order payment_pending while no responder runs, retrying with backoff, and ships it once one starts', async () => {
@@ -43,7 +43,7 @@ describe('reconciler', () => {
   });
 
   it('re-queues fulfilment for an order that was paid but whose job was lost', async () => {
-    const repo = new OrderRepository(web.db);
+    const repo = new OrderRepository(web.db, web.sql);
     const o = await repo.create({ customerEmail: 'l@example.com', amountCents: 100, correlationId: 'c-lost' });
     await repo.transition(o.id, 'paid', { paidAt: new Date(Date.now() - 1000) });
     await waitFor(async () => ((await status(o.id))?.status === 'shipped' ? true : null), 5000, 'shipped by the re-queued job');
@@ -51,7 +51,7 @@ describe('reconciler', () => {
 
   it('publishes outbox rows that nobody published (a crash between commit and publish)', async () => {
     const e = createEvent(OrderEvents.created, { order_id: 'orphan-1', reference: 'ORD-CCCCCCCC', customer_email: 'o@example.com', amount_cents: 1, currency: 'USD' }, { correlationId: 'c-orphan' });
-    await web.db.$transaction((tx) => appendOutbox(tx, [eventMessage(e)]));
+    await web.sql.write((tx) => insertOutbox(tx, [eventMessage(e)]));
     const row = await waitFor(async () => {
       const r = await web.db.outboxMessage.findUnique({ where: { id: e.event_id } });
       return r?.publishedAt ? r : null;

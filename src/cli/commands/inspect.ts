@@ -1,6 +1,7 @@
 import { connect, DeliverPolicy, type NatsConnection } from 'nats';
 import { loadConfig } from '../../config/env.js';
 import { createDb } from '../../db/client.js';
+import { SqlWriter } from '../../db/sql.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { addEphemeral, readStream } from '../../nats/stream-reader.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM } from '../../nats/topology.js';
@@ -86,7 +87,7 @@ export const eventsTail = (subject: string, opts: { all: boolean; count?: number
  */
 export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; toSubject?: string; consumer?: 'activity'; dryRun: boolean }) =>
   withNats('events replay', async (nc) => {
-    const db = opts.consumer ? createDb(loadConfig().DATABASE_URL) : undefined;
+    const sql = opts.consumer ? new SqlWriter(loadConfig().DATABASE_URL) : undefined;
     const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
     try {
       for await (const m of readStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject: opts.subject, from: opts.from, to: opts.to })) {
@@ -102,13 +103,13 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
           counts.unparseable++;
           continue;
         }
-        const fresh = await recordActivity(db!, ACTIVITY_CONSUMER.config.durable_name, m.subject, p.event);
+        const fresh = await recordActivity(sql!, ACTIVITY_CONSUMER.config.durable_name, m.subject, p.event);
         if (fresh) counts.replayed++;
         else counts.already_recorded++;
       }
       await nc.flush();
     } finally {
-      await db?.$disconnect();
+      await sql?.close();
     }
     out(JSON.stringify({ ...counts, target: opts.toSubject ? `${opts.toSubject}.<subject>` : `consumer ${opts.consumer}`, dry_run: opts.dryRun }));
   });

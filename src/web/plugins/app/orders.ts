@@ -13,6 +13,6 @@ declare module 'fastify' {
 
 /** The order domain, wired to this process's database, outbox and NATS, for the routes to use. */
 export default fp(async function orders(app: FastifyInstance, opts: { rt: Runtime }) {
-  app.decorate('orders', new OrderRepository(opts.rt.db));
+  app.decorate('orders', new OrderRepository(opts.rt.db, opts.rt.sql));
   app.decorate('orderDeps', orderDeps(opts.rt));
 });
