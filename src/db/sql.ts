@@ -46,6 +46,7 @@ export class SqlWriter implements Sql {
   private readonly statements = new Map<string, Database.Statement>();
   private queue: Pending[] = [];
   private scheduled = false;
+  private lazyTimer: NodeJS.Timeout | undefined;
   private busySince = 0;
   private closed = false;
 
@@ -68,16 +69,26 @@ export class SqlWriter implements Sql {
     return s;
   }
 
-  /** Runs `work` inside the next group transaction; resolves once that transaction is committed. */
-  write<T>(work: (sql: Sql) => T): Promise<T> {
+  /**
+   * Runs `work` inside the next group transaction; resolves once that transaction is committed.
+   * `within`: work nobody waits on (activity rows, published marks) may wait that many ms for
+   * company, so it shares a commit with more work and holds the lock less often.
+   */
+  write<T>(work: (sql: Sql) => T, opts: { within?: number } = {}): Promise<T> {
     if (this.closed) return Promise.reject(new Error('database writer is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (v: never) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      if (!opts.within) this.kick();
+      else if (!this.scheduled) this.lazyTimer ??= setTimeout(() => this.kick(), opts.within);
     });
+  }
+
+  private kick(): void {
+    clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   /** A read outside any transaction (WAL: never waits for a writer). */
@@ -132,12 +143,13 @@ export class SqlWriter implements Sql {
   }
 
   private scheduleNext(): void {
-    this.scheduled = this.queue.length > 0;
-    if (this.scheduled) setImmediate(() => this.flush());
+    this.scheduled = false;
+    if (this.queue.length > 0) this.kick();
   }
 
   /** Waits for queued writes to commit, then closes the connection. */
   async close(): Promise<void> {
+    if (this.queue.length) this.kick();
     while (this.scheduled || this.queue.length) await new Promise((r) => setTimeout(r, 1));
     this.closed = true;
     this.conn.close();

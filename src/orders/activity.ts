@@ -23,9 +23,9 @@ export function summarize(event: Envelope): string {
 }
 
 /**
- * Records an event once per (consumer, event id): `INSERT OR IGNORE` against the unique index, in
- * the writer's next group transaction (events arriving together share one commit). Returns
- * whether its row is new.
+ * Records an event once per (consumer, event id): `INSERT OR IGNORE` against the unique index.
+ * Nobody waits on a timeline row, so it may wait up to 10 ms to share a commit with others (the
+ * message is acked only after that commit). Returns whether its row is new.
  */
 export function recordActivity(sql: SqlWriter, consumer: string, subject: string, event: Envelope): Promise<boolean> {
   const d = (event.data ?? {}) as Record<string, unknown>;
@@ -40,5 +40,6 @@ export function recordActivity(sql: SqlWriter, consumer: string, subject: string
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(...values, sqlTime(new Date())).changes === 1,
+    { within: 10 },
   );
 }

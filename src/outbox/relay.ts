@@ -11,15 +11,15 @@ export interface RelayOptions {
   sweepEveryMs?: number;
   batchSize?: number;
   publishTimeoutMs?: number;
-  /** Published rows are marked in one UPDATE per this many ms (or per 500 rows). */
-  markEveryMs?: number;
+  /** Marking rows published may wait this long to share a commit (see SqlWriter.write). */
+  markWithinMs?: number;
 }
 
 /**
  * Publishes outbox rows to JetStream and marks them published.
  * - `publish(messages)`: the fast path, called by the writer right after its transaction
  *   commits, with the messages it has in hand (no read back). The rows of one state change go
- *   out together; marking them is batched across requests into one UPDATE every few ms.
+ *   out together; marking them published may wait a few ms to share a commit.
  * - `start()`: the sweep, for rows a crash or a NATS outage left behind (including rows
  *   published but not yet marked when the process died); oldest first, it backs off up to 5 s
  *   while NATS is unreachable and resumes by itself.
@@ -33,9 +33,7 @@ export class OutboxRelay {
   private failures = 0;
   private readonly opts: Required<RelayOptions>;
   private readonly encoder = new TextEncoder();
-  private marks: string[] = [];
-  private markTimer: NodeJS.Timeout | undefined;
-  private marking: Promise<unknown> = Promise.resolve();
+  private readonly marking = new Set<Promise<unknown>>();
 
   constructor(
     private readonly sql: SqlWriter,
@@ -45,7 +43,7 @@ export class OutboxRelay {
     /** Whether NATS is connected: the fast path skips straight to "left for the sweep" when not. */
     private readonly isUp: () => boolean = () => true,
   ) {
-    this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, markEveryMs: 20, ...opts };
+    this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, markWithinMs: 50, ...opts };
   }
 
   /** Publishes just-committed messages. Never throws: what fails is left for the sweep. */
@@ -105,7 +103,7 @@ export class OutboxRelay {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
-    await this.flushMarks();
+    await Promise.all(this.marking);
   }
 
   private async send(row: OutboxMessage): Promise<void> {
@@ -113,25 +111,14 @@ export class OutboxRelay {
     eventsPublished.inc({ subject: row.subject });
   }
 
+  /** Marks what was published; a mark lost to a crash only means the sweep publishes that row again (deduped). */
   private mark(ids: string[]): void {
     if (ids.length === 0) return;
-    this.marks.push(...ids);
-    if (this.marks.length >= 500) void this.flushMarks();
-    else this.markTimer ??= setTimeout(() => void this.flushMarks(), this.opts.markEveryMs);
-  }
-
-  /** Marks what was published; a mark lost to a crash only means the sweep publishes that row again (deduped). */
-  private flushMarks(): Promise<unknown> {
-    clearTimeout(this.markTimer);
-    this.markTimer = undefined;
-    const ids = this.marks;
-    this.marks = [];
-    if (ids.length) {
-      this.marking = this.marking
-        .then(() => this.sql.write((tx) => markOutboxPublished(tx, ids)))
-        .catch((err: Error) => this.log.warn({ err: err.message, count: ids.length }, 'outbox: could not mark rows published; the sweep will publish them again'));
-    }
-    return this.marking;
+    const p: Promise<unknown> = this.sql
+      .write((tx) => markOutboxPublished(tx, ids), { within: this.opts.markWithinMs })
+      .catch((err: Error) => this.log.warn({ err: err.message, count: ids.length }, 'outbox: could not mark rows published; the sweep will publish them again'))
+      .finally(() => this.marking.delete(p));
+    this.marking.add(p);
   }
 
   private async recordFailure(id: string, error: string, pending: number): Promise<void> {
