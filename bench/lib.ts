@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import autocannon from 'autocannon';
 
 /** Small helpers shared by the bench runner and the ceiling scripts. */
 
@@ -50,17 +50,32 @@ export interface HttpResult {
   non_2xx: number;
 }
 
-/** autocannon against a JSON POST endpoint. `rate` makes it an (approximately) open-loop offered load. */
-export async function cannon(url: string, body: unknown, opts: { connections: number; durationS: number; rate?: number }): Promise<HttpResult> {
-  const r = await autocannon({
-    url,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify(body),
-    connections: opts.connections,
-    duration: opts.durationS,
-    ...(opts.rate ? { overallRate: opts.rate } : {}),
+const ROOT = resolve(import.meta.dirname, '..');
+
+/** Runs a command to its end and returns its standard output (its standard error goes to ours). */
+function capture(cmd: string, args: string[]): Promise<string> {
+  return new Promise((done, fail) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.once('exit', (code) => (code === 0 ? done(out) : fail(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
   });
+}
+
+/** autocannon, as its own process (so the load generator does not share a CPU with what it measures), at fixed concurrency. */
+export async function cannon(url: string, body: unknown, opts: { connections: number; durationS: number }): Promise<HttpResult> {
+  const out = await capture(process.execPath, [
+    join(ROOT, 'node_modules/autocannon/autocannon.js'),
+    '--json',
+    '-c', String(opts.connections),
+    '-d', String(opts.durationS),
+    '-m', 'POST',
+    '-H', 'content-type=application/json',
+    '-H', 'accept=application/json',
+    '-b', JSON.stringify(body),
+    url,
+  ]);
+  const r = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number };
   return {
     req_per_s: round(r.requests.average, 0),
     p50_ms: r.latency.p50,
@@ -69,6 +84,24 @@ export async function cannon(url: string, body: unknown, opts: { connections: nu
     errors: r.errors + r.timeouts,
     non_2xx: r.non2xx,
   };
+}
+
+export interface OpenLoopResult {
+  offered_per_s: number;
+  sent: number;
+  sent_per_s: number;
+  answered: number;
+  errors: number;
+  non_2xx: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/** An open-loop offered load of `rate` orders/s, evenly spread, from its own process (bench/load/open-loop.ts). */
+export async function openLoop(url: string, rate: number, durationS: number): Promise<OpenLoopResult> {
+  const out = await capture(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load/open-loop.ts'), url, String(rate), String(durationS)]);
+  return JSON.parse(out) as OpenLoopResult;
 }
 
 /** Starts a script with tsx and resolves with the first JSON line it prints (`{ ready: … }` or a result). */

@@ -1,6 +1,7 @@
 /**
- * npm run bench:profile [-- web|fulfillment|activity]
- * Runs orderflow under a steady load with one process under the V8 CPU profiler, then prints
+ * npm run bench:profile [-- web|fulfillment|activity|payments] [--rate=N]
+ * Runs orderflow under a steady load (N orders/s, default 150; 0: as fast as 50 connections go)
+ * with one process under the V8 CPU profiler, then prints
  * where its CPU time went: the top functions (self time) and the top packages.
  */
 import { spawn } from 'node:child_process';
@@ -9,9 +10,10 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
-import { cannon } from './lib.js';
+import { cannon, openLoop } from './lib.js';
 
-const target = z.enum(['web', 'fulfillment', 'activity', 'payments']).parse(process.argv[2] ?? 'web');
+const target = z.enum(['web', 'fulfillment', 'activity', 'payments']).parse(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 'web');
+const rate = z.coerce.number().int().min(0).parse(process.argv.find((a) => a.startsWith('--rate='))?.slice(7) ?? 150);
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = join(ROOT, 'bench', 'tmp', `profile-${Date.now()}`);
 const profDir = join(dir, 'prof');
@@ -28,8 +30,10 @@ for (;;) {
   if (await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok).catch(() => false)) break;
   await new Promise((r) => setTimeout(r, 200));
 }
-process.stderr.write(`[profile] ${target} under 150 orders/s for 10 s\n`);
-await cannon(`http://127.0.0.1:${port}/orders`, { customer_email: 'p@example.com', amount: '1.00' }, { connections: 20, durationS: 10, rate: 150 });
+process.stderr.write(`[profile] ${target} under ${rate || 'as many as 50 connections send'} orders/s for 10 s\n`);
+const url = `http://127.0.0.1:${port}/orders`;
+const load = rate ? await openLoop(url, rate, 10) : await cannon(url, { customer_email: 'p@example.com', amount: '1.00' }, { connections: 50, durationS: 10 });
+process.stderr.write(`[profile] ${JSON.stringify(load)}\n`);
 await new Promise((r) => setTimeout(r, 2000));
 profiled.kill('SIGTERM');
 await new Promise((r) => profiled.once('exit', r));

@@ -8,6 +8,7 @@ import { connect } from 'nats';
 const [url, dbPath] = [process.argv[2]!, process.argv[3]!];
 const db = new Database(dbPath);
 db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
 db.exec('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL)');
 const insert = db.prepare('INSERT INTO orders (id, email, amount_cents, created_at) VALUES (?, ?, ?, ?)');
 const nc = await connect({ servers: url });
