@@ -19,25 +19,11 @@ export function sqliteFile(databaseUrl: string): string {
 }
 
 /**
- * One Prisma client per process. Several processes share the file: WAL mode (set once by the
- * migrator, it persists in the file) lets readers and the one writer overlap, and the busy timeout
- * makes a writer wait for the lock instead of failing with SQLITE_BUSY.
+ * One Prisma client per process, for reads: the order flows write through SqlWriter (db/sql.ts),
+ * which commits with synchronous=FULL. Several processes share the file: WAL mode (set once by
+ * the migrator, it persists in the file) lets readers and the one writer overlap.
  */
 export function createDb(databaseUrl: string): Db {
   const adapter = new PrismaBetterSqlite3({ url: sqliteFile(databaseUrl), timeout: 10_000 });
   return new PrismaClient({ adapter });
-}
-
-/**
- * Every commit durable on disk before it returns: better-sqlite3 is built to open WAL databases
- * with synchronous=NORMAL (durable at the next checkpoint), which a power cut could roll back
- * past an order we already confirmed. The client holds one connection, so once is enough.
- */
-export async function makeDurable(db: Db): Promise<void> {
-  await db.$queryRawUnsafe('PRAGMA synchronous = FULL');
-}
-
-export async function synchronousMode(db: Db): Promise<number> {
-  const [row] = await db.$queryRawUnsafe<{ synchronous: bigint | number }[]>('PRAGMA synchronous');
-  return Number(row?.synchronous);
 }

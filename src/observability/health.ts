@@ -11,7 +11,10 @@ const ok = 'ok';
 /** /ready: can this process do its work right now (database, NATS and JetStream reachable)? */
 export async function readiness(rt: Runtime): Promise<Readiness> {
   const [database, jetstream] = await Promise.all([
-    rt.db.$queryRaw`SELECT 1`.then(() => ok).catch((e: Error) => e.message),
+    Promise.resolve()
+      .then(() => rt.sql.read((tx) => tx.stmt('SELECT 1').get()))
+      .then(() => ok)
+      .catch((e: Error) => e.message),
     // Skipped while disconnected: a JetStream request would only wait out its timeout.
     !isConnected(rt.nats.default)
       ? Promise.resolve('NATS is disconnected')

@@ -1,6 +1,6 @@
 import type { JetStreamClient } from 'nats';
 import { loadConfig, type Config } from '../config/env.js';
-import { createDb, makeDurable, type Db } from '../db/client.js';
+import { createDb, type Db } from '../db/client.js';
 import { SqlWriter } from '../db/sql.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
@@ -13,8 +13,9 @@ export interface Runtime {
   name: string;
   config: Config;
   log: Logger;
-  /** Prisma: reads for pages, lists and operators' commands. */
-  db: Db;
+  /** Prisma: reads for pages, lists and operators' commands; made on first use (see createRuntime). */
+  readonly db: Db;
+  closeDb(): Promise<void>;
   /** The write path of the order flows (prepared statements, group commit): see db/sql.ts. */
   sql: SqlWriter;
   nats: NatsConnections;
@@ -25,20 +26,34 @@ export interface Runtime {
 
 export async function createRuntime(name: string, config: Config = loadConfig()): Promise<Runtime> {
   const log = createLogger(name, config.LOG_LEVEL);
-  const db = createDb(config.DATABASE_URL);
-  await makeDurable(db);
   const sql = new SqlWriter(config.DATABASE_URL);
   let nats: NatsConnections;
   try {
     nats = await connectNats(name, { default: config.NATS_URL, analytics: config.NATS_ANALYTICS_URL }, log);
   } catch (err) {
     await sql.close();
-    await db.$disconnect();
     throw new Error(`cannot connect to NATS at ${config.NATS_URL}: ${(err as Error).message}`);
   }
   const js = nats.default.jetstream();
   const outbox = new OutboxRelay(sql, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
-  return { name, config, log, db, sql, nats, js, outbox };
+  // Prisma's client (its query compiler is ~50 MB of WebAssembly) only where something reads
+  // through it: the web app; the workers write through `sql` alone.
+  let db: Db | undefined;
+  return {
+    name,
+    config,
+    log,
+    get db() {
+      return (db ??= createDb(config.DATABASE_URL));
+    },
+    async closeDb() {
+      await db?.$disconnect();
+    },
+    sql,
+    nats,
+    js,
+    outbox,
+  };
 }
 
 /** Drains both NATS connections (in-flight publishes and replies are delivered) and closes the database. */
@@ -46,7 +61,7 @@ export async function closeRuntime(rt: Runtime): Promise<void> {
   await rt.outbox.stop();
   await drainAll(rt.nats);
   await rt.sql.close();
-  await rt.db.$disconnect();
+  await rt.closeDb();
 }
 
 /** What the order flows need, wired to this process's database, outbox and NATS connection. */
