@@ -22,7 +22,8 @@ export interface LiveEvent {
 export class LiveHub {
   private readonly emitter = new EventEmitter();
   private readonly subs: Subscription[] = [];
-  readonly recent: LiveEvent[] = [];
+  /** The latest messages as they came; parsed only when someone looks (most never are). */
+  private raw: { subject: string; data: Uint8Array }[] = [];
   readonly heartbeats = new Map<string, Heartbeat & { seen_at: number }>();
 
   constructor(
@@ -34,14 +35,11 @@ export class LiveHub {
 
   start(): void {
     const onEvent = (subject: string, data: Uint8Array) => {
-      const parsed = parseEvent(subject, data);
-      if (!parsed.ok) return;
-      const e = parsed.event;
-      const d = e.data as { order_id?: string };
-      const live: LiveEvent = { subject, event_id: e.event_id, order_id: d.order_id ?? null, correlation_id: e.correlation_id, occurred_at: e.occurred_at, summary: summarize(e) };
-      this.recent.unshift(live);
-      this.recent.length = Math.min(this.recent.length, this.keep);
-      this.emitter.emit('event', live);
+      this.raw.push({ subject, data });
+      if (this.raw.length > 2 * this.keep) this.raw = this.raw.slice(-this.keep);
+      if (this.emitter.listenerCount('event') === 0) return;
+      const live = toLive(subject, data);
+      if (live) this.emitter.emit('event', live);
     };
     this.subs.push(
       this.rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
@@ -56,6 +54,14 @@ export class LiveHub {
     );
   }
 
+  /** The latest events, newest first. */
+  get recent(): LiveEvent[] {
+    return this.raw
+      .slice(-this.keep)
+      .reverse()
+      .flatMap((m) => toLive(m.subject, m.data) ?? []);
+  }
+
   /** Calls `listener` for every event until the returned function is called. */
   listen(listener: (e: LiveEvent) => void): () => void {
     this.emitter.on('event', listener);
@@ -66,6 +72,14 @@ export class LiveHub {
     for (const s of this.subs) s.unsubscribe();
     this.emitter.removeAllListeners();
   }
+}
+
+function toLive(subject: string, data: Uint8Array): LiveEvent | undefined {
+  const parsed = parseEvent(subject, data);
+  if (!parsed.ok) return undefined;
+  const e = parsed.event;
+  const d = e.data as { order_id?: string };
+  return { subject, event_id: e.event_id, order_id: d.order_id ?? null, correlation_id: e.correlation_id, occurred_at: e.occurred_at, summary: summarize(e) };
 }
 
 function safeJson(data: Uint8Array): unknown {
