@@ -8,6 +8,5 @@ COPY prisma ./prisma
 RUN npm ci --no-audit --no-fund
 COPY . .
 ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/app/data DATABASE_URL=file:/app/data/orderflow.db
-# --max-semi-space-size: see src/runtime/node-flags.ts.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "bin/orderflow.mjs"]
+ENTRYPOINT ["node", "bin/orderflow.mjs"]
 CMD ["--help"]

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { startNatsServer } from '../src/nats/server-process.js';
-import { NODE_FLAGS } from '../src/runtime/node-flags.js';
+import { nodeFlags } from '../src/runtime/node-flags.js';
 import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
 import { cannon, openLoop } from './lib.js';
 
@@ -26,7 +26,8 @@ const env = { NATS_URL: nats.url, PORT: String(port), DATA_DIR: dir, DATABASE_UR
 await runCli(['setup'], env);
 const names = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'];
 const procs: Running[] = names.filter((n) => n !== target).map((n) => spawnCli(n, n === 'web' ? ['web'] : ['worker', n], env));
-const profiled = spawn(process.execPath, [...NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profDir}`, join(ROOT, 'bin/orderflow.mjs'), ...(target === 'web' ? ['web'] : ['worker', target])], { env: { ...process.env, ...env }, stdio: 'inherit' });
+const targetArgs = target === 'web' ? ['web'] : ['worker', target];
+const profiled = spawn(process.execPath, [...nodeFlags(targetArgs), '--cpu-prof', `--cpu-prof-dir=${profDir}`, join(ROOT, 'bin/orderflow.mjs'), ...targetArgs], { env: { ...process.env, ...env }, stdio: 'inherit' });
 for (;;) {
   if (await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok).catch(() => false)) break;
   await new Promise((r) => setTimeout(r, 200));

@@ -1,6 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env node
 // The `orderflow` command. Runs the TypeScript sources through tsx, so there is no build step.
-// The V8 flag on the first line: see src/runtime/node-flags.ts.
 import { existsSync } from 'node:fs';
 import { register } from 'tsx/esm/api';
 

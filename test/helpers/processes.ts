@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { NODE_FLAGS } from '../../src/runtime/node-flags.js';
+import { nodeFlags } from '../../src/runtime/node-flags.js';
 
 /** The real `orderflow` command, run as a user runs it. */
 export const BIN = resolve(import.meta.dirname, '../../bin/orderflow.mjs');
@@ -15,7 +15,7 @@ export interface CliResult {
 /** Runs a CLI command to completion (bounded by timeoutMs). */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -43,7 +43,7 @@ export interface Running {
 
 /** Starts a long-running CLI command (a worker, the web app, `start`). */
 export function spawnCli(name: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

@@ -5,7 +5,7 @@ import { loadConfig } from '../../config/env.js';
 import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServerProcess } from '../../nats/server-process.js';
 import { supervise } from '../supervisor.js';
 import { formatSetup, runSetup } from './setup.js';
-import { NODE_FLAGS } from '../../runtime/node-flags.js';
+import { nodeFlags } from '../../runtime/node-flags.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
 export const STARTED_PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
@@ -57,7 +57,10 @@ export async function start(): Promise<void> {
     ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
   };
   const sup = supervise(
-    STARTED_PROCESSES.map((name) => ({ name, env, args: [...NODE_FLAGS, BIN, ...(name === 'web' ? ['web'] : ['worker', name])] })),
+    STARTED_PROCESSES.map((name) => {
+      const args = name === 'web' ? ['web'] : ['worker', name];
+      return { name, env, args: [...nodeFlags(args), BIN, ...args] };
+    }),
     say,
   );
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
