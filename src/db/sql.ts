@@ -124,7 +124,10 @@ export class SqlWriter implements Sql {
       for (const p of batch) {
         this.stmt('SAVEPOINT unit').run();
         try {
-          results.push({ ok: true, value: p.work(this) });
+          const value = p.work(this);
+          // An async unit would run its awaited part after COMMIT, outside the transaction.
+          if (value instanceof Promise) throw new Error('SqlWriter.write: the unit of work must be synchronous');
+          results.push({ ok: true, value });
           this.stmt('RELEASE unit').run();
         } catch (err) {
           this.stmt('ROLLBACK TO unit').run();

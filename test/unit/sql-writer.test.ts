@@ -31,6 +31,7 @@ describe('SqlWriter', () => {
     expect(oc.status).toBe('fulfilled');
     const count = sql.read((tx) => (tx.stmt('SELECT COUNT(*) AS n FROM orders').get() as { n: number }).n);
     expect(count).toBe(2);
+    await expect(sql.write(async () => 1)).rejects.toThrow(/must be synchronous/);
     await sql.close();
   });
 
