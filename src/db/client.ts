@@ -1,22 +1,9 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from './generated/client.js';
+import { sqliteFile } from './path.js';
 
 export type Db = PrismaClient;
 export type { Order, NatsActivity } from './generated/client.js';
-
-/** `file:./data/orderflow.db` → `./data/orderflow.db` (relative to the working directory). */
-export function sqlitePath(databaseUrl: string): string {
-  return databaseUrl.replace(/^file:/, '').replace(/\?.*$/, '');
-}
-
-/** The database file of a `file:` URL, with its folder created. */
-export function sqliteFile(databaseUrl: string): string {
-  const path = sqlitePath(databaseUrl);
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  return path;
-}
 
 /**
  * One Prisma client per process, for reads: the order flows write through SqlWriter (db/sql.ts),

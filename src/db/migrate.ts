@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { sqlitePath } from './client.js';
+import { sqlitePath } from './path.js';
 
 /**
  * Applies prisma/migrations/<stamp>_<name>/migration.sql in order and records each one in

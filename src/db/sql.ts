@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { sqliteFile } from './client.js';
+import { sqliteFile } from './path.js';
 
 /** A better-sqlite3 connection inside a write transaction: prepared statements, run synchronously. */
 export interface Sql {
