@@ -24,10 +24,9 @@ export function summarize(event: Envelope): string {
 
 /**
  * Records an event once per (consumer, event id): `INSERT OR IGNORE` against the unique index.
- * Nobody waits on a timeline row, so it may wait up to 10 ms to share a commit with others (the
- * message is acked only after that commit). Returns whether its row is new.
+ * Returns whether its row is new. `within`: see SqlWriter.write.
  */
-export function recordActivity(sql: SqlWriter, consumer: string, subject: string, event: Envelope): Promise<boolean> {
+export function recordActivity(sql: SqlWriter, consumer: string, subject: string, event: Envelope, opts: { within?: number } = {}): Promise<boolean> {
   const d = (event.data ?? {}) as Record<string, unknown>;
   const orderId = typeof d.order_id === 'string' ? d.order_id : null;
   const values = [consumer, subject, event.event_id, event.type, orderId, event.correlation_id, summarize(event), JSON.stringify(event), sqlTime(new Date(event.occurred_at))];
@@ -40,6 +39,6 @@ export function recordActivity(sql: SqlWriter, consumer: string, subject: string
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(...values, sqlTime(new Date())).changes === 1,
-    { within: 10 },
+    opts,
   );
 }
