@@ -9,6 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
+import { sqlTime } from '../src/db/sql.js';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
 import { cannon, openLoop, percentile, procStats, round, startScript, stopChild, type HttpResult } from './lib.js';
@@ -149,7 +150,7 @@ function e2eLatencies(db: Database.Database, t0: Date, t1: Date): number[] {
        FROM nats_activities c JOIN nats_activities s ON s.order_id = c.order_id AND s.event_type = 'orders.shipped' AND s.consumer = c.consumer
        WHERE c.event_type = 'orders.created' AND c.consumer = 'activity' AND c.occurred_at >= ? AND c.occurred_at < ?`,
     )
-    .all(t0.toISOString().replace('Z', '+00:00'), t1.toISOString().replace('Z', '+00:00')) as { created: string; shipped: string }[];
+    .all(sqlTime(t0), sqlTime(t1)) as { created: string; shipped: string }[];
   return rows.map((r) => Date.parse(r.shipped) - Date.parse(r.created)).sort((a, b) => a - b);
 }
 

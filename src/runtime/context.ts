@@ -36,8 +36,8 @@ export async function createRuntime(name: string, config: Config = loadConfig())
   }
   const js = nats.default.jetstream();
   const outbox = new OutboxRelay(sql, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
-  // Prisma's client (its query compiler is ~50 MB of WebAssembly) only where something reads
-  // through it: the web app; the workers write through `sql` alone.
+  // Prisma's client (with its WebAssembly query compiler, ~75 MB of RSS) only where something
+  // reads through it: the web app; the workers write through `sql` alone.
   let db: Db | undefined;
   return {
     name,
