@@ -69,7 +69,7 @@ export function orderDeps(rt: Runtime): PlaceOrderDeps {
   return {
     sql: rt.sql,
     outbox: rt.outbox,
-    payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS),
+    payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS, rt.log.child({ component: 'payments-client' })),
     log: rt.log,
     paymentRetryBaseMs: rt.config.PAYMENT_RETRY_BASE_MS,
   };
