@@ -1,7 +1,7 @@
 import { connect } from 'nats';
 import type { Config } from '../../config/env.js';
 import { migrate, type MigrationResult } from '../../db/migrate.js';
-import { ensureTopology, type TopologyReport } from '../../nats/topology.js';
+import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
 export interface SetupReport {
   migrations: MigrationResult;
@@ -13,7 +13,7 @@ export async function runSetup(config: Config): Promise<SetupReport> {
   const migrations = migrate(config.DATABASE_URL);
   const nc = await connect({ servers: config.NATS_URL, name: 'orderflow:setup', timeout: 5000 });
   try {
-    const topology = await ensureTopology(await nc.jetstreamManager(), { ordersMaxAgeDays: config.ORDERS_STREAM_MAX_AGE_DAYS });
+    const topology = await ensureTopology(await nc.jetstreamManager(), topologyOptions(config));
     return { migrations, topology };
   } finally {
     await nc.close();
