@@ -26,7 +26,7 @@ beforeAll(async () => {
   analyticsServer = await startNatsServer({ storeDir: join(mkdtempSync(join(tmpdir(), 'orderflow-analytics-')), 'nats') });
   stack = await startStack({ NATS_ANALYTICS_URL: analyticsServer.url });
   rt = await stack.runtime('fulfillment');
-  mainNc = await connect({ servers: stack.nats.url });
+  mainNc = await stack.connect();
   analyticsNc = await connect({ servers: analyticsServer.url });
   mainNc.subscribe('metrics.orders', { callback: (_e, m) => seen.main.push(m.subject) });
   analyticsNc.subscribe('metrics.orders', { callback: (_e, m) => seen.analytics.push({ subject: m.subject, data: m.data }) });
@@ -55,7 +55,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const shipped = await waitFor(async () => ((await repo.find(order.id))?.status === 'shipped' ? repo.find(order.id) : null));
     expect(shipped!.shippedAt).toBeInstanceOf(Date);
 
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     const stored = await jsm.streams.getMessage('ORDERS', { last_by_subj: OrderEvents.shipped.subject });
     const ev = parseEvent(stored.subject, stored.data);
     expect(ev.ok && ev.event).toMatchObject({ type: 'orders.shipped', correlation_id: order.correlationId, data: { order_id: order.id } });
@@ -71,7 +71,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const q = new JetStreamJobQueue(rt.js);
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     const count = await waitFor(async () => {
       const n = seen.analytics.filter((m) => new TextDecoder().decode(m.data).includes(order.id)).length;
@@ -86,7 +86,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const repo = new OrderRepository(rt.db, rt.sql);
     const o = await repo.create({ customerEmail: 'u@example.com', amountCents: 100, correlationId: 'c-unpaid' });
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: o.id }, { correlationId: 'c-unpaid' });
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     expect((await repo.find(o.id))?.status).toBe('created');
   });

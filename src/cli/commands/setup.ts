@@ -1,6 +1,6 @@
-import { connect } from 'nats';
 import type { Config } from '../../config/env.js';
 import { migrate, type MigrationResult } from '../../db/migrate.js';
+import { openNats } from '../../nats/connections.js';
 import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
 export interface SetupReport {
@@ -11,7 +11,7 @@ export interface SetupReport {
 /** Migrations, then streams and consumers; both idempotent, so it runs on every start. */
 export async function runSetup(config: Config): Promise<SetupReport> {
   const migrations = migrate(config.DATABASE_URL);
-  const nc = await connect({ servers: config.NATS_URL, name: 'orderflow:setup', timeout: 5000 });
+  const nc = await openNats('setup', config);
   try {
     const topology = await ensureTopology(await nc.jetstreamManager(), topologyOptions(config));
     return { migrations, topology };
