@@ -52,7 +52,7 @@ const denied: Record<IdentityKind, { publish: string; subscribe: string }> = {
   fulfillment: { publish: 'orders.paid', subscribe: '_INBOX_web.>' },
   reconciler: { publish: 'metrics.orders', subscribe: 'payments.validate' },
   setup: { publish: 'orders.created', subscribe: 'orders.>' },
-  cli: { publish: 'payments.validate', subscribe: 'orders.>' },
+  cli: { publish: 'metrics.orders', subscribe: 'payments.validate' },
 };
 
 describe('NATS authorization (generated, as npm start runs it)', () => {

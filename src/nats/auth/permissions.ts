@@ -150,8 +150,12 @@ function listed(kind: IdentityKind): Permissions {
           ORDER_SUBJECTS_ALL,
           `${JOB_SUBJECT_PREFIX}.>`,
           'replay.>',
+          // A person with the NATS CLI: `nats req payments.validate …`, `nats micro ls`.
+          PaymentsValidate.subject,
+          '$SRV.>',
         ],
-        subscribe: own('cli'),
+        // …and `nats sub 'orders.>'`, `nats sub metrics.orders` (what it can read from ORDERS anyway).
+        subscribe: [ORDER_SUBJECTS_ALL, MetricEvents.orders.subject, ...own('cli')],
         allowResponses: false,
       };
   }
