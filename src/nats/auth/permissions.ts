@@ -132,7 +132,8 @@ function listed(kind: IdentityKind): Permissions {
       };
     case 'setup':
       // `orderflow setup` and an operator's JetStream administration (the NATS CLI with --nkey).
-      return { publish: [api('>')], subscribe: own('setup'), allowResponses: false };
+      // (Acks and flow control for the NATS CLI's `stream view` and friends.)
+      return { publish: [api('>'), '$JS.ACK.>', '$JS.FC.>'], subscribe: own('setup'), allowResponses: true };
     case 'cli':
       return {
         publish: [
