@@ -38,13 +38,15 @@ export interface JobWorkerOptions {
 }
 
 /**
- * The attempt number of a job delivery. A delayed job may be held back once with nak(delay),
- * which the server counts as a delivery; that one does not count against its retries.
+ * The attempt number of a job delivery. A delayed job may be held back once in its queue with
+ * nak(delay), which the server counts as a delivery; that one does not count against its retries.
+ * (One that comes back from the delay lane is a new message there: nothing to subtract.)
  */
 export function jobAttempt(m: JsMsg): number {
   try {
     const env = m.json<{ run_at?: string; dispatched_at?: string }>();
-    const delayed = env.run_at !== undefined && env.dispatched_at !== undefined && Date.parse(env.run_at) > Date.parse(env.dispatched_at);
+    const delayed =
+      !m.headers?.has(JOB_HOPS_HEADER) && env.run_at !== undefined && env.dispatched_at !== undefined && Date.parse(env.run_at) > Date.parse(env.dispatched_at);
     return Math.max(1, m.info.deliveryCount - (delayed ? 1 : 0));
   } catch {
     return m.info.deliveryCount;
