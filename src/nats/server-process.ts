@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync } from 'node:fs';
 
 /**
  * Runs a local `nats-server -js` (for `orderflow start` when nothing answers at NATS_URL, and for
@@ -25,7 +25,9 @@ export function natsServerAvailable(): boolean {
 /** `configFile`: a nats-server config (e.g. the generated authorization, see auth/identities.ts); the flags here override its listen and store settings. */
 export function startNatsServer(opts: { host?: string; port?: number; storeDir: string; configFile?: string; logFile?: string; extraArgs?: string[] }): Promise<NatsServerProcess> {
   const host = opts.host ?? '127.0.0.1';
-  mkdirSync(opts.storeDir, { recursive: true });
+  // The store holds every event, customers' emails included: owner-only.
+  mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
+  chmodSync(opts.storeDir, 0o700);
   const args = [...(opts.configFile ? ['-c', opts.configFile] : []), '-js', '-a', host, '-p', String(opts.port && opts.port > 0 ? opts.port : -1), '-sd', opts.storeDir, ...(opts.extraArgs ?? [])];
   const child = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
