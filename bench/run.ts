@@ -294,7 +294,7 @@ async function waitReady(url: string) {
 }
 
 function table(s: Summary, runs: number): string {
-  const f = (key: string, unit = '') => `${show(s, key, runs)}${unit}`;
+  const f = (key: string, unit = '') => `${show(s, key)}${unit}`;
   const lat = (key: string) => `p50 ${f(`${key}.p50_ms`)}, p99 ${f(`${key}.p99_ms`)}, max ${f(`${key}.max_ms`)} ms`;
   const rates = [...new Set(Object.keys(s).filter((k) => k.startsWith('pipeline@')).map((k) => Number(k.slice(9).split('.')[0])))].sort((a, b) => a - b);
   const rows: string[][] = [
@@ -307,7 +307,7 @@ function table(s: Summary, runs: number): string {
     ...rates.flatMap((r) => {
       const k = `pipeline@${r}`;
       return [
-        [`@${r}/s: sustained in`, `${s[`${k}.sustained`]?.sum ?? 0} of ${s[`${k}.sustained`]?.n ?? 0} runs; step ${f(`${k}.step_s`)} s; finished ${f(`${k}.finished_per_s`, '/s')} during the step; drained ${f(`${k}.drained_in_s`)} s after`],
+        [`@${r}/s offered`, `reached in ${s[`${k}.sustained`]?.n ?? 0} of ${runs} runs, sustained in ${s[`${k}.sustained`]?.sum ?? 0}; step ${f(`${k}.step_s`)} s; finished ${f(`${k}.finished_per_s`, '/s')} during the step; drained ${f(`${k}.drained_in_s`)} s after`],
         [`@${r}/s: lag at the end`, `slowest stage ${f(`${k}.backlog_end.oldest_ms`)} ms behind; ${f(`${k}.backlog_end.total`)} items unfinished (web ${f(`${k}.backlog_end.web_http.pending`)}, activity ${f(`${k}.backlog_end.activity.pending`)}, jobs ${f(`${k}.backlog_end.fulfillment_jobs.pending`)}, outbox ${f(`${k}.backlog_end.outbox.pending`)}, orders ${f(`${k}.backlog_end.orders.pending`)})`],
         [`@${r}/s: POST`, `${lat(`${k}.http`)}; last third ${lat(`${k}.http.last_third`)}`],
         [`@${r}/s: created → shipped events`, `${lat(`${k}.e2e_events_ms.whole`)}; last third ${lat(`${k}.e2e_events_ms.last_third`)}`],
@@ -322,11 +322,14 @@ function table(s: Summary, runs: number): string {
   return `${rows.map((row, j) => `| ${row.map((cell, i) => cell.padEnd(w[i]!)).join(' | ')} |${j === 0 ? `\n|${w.map((n) => '-'.repeat(n + 2)).join('|')}|` : ''}`).join('\n')}\n`;
 }
 
+/** quick (CI); full (the method we quote, with any number of runs); custom (other rates or steps: not committed). */
+const MODE = args.quick ? 'quick' : args.rates || args.step ? 'custom' : 'full';
+
 async function main() {
   const began = Date.now();
   const result: Record<string, unknown> = {
     date: new Date().toISOString(),
-    mode: args.quick ? 'quick' : 'full',
+    mode: MODE,
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, nats_server: execSync('nats-server --version').toString().trim() },
     commit: execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(),
     method: {
@@ -345,9 +348,9 @@ async function main() {
   const summary = summarize(runs);
   Object.assign(result, { duration_s: round((Date.now() - began) / 1000, 0), summary, runs });
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  const file = join(ROOT, 'bench/results', `${String(result.date).replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.json`);
+  const file = join(ROOT, 'bench/results', `${String(result.date).replace(/[:.]/g, '-')}${MODE === 'full' ? '' : `-${MODE}`}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(ROOT, 'bench/results', args.quick ? 'latest-quick.json' : 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(ROOT, 'bench/results', MODE === 'full' ? 'latest.json' : `latest-${MODE}.json`), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(table(summary, RUNS));
   say(`results: ${file} (${result.duration_s} s)`);
 }

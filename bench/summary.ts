@@ -49,11 +49,10 @@ export function summarize(runs: unknown[]): Summary {
   return summary;
 }
 
-/** `median [min–max]`, or the one value; `–` when no run measured it. */
-export function show(s: Summary, key: string, runs: number): string {
+/** `median [min–max]`, or the one value; `–` when no run measured it. (`n` is left to the caller.) */
+export function show(s: Summary, key: string): string {
   const f = s[key];
   if (!f) return '–';
   const v = (n: number) => String(round(n, n >= 100 ? 0 : n >= 10 ? 1 : 2));
-  const spread = f.min === f.max ? v(f.median) : `${v(f.median)} [${v(f.min)}–${v(f.max)}]`;
-  return f.n < runs ? `${spread} (${f.n} of ${runs} runs)` : spread;
+  return f.min === f.max ? v(f.median) : `${v(f.median)} [${v(f.min)}–${v(f.max)}]`;
 }
