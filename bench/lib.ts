@@ -12,6 +12,10 @@ export function percentile(sorted: number[], p: number): number {
 
 export const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
+export const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** Runs `fn` back to back for `ms`, timing each call: ops/s and latency percentiles. */
 export async function timeLoop(ms: number, fn: () => Promise<unknown>): Promise<{ ops: number; ops_per_s: number; p50_ms: number; p99_ms: number }> {
   const lat: number[] = [];
