@@ -63,8 +63,17 @@ export async function openNats(kind: string, config: Config, opts: OpenOptions =
     }
     throw err;
   }
-  if (long) watch(nc, opts.log!);
+  if (long) watch(nc, opts.log!, kind);
   return nc;
+}
+
+/** A permissions violation, said as what to check: which identity this process connected as. */
+export function explainNatsError(err: Error, kind: string): Error {
+  if (!/permissions violation/i.test(err.message)) return err;
+  return new Error(
+    `${err.message.replace(/^'|'$/g, '')}: the NATS identity in use may not do this. This command runs as the "${kind}" identity: ` +
+      `its seed is DATA_DIR/nats-auth/identities/${kind}.nk (or give it as NATS_NKEY_SEED_FILE); another identity's credential was given`,
+  );
 }
 
 export async function connectNats(kind: string, config: Config, log: Logger, opts: { name?: string; waitOnFirstConnect?: boolean } = {}): Promise<NatsConnections> {
@@ -78,11 +87,17 @@ export async function connectNats(kind: string, config: Config, log: Logger, opt
   }
 }
 
-function watch(nc: NatsConnection, log: Logger): void {
+function watch(nc: NatsConnection, log: Logger, kind: string): void {
   connected.set(nc, true);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'pingTimer') continue;
+      // A denied publish or subscription: name it, so a missing permission is found from one line.
+      const denied = (s as { permissionContext?: { operation: string; subject: string } }).permissionContext;
+      if (denied) {
+        log.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
+        continue;
+      }
       if (s.type === 'disconnect') connected.set(nc, false);
       if (s.type === 'reconnect') connected.set(nc, true);
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : 'info';

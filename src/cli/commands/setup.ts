@@ -1,6 +1,6 @@
 import type { Config } from '../../config/env.js';
 import { migrate, type MigrationResult } from '../../db/migrate.js';
-import { openNats } from '../../nats/connections.js';
+import { explainNatsError, openNats } from '../../nats/connections.js';
 import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
 export interface SetupReport {
@@ -15,6 +15,8 @@ export async function runSetup(config: Config): Promise<SetupReport> {
   try {
     const topology = await ensureTopology(await nc.jetstreamManager(), topologyOptions(config));
     return { migrations, topology };
+  } catch (err) {
+    throw explainNatsError(err as Error, 'setup');
   } finally {
     await nc.close();
   }
