@@ -97,6 +97,13 @@ export class WireTally {
     return this.shipped.get(orderId) ?? new Set();
   }
 
+  /** How many distinct `metrics.orders` were seen for one order. */
+  metricsFor(orderId: string): number {
+    let n = 0;
+    for (const ids of this.metrics.get(orderId)?.values() ?? []) n += ids.size;
+    return n;
+  }
+
   shippedOrders(): ReadonlySet<string> {
     return new Set(this.shipped.keys());
   }

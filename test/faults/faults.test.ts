@@ -41,10 +41,19 @@ function expectLoad(r: DriveResult, min: number) {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolves once `n` more orders have been accepted: faults are injected on a condition, not after
+ * a guess at how fast a shared machine answers. Call it first thing in a drive's `during`.
+ */
+function accepted(n: number): Promise<unknown> {
+  const target = sys.sent.size + n;
+  return waitFor(() => sys.sent.size >= target, 30_000, `${n} orders accepted`);
+}
+
 describe('fault injection', { timeout: 180_000 }, () => {
   it('1. the fulfillment worker is killed (SIGKILL) mid-flight and restarted', async () => {
     const r = await sys.drive(60, 40, async () => {
-      await sleep(600);
+      await accepted(10); // mid-flight: under load, whatever the machine's speed
       await sys.kill('fulfillment');
       await sleep(1000);
       await sys.startProcess('fulfillment');
@@ -55,7 +64,7 @@ describe('fault injection', { timeout: 180_000 }, () => {
 
   it('2. nats-server is stopped and restarted (same store) under load', async () => {
     const r = await sys.drive(60, 40, async () => {
-      await sleep(500);
+      await accepted(10);
       await sys.nats.stop();
       await sleep(1500);
       await sys.startNats();
@@ -77,10 +86,8 @@ describe('fault injection', { timeout: 180_000 }, () => {
   });
 
   it('4. the web process is killed (SIGKILL) right after accepting orders, then restarted', async () => {
-    const before = sys.sent.size;
     const r = await sys.drive(40, 60, async () => {
-      // right after it has accepted a few (a condition, not a guess at how fast it answers)
-      await waitFor(() => sys.sent.size >= before + 3, 30_000, 'three orders accepted');
+      await accepted(3); // right after it has accepted a few
       await sys.kill('web');
       await sleep(500);
       await sys.startProcess('web');
@@ -171,7 +178,7 @@ describe('fault injection', { timeout: 180_000 }, () => {
 
   it("7. nats-server's store is wiped while orders are in flight, and it starts empty", async () => {
     const r = await sys.drive(40, 40, async () => {
-      await sleep(400);
+      await accepted(8);
       await sys.nats.child.kill('SIGKILL');
       await sys.nats.stop();
       rmSync(sys.storeDir, { recursive: true, force: true });

@@ -41,6 +41,8 @@ export interface Check {
   missingActivity: number;
   /** Orders the web app answered 201 for that are not in the database. */
   lost: number;
+  /** Shipped orders by how many metrics.orders were seen for each, e.g. "0:1,1:205". */
+  metricsMultiplicity: string;
   /** Copies of already-seen events on the wire (redeliveries, republished copies): seen, not counted. */
   wireCopies: number;
   crashed: string[];
@@ -230,7 +232,10 @@ export class System {
     if (notInDb.length) v.push(`${notInDb.length} orders.shipped on the wire for order(s) not shipped in the database: ${notInDb.slice(0, 5).join(', ')}`);
     const crashed = this.crashed();
     for (const c of crashed) v.push(`crashed: ${c}`);
-    return { report, wire, expectedShipped, expectedDeclined: orders.length - expectedShipped, missingActivity: missing.length, lost: lost.length, wireCopies: this.watch.copies, crashed, violations: v };
+    const multiplicity = new Map<number, number>();
+    for (const id of shippedInDb) multiplicity.set(tally.metricsFor(id), (multiplicity.get(tally.metricsFor(id)) ?? 0) + 1);
+    const metricsMultiplicity = [...multiplicity].sort(([a], [b]) => a - b).map(([k, n]) => `${k}:${n}`).join(',') || '-';
+    return { report, wire, expectedShipped, expectedDeclined: orders.length - expectedShipped, missingActivity: missing.length, lost: lost.length, metricsMultiplicity, wireCopies: this.watch.copies, crashed, violations: v };
   }
 
   async connect(): Promise<NatsConnection> {
@@ -270,6 +275,7 @@ export function reportLine(scenario: string, c: Check, extra: Record<string, num
     shipped_on_wire: c.wire.shippedOnWire,
     metrics_on_wire: c.wire.metricsOnWire,
     metrics_twice: c.wire.metricsTwice,
+    metrics_per_order: c.metricsMultiplicity,
     missing_activity: c.missingActivity,
     lost: c.lost,
     wire_copies: c.wireCopies,

@@ -33,8 +33,11 @@ describe('WireTally', () => {
     t.add(m);
     t.add(m);
     expect(t.counts()).toMatchObject({ metricsOnWire: 1, metricsTwice: 0 });
+    expect(t.metricsFor('a')).toBe(1);
     t.add(metric('a', s.event_id));
     expect(t.counts()).toMatchObject({ metricsOnWire: 1, metricsTwice: 1 });
+    expect(t.metricsFor('a')).toBe(2);
+    expect(t.metricsFor('b')).toBe(0);
   });
 
   it('a metric for each of two shipments is not metrics twice (the double shipment is what is reported)', () => {
