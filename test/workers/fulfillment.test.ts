@@ -46,8 +46,9 @@ const metricsFor = (orderId: string) => seen.analytics.filter((m) => new TextDec
 /** orders.shipped events for one order stored in ORDERS. */
 async function shippedEventsFor(orderId: string): Promise<number> {
   let n = 0;
-  const jsm = await rt.nats.default.jetstreamManager();
-  for await (const m of readStream(rt.js, jsm, { stream: 'ORDERS', subject: OrderEvents.shipped.subject })) {
+  // The test's own client reads: the fulfillment identity may not browse ORDERS.
+  const jsm = await mainNc.jetstreamManager();
+  for await (const m of readStream(mainNc.jetstream(), jsm, { stream: 'ORDERS', subject: OrderEvents.shipped.subject })) {
     const ev = parseEvent(m.subject, m.data);
     if (ev.ok && (ev.event.data as { order_id: string }).order_id === orderId) n++;
   }
@@ -85,7 +86,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     const bytes = new TextEncoder().encode(JSON.stringify(job));
     const subject = jobSubject(Jobs.fulfillOrder);
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     const repo = new OrderRepository(rt.db, rt.sql);
     await rt.js.publish(subject, bytes); // no Nats-Msg-Id: JetStream stores every copy
     await waitFor(async () => (await repo.find(order.id))?.status === 'shipped', 5000, 'shipped');
