@@ -12,6 +12,7 @@ import { startReconciler } from '../workers/reconciler.js';
 import { parseArgs, portArg, seqArg } from './args.js';
 import { dlqList, dlqPurge, dlqRetry, dlqShow } from './commands/dlq.js';
 import { eventsReplay, eventsTail, natsConsumers, natsStreams, projectionsRebuild } from './commands/inspect.js';
+import { natsAuthInit } from './commands/nats-auth.js';
 import { formatSetup, runSetup } from './commands/setup.js';
 import { start } from './commands/start.js';
 import { runProcess } from './process.js';
@@ -171,6 +172,14 @@ nats
   .argument('[stream]', 'only this stream')
   .option('--json', 'print JSON')
   .action((stream: string | undefined, opts: { json?: boolean }) => natsConsumers(stream === undefined ? undefined : parseArgs('nats consumers', z.string().regex(/^[A-Za-z0-9_-]+$/), stream), { json: !!opts.json }));
+
+nats
+  .command('auth')
+  .description('NATS identities: one nkey user per orderflow process, each with only the subjects it needs')
+  .command('init')
+  .description('write a nats-server authorization config and one nkey seed per orderflow identity (keeps seeds that exist)')
+  .option('--out <dir>', 'where to write them', 'nats-auth')
+  .action((opts: { out: string }) => natsAuthInit(opts.out));
 
 program
   .command('check')

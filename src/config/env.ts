@@ -5,10 +5,29 @@ import { z } from 'zod';
  * A bad value stops the process with a message that names the variable (see loadConfig).
  */
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+// One URL or several, comma-separated (a cluster: the client picks one and fails over).
 const natsUrl = z
   .string()
-  .regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'must look like nats://host:port')
-  .describe('NATS server URL');
+  .regex(/^(nats|tls|ws|wss):\/\/[^\s,]+(\s*,\s*(nats|tls|ws|wss):\/\/[^\s,]+)*$/, 'must look like nats://host:port (several: comma-separated)')
+  .describe('NATS server URL(s)');
+const file = z.string().min(1).describe('a file path');
+
+/**
+ * How one NATS connection authenticates and encrypts, for `NATS_` and `NATS_ANALYTICS_`.
+ * At most one credential; with none, a process uses its own identity file (see nats/auth).
+ */
+const natsAuthFields = (p: 'NATS_' | 'NATS_ANALYTICS_') => ({
+  /** A NATS .creds file (JWT + nkey seed, decentralized auth). */
+  [`${p}CREDS`]: file.optional(),
+  /** A file holding a user nkey seed (SU…), as `orderflow nats auth init` writes them. */
+  [`${p}NKEY_SEED_FILE`]: file.optional(),
+  [`${p}USER`]: z.string().min(1).optional(),
+  [`${p}PASSWORD`]: z.string().min(1).optional(),
+  [`${p}TOKEN`]: z.string().min(1).optional(),
+  [`${p}TLS_CA`]: file.optional(),
+  [`${p}TLS_CERT`]: file.optional(),
+  [`${p}TLS_KEY`]: file.optional(),
+}) as Record<`${typeof p}${'CREDS' | 'NKEY_SEED_FILE' | 'USER' | 'PASSWORD' | 'TOKEN' | 'TLS_CA' | 'TLS_CERT' | 'TLS_KEY'}`, z.ZodOptional<z.ZodString>>;
 
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -24,6 +43,10 @@ export const envSchema = z.object({
   // Defaults to NATS_URL: the PoC's "analytics" connection points at the same server until
   // an operator moves metrics to a cluster of their own.
   NATS_ANALYTICS_URL: natsUrl.optional(),
+  ...natsAuthFields('NATS_'),
+  ...natsAuthFields('NATS_ANALYTICS_'),
+  // Where each process looks for its own identity (<kind>.nk) when no credential is given.
+  NATS_IDENTITIES_DIR: file.optional(),
   // `orderflow start` runs a local `nats-server -js` when nothing answers at NATS_URL.
   NATS_EMBEDDED: z.enum(['auto', 'never']).default('auto'),
   PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000),
@@ -35,6 +58,14 @@ export const envSchema = z.object({
   // An order that sits in a non-final state this long is re-driven by the reconciler.
   STUCK_AFTER_MS: z.coerce.number().int().min(100).max(86_400_000).default(30_000),
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3),
+  // Stream limits (bounded by design): what `orderflow setup` applies.
+  ORDERS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(4 * 1024 ** 3),
+  JOBS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(2).max(365).default(7),
+  JOBS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2),
+  DLQ_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  DLQ_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2),
+  // A job due later than this is dead-lettered on arrival (whoever published it).
+  JOB_MAX_DELAY_MS: z.coerce.number().int().min(1000).max(86_400_000).default(86_400_000),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };
@@ -50,7 +81,22 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`Invalid environment configuration:\n${lines.join('\n')}`);
   }
   const c = result.data;
+  const problems = [...natsAuthProblems(c, 'NATS_'), ...natsAuthProblems(c, 'NATS_ANALYTICS_')];
+  if (problems.length) throw new ConfigError(`Invalid environment configuration:\n${problems.map((l) => `  ${l}`).join('\n')}`);
   return { ...c, NATS_ANALYTICS_URL: c.NATS_ANALYTICS_URL ?? c.NATS_URL };
+}
+
+/** What zod cannot see field by field: one credential per connection, a certificate with its key. */
+function natsAuthProblems(c: z.infer<typeof envSchema>, p: 'NATS_' | 'NATS_ANALYTICS_'): string[] {
+  const get = (k: string) => (c as Record<string, unknown>)[`${p}${k}`];
+  const given = ['CREDS', 'NKEY_SEED_FILE', 'USER', 'TOKEN'].filter((k) => get(k) !== undefined);
+  const url = p === 'NATS_' ? c.NATS_URL : c.NATS_ANALYTICS_URL;
+  if (url && /:\/\/[^/\s,]*@/.test(url)) given.push('URL credentials');
+  const problems: string[] = [];
+  if (given.length > 1) problems.push(`${p}*: give one NATS credential, not ${given.map((g) => (g.startsWith('URL') ? g : p + g)).join(' and ')}`);
+  if (get('PASSWORD') !== undefined && get('USER') === undefined) problems.push(`${p}PASSWORD: needs ${p}USER`);
+  if ((get('TLS_CERT') === undefined) !== (get('TLS_KEY') === undefined)) problems.push(`${p}TLS_CERT and ${p}TLS_KEY: give both (a client certificate and its key) or neither`);
+  return problems;
 }
 
 /** For entry points: prints the problem and exits 1 rather than throwing a stack trace at an operator. */

@@ -77,10 +77,12 @@ export const PaymentsValidate = {
   /** Several responders share the load in this queue group. */
   queueGroup: 'payments',
   request: z.object({ order_id: orderId, reference: z.string().optional(), amount_cents: amountCents, currency: z.string().length(3).default('USD') }),
+  /** The reply names the order and amount it answers: the requester accepts it only when both match what it asked. */
   reply: z.object({
     approved: z.boolean(),
     transaction_id: z.string().nullable(),
     order_id: orderId,
+    amount_cents: amountCents,
     reason: z.string().optional(),
   }),
 } as const;
@@ -89,9 +91,15 @@ export type PaymentReply = z.infer<typeof PaymentsValidate.reply>;
 
 // ---- operations -------------------------------------------------------------------------------
 
-/** Every orderflow process says it is alive on this subject (core NATS), for the dashboard. */
+/**
+ * Every orderflow process says it is alive on orderflow.heartbeat.<its name> (core NATS), for the
+ * dashboard. The name is in the subject so that NATS permissions decide who may claim it: each
+ * identity may publish only its own (see nats/auth/permissions.ts), and the dashboard ignores a
+ * beat whose body names someone else.
+ */
 export const WorkerHeartbeat = {
-  subject: 'orderflow.heartbeat',
+  subjects: 'orderflow.heartbeat.*',
+  subjectFor: (name: string) => `orderflow.heartbeat.${name}`,
   everyMs: 5000,
   schema: z.object({
     name: z.string().min(1).max(50),

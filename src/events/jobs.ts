@@ -12,12 +12,25 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
 }
 
 export function defineJob<S extends z.ZodType>(def: JobDefinition<S>): JobDefinition<S> {
+  if (def.queue === DELAYED) throw new Error(`"${DELAYED}" cannot be a queue name: jobs.${DELAYED}.> is the delay lane`);
   return def;
 }
 
 export const JOB_SUBJECT_PREFIX = 'jobs';
 export const jobSubject = (def: Pick<JobDefinition, 'queue' | 'name'>) => `${JOB_SUBJECT_PREFIX}.${def.queue}.${def.name}`;
 export const queueSubjects = (queue: string) => `${JOB_SUBJECT_PREFIX}.${queue}.>`;
+
+/**
+ * The delay lane: a job that is not due yet waits on jobs.delayed.<queue>.<name>, under a consumer
+ * of its own, and comes back to jobs.<queue>.<name> when due. A queue's consumer then only ever
+ * holds due jobs, so delayed ones cannot take the ack-pending slots due jobs need.
+ */
+const DELAYED = 'delayed';
+export const delayedQueueSubjects = (queue: string) => `${JOB_SUBJECT_PREFIX}.${DELAYED}.${queue}.>`;
+export const toDelayLane = (subject: string) => subject.replace(`${JOB_SUBJECT_PREFIX}.`, `${JOB_SUBJECT_PREFIX}.${DELAYED}.`);
+export const fromDelayLane = (subject: string) => subject.replace(`${JOB_SUBJECT_PREFIX}.${DELAYED}.`, `${JOB_SUBJECT_PREFIX}.`);
+/** How many times a job has gone to the delay lane: a job that keeps coming back is dead-lettered. */
+export const JOB_HOPS_HEADER = 'Orderflow-Job-Hops';
 
 export const jobEnvelopeSchema = z.object({
   job_id: z.uuid(),

@@ -1,9 +1,10 @@
-import type { JsMsg } from 'nats';
+import type { JetStreamClient, JsMsg } from 'nats';
+import { headers as natsHeaders } from 'nats';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { MAX_MESSAGE_BYTES } from '../events/contracts.js';
 import { describeZodError } from '../events/envelope.js';
-import { jobEnvelopeSchema, type JobDefinition } from '../events/jobs.js';
+import { fromDelayLane, JOB_HOPS_HEADER, jobEnvelopeSchema, toDelayLane, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
 import { ACK, type Verdict } from '../nats/consumer.js';
 
 export interface JobContext {
@@ -20,49 +21,126 @@ export interface JobHandler<S extends z.ZodType = z.ZodType> {
 export const handler = <S extends z.ZodType>(job: JobDefinition<S>, handle: JobHandler<S>['handle']): JobHandler =>
   ({ job, handle }) as unknown as JobHandler;
 
+/** A job due later than this is refused (JOB_MAX_DELAY_MS): its delay can neither overflow a NAK nor outlive the JOBS stream. */
+export const DEFAULT_MAX_DELAY_MS = 24 * 3600 * 1000;
+/** Up to this far ahead a job is held back in its queue with nak(delay); further, it goes to the delay lane. */
+export const HOLD_IN_QUEUE_MS = 1000;
+/** A job that went to the delay lane this often and still is not due is looping: dead-lettered. */
+export const MAX_HOPS = 3;
+/** Deliveries in the delay lane before a job is taken for looping (one nak per wait is all it needs). */
+export const MAX_LANE_DELIVERIES = 5;
+
+export interface JobWorkerOptions {
+  now?: () => number;
+  maxDelayMs?: number;
+  /** Publishes to the delay lane. Without it a job not due yet is held back with nak(delay). */
+  js?: JetStreamClient;
+}
+
 /**
- * The attempt number of a job delivery. A delayed job is held back once with nak(delay), which the
- * server counts as a delivery; that one does not count against its retries.
+ * The attempt number of a job delivery. A delayed job may be held back once in its queue with
+ * nak(delay), which the server counts as a delivery; that one does not count against its retries.
+ * (One that comes back from the delay lane is a new message there: nothing to subtract.)
  */
 export function jobAttempt(m: JsMsg): number {
   try {
     const env = m.json<{ run_at?: string; dispatched_at?: string }>();
-    const delayed = env.run_at !== undefined && env.dispatched_at !== undefined && Date.parse(env.run_at) > Date.parse(env.dispatched_at);
+    const delayed =
+      !m.headers?.has(JOB_HOPS_HEADER) && env.run_at !== undefined && env.dispatched_at !== undefined && Date.parse(env.run_at) > Date.parse(env.dispatched_at);
     return Math.max(1, m.info.deliveryCount - (delayed ? 1 : 0));
   } catch {
     return m.info.deliveryCount;
   }
 }
 
+type Parsed = { ok: true; env: JobEnvelope } | { ok: false; reject: string };
+
+function parseJob(m: JsMsg): Parsed {
+  if (m.data.length > MAX_MESSAGE_BYTES) return { ok: false, reject: `job is larger than ${MAX_MESSAGE_BYTES} bytes` };
+  let raw: unknown;
+  try {
+    raw = m.json();
+  } catch {
+    return { ok: false, reject: 'job payload is not JSON' };
+  }
+  const env = jobEnvelopeSchema.safeParse(raw);
+  if (!env.success) return { ok: false, reject: `bad job envelope: ${describeZodError(env.error)}` };
+  return { ok: true, env: env.data };
+}
+
+/** Whoever published it, a job due beyond the bound is refused with a reason an operator can act on. */
+const tooFar = (env: JobEnvelope, maxDelayMs: number) =>
+  `job run_at ${env.run_at} is more than ${Math.round(maxDelayMs / 60_000)} min ahead (JOB_MAX_DELAY_MS); refused`;
+
+const hopsOf = (m: JsMsg) => Number(m.headers?.get(JOB_HOPS_HEADER) || 0) || 0;
+
+/** Re-publishes a job (same bytes and headers) on `subject`, one hop further; msg ids keep a retried move to one copy. */
+async function move(js: JetStreamClient, m: JsMsg, subject: string, env: JobEnvelope, hops: number, kind: 'delay' | 'due'): Promise<void> {
+  const h = natsHeaders();
+  for (const [k, vs] of m.headers ?? []) {
+    if (k === JOB_HOPS_HEADER || k === 'Nats-Msg-Id') continue;
+    for (const v of vs) h.append(k, v);
+  }
+  h.set(JOB_HOPS_HEADER, String(hops));
+  await js.publish(subject, m.data, { headers: h, msgID: `${env.job_id}:${kind}:${hops}` });
+}
+
 /**
- * Turns a JOBS message into a call of its handler. A job that is not due yet goes back with a
- * delay (nak) for exactly the time left; a job that cannot be parsed is rejected, not retried.
+ * Turns a JOBS message into a call of its handler. A job due within a second is held back for the
+ * time left; one due later goes to the delay lane (and the slot it took is freed at once); one due
+ * beyond JOB_MAX_DELAY_MS, or that keeps bouncing, is dead-lettered. A job that cannot be parsed is
+ * rejected, not retried.
  */
-export function jobMessageHandler(handlers: JobHandler[], log: Logger, now: () => number = Date.now) {
+export function jobMessageHandler(handlers: JobHandler[], log: Logger, opts: JobWorkerOptions | (() => number) = {}) {
+  const o: JobWorkerOptions = typeof opts === 'function' ? { now: opts } : opts;
+  const now = o.now ?? Date.now;
+  const maxDelayMs = o.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
   const byName = new Map(handlers.map((h) => [h.job.name, h]));
   return async (m: JsMsg): Promise<Verdict> => {
-    if (m.data.length > MAX_MESSAGE_BYTES) return { reject: `job is larger than ${MAX_MESSAGE_BYTES} bytes` };
-    let raw: unknown;
-    try {
-      raw = m.json();
-    } catch {
-      return { reject: 'job payload is not JSON' };
-    }
-    const env = jobEnvelopeSchema.safeParse(raw);
-    if (!env.success) return { reject: `bad job envelope: ${describeZodError(env.error)}` };
-    const { job_id, name, run_at, correlation_id } = env.data;
+    const parsed = parseJob(m);
+    if (!parsed.ok) return { reject: parsed.reject };
+    const { job_id, name, run_at, correlation_id } = parsed.env;
     const h = byName.get(name);
     if (!h) return { reject: `no handler for job ${name}` };
 
     const wait = Date.parse(run_at) - now();
+    if (wait > maxDelayMs) return { reject: tooFar(parsed.env, maxDelayMs) };
+    if (wait > HOLD_IN_QUEUE_MS && o.js) {
+      const hops = hopsOf(m) + 1;
+      if (hops > MAX_HOPS) return { reject: `job went to the delay lane ${hops - 1} times and is still not due (run_at ${run_at}); refused as looping` };
+      await move(o.js, m, toDelayLane(m.subject), parsed.env, hops, 'delay');
+      log.debug({ job_id, job: name, run_at, correlation_id }, 'job not due yet: moved to the delay lane');
+      return ACK;
+    }
     // A few ms early (timer granularity) is run now rather than held back a second time.
     if (wait > 25) return { retryInMs: wait };
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 
-    const payload = h.job.payload.safeParse(env.data.payload);
+    const payload = h.job.payload.safeParse(parsed.env.payload);
     if (!payload.success) return { reject: `bad ${name} payload: ${describeZodError(payload.error)}` };
     const jobLog = log.child({ job_id, job: name, correlation_id });
     await h.handle(payload.data, { jobId: job_id, correlationId: correlation_id, log: jobLog });
+    return ACK;
+  };
+}
+
+/**
+ * The delay lane's consumer: holds each job back (one nak with the time left, never more than
+ * JOB_MAX_DELAY_MS, so the delay in nanoseconds cannot overflow) and puts it back on its queue
+ * when due. A job redelivered here more often than that takes is looping: dead-lettered.
+ */
+export function delayLaneHandler(js: JetStreamClient, log: Logger, opts: Omit<JobWorkerOptions, 'js'> = {}) {
+  const now = opts.now ?? Date.now;
+  const maxDelayMs = opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+  return async (m: JsMsg): Promise<Verdict> => {
+    const parsed = parseJob(m);
+    if (!parsed.ok) return { reject: parsed.reject };
+    const wait = Date.parse(parsed.env.run_at) - now();
+    if (wait > maxDelayMs) return { reject: tooFar(parsed.env, maxDelayMs) };
+    if (m.info.deliveryCount > MAX_LANE_DELIVERIES) return { reject: `job delivered ${m.info.deliveryCount} times in the delay lane; refused as looping` };
+    if (wait > 25) return { retryInMs: Math.min(wait, maxDelayMs) };
+    await move(js, m, fromDelayLane(m.subject), parsed.env, hopsOf(m), 'due');
+    log.debug({ job_id: parsed.env.job_id, job: parsed.env.name, correlation_id: parsed.env.correlation_id }, 'delayed job due: back on its queue');
     return ACK;
   };
 }

@@ -1,5 +1,7 @@
-import { connect, type NatsConnection } from 'nats';
+import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { Logger } from 'pino';
+import type { Config } from '../config/env.js';
+import { connectionOptions, redactUrl, type ConnectionName } from './auth/options.js';
 
 /**
  * The PoC's two named connections (config/nats.php): `default` carries orders, payments and jobs;
@@ -10,15 +12,74 @@ export interface NatsConnections {
   analytics: NatsConnection;
 }
 
-export async function connectNats(
-  name: string,
-  urls: { default: string; analytics: string },
-  log: Logger,
-  opts: { waitOnFirstConnect?: boolean } = {},
-): Promise<NatsConnections> {
-  const nc = await open(`${name}`, urls.default, log, opts);
+export interface OpenOptions {
+  which?: ConnectionName;
+  /** Shown by the server (connz) as orderflow:<name>. */
+  name?: string;
+  /** A long-lived process: reconnect for as long as it lives, and log status changes here. */
+  log?: Logger;
+  waitOnFirstConnect?: boolean;
+  /** Connect timeout for one-shot commands (ms). */
+  timeout?: number;
+}
+
+/**
+ * The one way orderflow opens a NATS connection: as identity `kind`, with the servers,
+ * credentials and TLS its configuration gives (see auth/options.ts). A refused login becomes an
+ * error that says what to do.
+ */
+export async function openNats(kind: string, config: Config, opts: OpenOptions = {}): Promise<NatsConnection> {
+  const which = opts.which ?? 'default';
+  const base = connectionOptions(config, kind, which);
+  const long = opts.log !== undefined;
+  let nc: NatsConnection;
   try {
-    const analytics = await open(`${name}:analytics`, urls.analytics, log.child({ connection: 'analytics' }), opts);
+    nc = await connect({
+      ...base,
+      name: `orderflow:${opts.name ?? kind}`,
+      ...(long
+        ? {
+            // Keep trying for as long as the process lives: a worker outlives a nats-server restart.
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 500,
+            reconnectJitter: 250,
+            waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+            pingInterval: 10_000,
+          }
+        : { timeout: opts.timeout ?? 5000, maxReconnectAttempts: 0, reconnect: false }),
+      // Every request and JetStream publish would otherwise capture a stack trace up front, in
+      // case it fails later (BaseRequest, ~3% of the web process's CPU in the profile). Errors
+      // keep their messages.
+      noAsyncTraces: true,
+    });
+  } catch (err) {
+    if ((err as NatsError).code === ErrorCode.AuthorizationViolation) {
+      const url = redactUrl(which === 'analytics' ? config.NATS_ANALYTICS_URL : config.NATS_URL);
+      throw new Error(
+        `the NATS server at ${url} refused identity "${kind}" (authorization violation): give this process its credential ` +
+          `(NATS_NKEY_SEED_FILE, NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN), or put its identity file where it looks ` +
+          `(NATS_IDENTITIES_DIR, default DATA_DIR/nats-auth/identities; \`orderflow nats auth init\` writes them)`,
+      );
+    }
+    throw err;
+  }
+  if (long) watch(nc, opts.log!, kind);
+  return nc;
+}
+
+/** A permissions violation, said as what to check: which identity this process connected as. */
+export function explainNatsError(err: Error, kind: string): Error {
+  if (!/permissions violation/i.test(err.message)) return err;
+  return new Error(
+    `${err.message.replace(/^'|'$/g, '')}: the NATS identity in use may not do this. This command runs as the "${kind}" identity: ` +
+      `its seed is DATA_DIR/nats-auth/identities/${kind}.nk (or give it as NATS_NKEY_SEED_FILE); another identity's credential was given`,
+  );
+}
+
+export async function connectNats(kind: string, config: Config, log: Logger, opts: { name?: string; waitOnFirstConnect?: boolean } = {}): Promise<NatsConnections> {
+  const nc = await openNats(kind, config, { ...opts, log });
+  try {
+    const analytics = await openNats(kind, config, { ...opts, which: 'analytics', name: `${opts.name ?? kind}:analytics`, log: log.child({ connection: 'analytics' }) });
     return { default: nc, analytics };
   } catch (err) {
     await nc.close();
@@ -26,32 +87,23 @@ export async function connectNats(
   }
 }
 
-async function open(name: string, url: string, log: Logger, opts: { waitOnFirstConnect?: boolean }) {
-  const nc = await connect({
-    servers: url,
-    name: `orderflow:${name}`,
-    // Keep trying for as long as the process lives: a worker outlives a nats-server restart.
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-    reconnectJitter: 250,
-    waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
-    pingInterval: 10_000,
-    // Every request and JetStream publish would otherwise capture a stack trace up front, in
-    // case it fails later (BaseRequest, ~3% of the web process's CPU in the profile). Errors
-    // keep their messages.
-    noAsyncTraces: true,
-  });
+function watch(nc: NatsConnection, log: Logger, kind: string): void {
   connected.set(nc, true);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'pingTimer') continue;
+      // A denied publish or subscription: name it, so a missing permission is found from one line.
+      const denied = (s as { permissionContext?: { operation: string; subject: string } }).permissionContext;
+      if (denied) {
+        log.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
+        continue;
+      }
       if (s.type === 'disconnect') connected.set(nc, false);
       if (s.type === 'reconnect') connected.set(nc, true);
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : 'info';
       log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
     }
   })();
-  return nc;
 }
 
 const connected = new WeakMap<NatsConnection, boolean>();

@@ -3,13 +3,15 @@ import { describeZodError, PaymentsValidate, type Causation, type PaymentRequest
 import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from './codec.js';
 import { isConnected } from './connections.js';
-import { paymentDuration } from '../observability/metrics.js';
+import { paymentDuration, paymentRepliesRejected } from '../observability/metrics.js';
+import type { Logger } from 'pino';
 
 /** payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never a throw. */
 export class NatsPaymentGateway implements PaymentGateway {
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
+    private readonly log?: Logger,
   ) {}
 
   async validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
@@ -21,9 +23,10 @@ export class NatsPaymentGateway implements PaymentGateway {
 
   private async ask(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
     if (!isConnected(this.nc)) return { kind: 'unavailable', error: 'NATS is unreachable' };
+    const asked = PaymentsValidate.request.parse(request);
     let msg;
     try {
-      msg = await this.nc.request(PaymentsValidate.subject, encodeJson(PaymentsValidate.request.parse(request)), {
+      msg = await this.nc.request(PaymentsValidate.subject, encodeJson(asked), {
         timeout: this.timeoutMs,
         headers: correlationHeaders(cause.correlationId),
       });
@@ -43,6 +46,17 @@ export class NatsPaymentGateway implements PaymentGateway {
     }
     const reply = PaymentsValidate.reply.safeParse(json);
     if (!reply.success) return { kind: 'unavailable', error: `payment service reply is invalid: ${describeZodError(reply.error)}` };
+    // A reply is an answer about one order and one amount: anything else (a stale or forged
+    // reply, a responder that mixed requests up) decides nothing, and the order waits for a retry.
+    const mismatch = reply.data.order_id !== asked.order_id ? 'order_mismatch' : reply.data.amount_cents !== asked.amount_cents ? 'amount_mismatch' : undefined;
+    if (mismatch) {
+      paymentRepliesRejected.inc({ reason: mismatch });
+      this.log?.warn(
+        { order_id: asked.order_id, amount_cents: asked.amount_cents, reply_order_id: reply.data.order_id, reply_amount_cents: reply.data.amount_cents, correlation_id: cause.correlationId, reason: mismatch },
+        'payment reply refused: it does not answer the order asked about',
+      );
+      return { kind: 'unavailable', error: `payment reply refused (${mismatch.replace('_', ' ')}): it answers order ${reply.data.order_id} for ${reply.data.amount_cents} cents` };
+    }
     return { kind: 'reply', reply: reply.data };
   }
 }

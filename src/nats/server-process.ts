@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync } from 'node:fs';
 
 /**
  * Runs a local `nats-server -js` (for `orderflow start` when nothing answers at NATS_URL, and for
@@ -22,10 +22,13 @@ export function natsServerAvailable(): boolean {
 }
 
 /** port 0 lets nats-server choose a free port (it prints the one it chose, which we read). */
-export function startNatsServer(opts: { host?: string; port?: number; storeDir: string; extraArgs?: string[] }): Promise<NatsServerProcess> {
+/** `configFile`: a nats-server config (e.g. the generated authorization, see auth/identities.ts); the flags here override its listen and store settings. */
+export function startNatsServer(opts: { host?: string; port?: number; storeDir: string; configFile?: string; logFile?: string; extraArgs?: string[] }): Promise<NatsServerProcess> {
   const host = opts.host ?? '127.0.0.1';
-  mkdirSync(opts.storeDir, { recursive: true });
-  const args = ['-js', '-a', host, '-p', String(opts.port && opts.port > 0 ? opts.port : -1), '-sd', opts.storeDir, ...(opts.extraArgs ?? [])];
+  // The store holds every event, customers' emails included: owner-only.
+  mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
+  chmodSync(opts.storeDir, 0o700);
+  const args = [...(opts.configFile ? ['-c', opts.configFile] : []), '-js', '-a', host, '-p', String(opts.port && opts.port > 0 ? opts.port : -1), '-sd', opts.storeDir, ...(opts.extraArgs ?? [])];
   const child = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
@@ -43,8 +46,15 @@ export function startNatsServer(opts: { host?: string; port?: number; storeDir: 
         child.stdout?.off('data', onData);
         child.stderr?.off('data', onData);
         // Keep draining its output so a chatty server never blocks on a full pipe.
-        child.stdout?.resume();
-        child.stderr?.resume();
+        if (opts.logFile) {
+          const log = createWriteStream(opts.logFile, { flags: 'a' });
+          log.write(output);
+          child.stdout?.pipe(log);
+          child.stderr?.pipe(log);
+        } else {
+          child.stdout?.resume();
+          child.stderr?.resume();
+        }
         const port = Number(m[1]);
         resolve({
           url: `nats://${host}:${port}`,

@@ -10,16 +10,35 @@ import {
   type StreamConfig,
 } from 'nats';
 import { ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD } from '../events/contracts.js';
-import { JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
+import { delayedQueueSubjects, JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
+import type { Config } from '../config/env.js';
 import { DLQ_STREAM, DLQ_SUBJECTS } from './dead-letters.js';
 
 /** Streams and durable consumers, defined in code and applied idempotently by `orderflow setup`. */
 export const ORDERS_STREAM = 'ORDERS';
 export const JOBS_STREAM = 'JOBS';
 
+/** Every stream is bounded by age and bytes (see ARCHITECTURE.md, "Security"); the defaults are the config's. */
 export interface TopologyOptions {
   ordersMaxAgeDays: number;
+  ordersMaxBytes?: number;
+  jobsMaxAgeDays?: number;
+  jobsMaxBytes?: number;
+  dlqMaxAgeDays?: number;
+  dlqMaxBytes?: number;
 }
+
+export const topologyOptions = (c: Config): Required<TopologyOptions> => ({
+  ordersMaxAgeDays: c.ORDERS_STREAM_MAX_AGE_DAYS,
+  ordersMaxBytes: c.ORDERS_STREAM_MAX_BYTES,
+  jobsMaxAgeDays: c.JOBS_STREAM_MAX_AGE_DAYS,
+  jobsMaxBytes: c.JOBS_STREAM_MAX_BYTES,
+  dlqMaxAgeDays: c.DLQ_STREAM_MAX_AGE_DAYS,
+  dlqMaxBytes: c.DLQ_STREAM_MAX_BYTES,
+});
+
+const DAY_MS = 24 * 3600 * 1000;
+const MiB = 1024 ** 2;
 
 export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
   return [
@@ -29,8 +48,10 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       subjects: [ORDER_SUBJECTS_ALL],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
+      // Full: the oldest events go (the database keeps every order; replay reaches back less far).
       discard: DiscardPolicy.Old,
-      max_age: nanos(opts.ordersMaxAgeDays * 24 * 3600 * 1000),
+      max_age: nanos(opts.ordersMaxAgeDays * DAY_MS),
+      max_bytes: opts.ordersMaxBytes ?? 4096 * MiB,
       // Publishes carry Nats-Msg-Id = event id; a retry inside this window is stored once.
       duplicate_window: nanos(2 * 60 * 1000),
       num_replicas: 1,
@@ -41,6 +62,11 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       subjects: [`${JOB_SUBJECT_PREFIX}.>`],
       retention: RetentionPolicy.Workqueue,
       storage: StorageType.File,
+      // Full: a new job is refused (its outbox row waits and is retried) rather than an old one
+      // dropped. Older than max_age: gone; the reconciler re-queues fulfilment of paid orders.
+      discard: DiscardPolicy.New,
+      max_age: nanos((opts.jobsMaxAgeDays ?? 7) * DAY_MS),
+      max_bytes: opts.jobsMaxBytes ?? 256 * MiB,
       duplicate_window: nanos(2 * 60 * 1000),
       num_replicas: 1,
     },
@@ -50,7 +76,11 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       subjects: [DLQ_SUBJECTS],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
-      max_age: nanos(30 * 24 * 3600 * 1000),
+      // Full: the oldest dead letters go, so a burst of failures never stops a consumer from
+      // dead-lettering (a refused dead letter would leave its message to be redelivered forever).
+      discard: DiscardPolicy.Old,
+      max_age: nanos((opts.dlqMaxAgeDays ?? 30) * DAY_MS),
+      max_bytes: opts.dlqMaxBytes ?? 256 * MiB,
       duplicate_window: nanos(2 * 60 * 1000),
       num_replicas: 1,
     },
@@ -88,9 +118,27 @@ export const jobQueueConsumer = (queue: string): ConsumerDefinition => ({
   },
 });
 
-export const FULFILLMENT_CONSUMER = jobQueueConsumer(Jobs.fulfillOrder.queue);
+/**
+ * Where a queue's jobs that are not due yet wait (see events/jobs.ts). Each waits here as one
+ * nak(delay) in ack-pending, hence the larger bound; a flood beyond it delays only delayed jobs.
+ */
+export const jobDelayConsumer = (queue: string): ConsumerDefinition => ({
+  stream: JOBS_STREAM,
+  config: {
+    durable_name: `jobs-delayed-${queue}`,
+    description: `orderflow delay lane for queue "${queue}": jobs wait here until due`,
+    filter_subject: delayedQueueSubjects(queue),
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(30_000),
+    max_ack_pending: 50_000,
+  },
+});
 
-export const consumerDefinitions = (): ConsumerDefinition[] => [ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER];
+export const FULFILLMENT_CONSUMER = jobQueueConsumer(Jobs.fulfillOrder.queue);
+export const FULFILLMENT_DELAY_CONSUMER = jobDelayConsumer(Jobs.fulfillOrder.queue);
+
+export const consumerDefinitions = (): ConsumerDefinition[] => [ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER];
 
 export interface TopologyReport {
   streams: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
@@ -133,6 +181,42 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
     }
   }
   return report;
+}
+
+/**
+ * What a worker does when the server lost its stream or consumer (a wiped store): creates what is
+ * missing, never updates or deletes (its NATS identity may not; `orderflow setup` may).
+ */
+export async function recreateMissing(jsm: JetStreamManager, opts: TopologyOptions, consumers: ConsumerDefinition[]): Promise<string[]> {
+  const created: string[] = [];
+  const wanted = new Set([...consumers.map((c) => c.stream), DLQ_STREAM]);
+  for (const cfg of streamConfigs(opts).filter((s) => wanted.has(s.name!))) {
+    const missing = await jsm.streams.info(cfg.name!).then(
+      () => false,
+      (err: Error) => {
+        if (/stream not found/i.test(err.message)) return true;
+        throw err;
+      },
+    );
+    if (missing) {
+      await jsm.streams.add(cfg);
+      created.push(`stream ${cfg.name}`);
+    }
+  }
+  for (const def of consumers) {
+    const missing = await jsm.consumers.info(def.stream, def.config.durable_name).then(
+      () => false,
+      (err: Error) => {
+        if (/consumer not found/i.test(err.message)) return true;
+        throw err;
+      },
+    );
+    if (missing) {
+      await jsm.consumers.add(def.stream, def.config);
+      created.push(`consumer ${def.stream}/${def.config.durable_name}`);
+    }
+  }
+  return created;
 }
 
 function differs(wanted: object, actual: object): boolean {

@@ -8,7 +8,7 @@ export function startHeartbeat(rt: Runtime): { stop(): void } {
   const startedAt = new Date().toISOString();
   const beat = () => {
     const hb: Heartbeat = { name: rt.name, pid: process.pid, host: hostname(), started_at: startedAt, at: new Date().toISOString() };
-    if (!rt.nats.default.isClosed()) rt.nats.default.publish(WorkerHeartbeat.subject, encodeJson(hb));
+    if (!rt.nats.default.isClosed()) rt.nats.default.publish(WorkerHeartbeat.subjectFor(rt.name), encodeJson(hb));
   };
   beat();
   const timer = setInterval(beat, WorkerHeartbeat.everyMs);

@@ -39,6 +39,13 @@ export const paymentDuration = new Histogram({
   registers: [registry],
 });
 
+export const paymentRepliesRejected = new Counter({
+  name: 'orderflow_payment_replies_rejected_total',
+  help: 'payments.validate replies refused because they do not answer the request (order_mismatch, amount_mismatch)',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
 export const ordersByStatus = new Gauge({ name: 'orderflow_orders', help: 'Orders by status (from the database)', labelNames: ['status'] as const, registers: [registry] });
 export const consumerPending = new Gauge({
   name: 'orderflow_consumer_pending',

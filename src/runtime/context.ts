@@ -4,6 +4,7 @@ import { createDb, type Db } from '../db/client.js';
 import { SqlWriter } from '../db/sql.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
+import { redactUrl } from '../nats/auth/options.js';
 import { NatsPaymentGateway } from '../nats/payments-client.js';
 import type { PlaceOrderDeps } from '../orders/place-order.js';
 import { OutboxRelay } from '../outbox/relay.js';
@@ -24,15 +25,19 @@ export interface Runtime {
   outbox: OutboxRelay;
 }
 
-export async function createRuntime(name: string, config: Config = loadConfig()): Promise<Runtime> {
+/**
+ * `identity` is the NATS identity the process connects as (see nats/auth); by default its name:
+ * `orderflow web` is `web`, `orderflow worker payments` is `payments`.
+ */
+export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name): Promise<Runtime> {
   const log = createLogger(name, config.LOG_LEVEL);
   const sql = new SqlWriter(config.DATABASE_URL);
   let nats: NatsConnections;
   try {
-    nats = await connectNats(name, { default: config.NATS_URL, analytics: config.NATS_ANALYTICS_URL }, log);
+    nats = await connectNats(identity, config, log, { name });
   } catch (err) {
     await sql.close();
-    throw new Error(`cannot connect to NATS at ${config.NATS_URL}: ${(err as Error).message}`);
+    throw new Error(`cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${(err as Error).message}`);
   }
   const js = nats.default.jetstream();
   const outbox = new OutboxRelay(sql, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
@@ -69,7 +74,7 @@ export function orderDeps(rt: Runtime): PlaceOrderDeps {
   return {
     sql: rt.sql,
     outbox: rt.outbox,
-    payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS),
+    payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS, rt.log.child({ component: 'payments-client' })),
     log: rt.log,
     paymentRetryBaseMs: rt.config.PAYMENT_RETRY_BASE_MS,
   };

@@ -4,7 +4,7 @@ import { recordActivity } from '../orders/activity.js';
 import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
 import { eventsConsumed } from '../observability/metrics.js';
-import { ACTIVITY_CONSUMER, ensureTopology } from '../nats/topology.js';
+import { ACTIVITY_CONSUMER, recreateMissing, topologyOptions } from '../nats/topology.js';
 import type { Runtime } from '../runtime/context.js';
 
 export const LIVE_CONSUMER_NAME = 'activity-live';
@@ -59,7 +59,11 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
     maxDeliveries: rt.config.MAX_DELIVERIES,
     // Order does not matter here (the timeline sorts by occurred_at), and concurrent messages share a transaction.
     concurrency: 64,
-    ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
+    // A wiped store: re-create the stream and this consumer (create only, see nats/auth).
+    ensure: async () => {
+      const created = await recreateMissing(await rt.nats.default.jetstreamManager(), topologyOptions(rt.config), [ACTIVITY_CONSUMER]);
+      if (created.length) log.warn({ created }, 're-created what the NATS server had lost');
+    },
   });
   return { stop: () => running.stop() };
 }

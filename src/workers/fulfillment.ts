@@ -1,15 +1,16 @@
 import { Jobs } from '../events/jobs.js';
-import { handler, jobAttempt, jobMessageHandler } from '../jobs/worker.js';
+import { delayLaneHandler, handler, jobAttempt, jobMessageHandler } from '../jobs/worker.js';
 import { runPullConsumer } from '../nats/consumer.js';
 import { CorePublisher } from '../nats/publishers.js';
-import { ensureTopology, FULFILLMENT_CONSUMER } from '../nats/topology.js';
+import { FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER, recreateMissing, topologyOptions } from '../nats/topology.js';
 import { fulfilOrder } from '../orders/fulfil-order.js';
 import type { Runtime } from '../runtime/context.js';
 
 /**
  * The PoC's `queue:work nats`: a durable pull consumer on the JOBS stream (explicit ack) that runs
  * FulfillOrder jobs. orders.shipped goes out through the outbox on the default connection,
- * metrics.orders on the analytics one.
+ * metrics.orders on the analytics one. Jobs not due yet wait in the queue's delay lane, a second
+ * consumer, so they never hold the slots due jobs need.
  */
 export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const log = rt.log.child({ worker: 'fulfillment' });
@@ -23,14 +24,27 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
       ctx.log.info({ message: payload.message }, 'demo job ran');
     }),
   ];
-  const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log), log, {
+  const maxDelayMs = rt.config.JOB_MAX_DELAY_MS;
+  // A wiped store: this worker re-creates its stream and consumers (create only, see nats/auth).
+  const ensure = async () => {
+    const created = await recreateMissing(await rt.nats.default.jetstreamManager(), topologyOptions(rt.config), [FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER]);
+    if (created.length) log.warn({ created }, 're-created what the NATS server had lost');
+  };
+  const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log, { js: rt.js, maxDelayMs }), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,
     attemptOf: jobAttempt,
     // Jobs are independent; the inbox and the state machine keep concurrent ones for one order safe.
     concurrency: 16,
-    ensure: async () => void (await ensureTopology(await rt.nats.default.jetstreamManager(), { ordersMaxAgeDays: rt.config.ORDERS_STREAM_MAX_AGE_DAYS })),
+    ensure,
+  });
+  const lane = runPullConsumer(rt.js, FULFILLMENT_DELAY_CONSUMER, delayLaneHandler(rt.js, log, { maxDelayMs }), log, {
+    maxDeliveries: rt.config.MAX_DELIVERIES,
+    concurrency: 64,
+    ensure,
   });
   return {
-    stop: () => running.stop(),
+    stop: async () => {
+      await Promise.all([running.stop(), lane.stop()]);
+    },
   };
 }

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeOrder } from '../../src/orders/place-order.js';
 import { orderDeps, type Runtime } from '../../src/runtime/context.js';
@@ -21,7 +21,7 @@ beforeAll(async () => {
   stops.push((await startPaymentResponder(w)).stop, startActivityWorker(w).stop, startFulfillmentWorker(w).stop);
   for (const amount of [100, 200, 2_000_000]) ids.push((await placeOrder(orderDeps(web), { customerEmail: 'i@example.com', amountCents: amount, correlationId: `c-${amount}` })).id);
   await waitFor(async () => (await web.db.natsActivity.count()) >= 8, 10_000, 'every event recorded'); // 3 created, 2 paid, 1 declined, 2 shipped
-  nc = await connect({ servers: stack.nats.url });
+  nc = await stack.connect();
 });
 afterAll(async () => {
   for (const s of stops) await s();
@@ -39,7 +39,7 @@ describe('inspection and replay commands', () => {
     const consumers = await runCli(['nats', 'consumers', 'ORDERS'], stack.env);
     expect(consumers.stdout).toMatch(/ORDERS\s+activity\s+orders\.\*\s+0\s+0\s+0/);
     const json = JSON.parse((await runCli(['nats', 'consumers', '--json'], stack.env)).stdout) as { name: string }[];
-    expect(json.map((c) => c.name).sort()).toEqual(['activity', 'jobs-fulfillment']);
+    expect(json.map((c) => c.name).sort()).toEqual(['activity', 'jobs-delayed-fulfillment', 'jobs-fulfillment']);
   });
 
   it('events tail prints stored events', async () => {

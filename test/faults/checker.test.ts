@@ -111,7 +111,7 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
       queue: PaymentsValidate.queueGroup,
       callback: (_err, m) => {
         const req = PaymentsValidate.request.parse(m.json());
-        m.respond(new TextEncoder().encode(JSON.stringify({ approved: false, transaction_id: null, order_id: req.order_id, reason: 'rogue' })));
+        m.respond(new TextEncoder().encode(JSON.stringify({ approved: false, transaction_id: null, order_id: req.order_id, amount_cents: req.amount_cents, reason: 'rogue' })));
       },
     });
     await rogue.flush();

@@ -1,9 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { createDb, type Db } from '../../src/db/client.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
+import { parseConfig } from '../../src/config/env.js';
+import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
+import { connectionOptions } from '../../src/nats/auth/options.js';
+import { TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, type ConsumerDefinition } from '../../src/nats/topology.js';
 import { checkInvariants, type InvariantReport, type WireCounts } from '../../src/orders/invariants.js';
@@ -52,6 +56,12 @@ export interface Check {
 export class System {
   readonly dir = mkdtempSync(join(tmpdir(), 'orderflow-faults-'));
   readonly storeDir = join(this.dir, 'nats');
+  /**
+   * nats-server runs with the authorization `orderflow start` generates (beside the store, so a
+   * wipe keeps it); each process finds its own identity in DATA_DIR, and the harness's own
+   * clients are the test-only identity.
+   */
+  readonly auth: AuthFiles = ensureNatsAuth(defaultAuthDir({ DATA_DIR: this.dir }), { extra: [{ kind: 'test', permissions: TEST_PERMISSIONS }] });
   nats!: NatsServerProcess;
   natsPort = 0;
   webPort = 0;
@@ -87,7 +97,7 @@ export class System {
       MAX_DELIVERIES: '3',
     };
     // Listening before anything is published: it hears every message from the first one.
-    this.watch = await WireWatch.start(this.env.NATS_URL!);
+    this.watch = await WireWatch.start(this.natsOptions());
     const setup = await runCli(['setup'], this.env);
     if (setup.code !== 0) throw new Error(`setup failed: ${setup.stderr}`);
     this.db = createDb(this.env.DATABASE_URL!);
@@ -95,7 +105,7 @@ export class System {
   }
 
   async startNats(): Promise<void> {
-    this.nats = await startNatsServer({ port: this.natsPort, storeDir: this.storeDir });
+    this.nats = await startNatsServer({ port: this.natsPort, storeDir: this.storeDir, configFile: this.auth.serverConfig });
   }
 
   async startProcess(name: ProcessName): Promise<Running> {
@@ -238,8 +248,13 @@ export class System {
     return { report, wire, expectedShipped, expectedDeclined: orders.length - expectedShipped, missingActivity: missing.length, lost: lost.length, metricsMultiplicity, wireCopies: this.watch.copies, crashed, violations: v };
   }
 
+  /** How the harness's own clients connect: as the test identity, which may do anything. */
+  natsOptions(): ConnectionOptions {
+    return connectionOptions(parseConfig(this.env), 'test');
+  }
+
   async connect(): Promise<NatsConnection> {
-    return connect({ servers: this.env.NATS_URL! });
+    return connect({ ...this.natsOptions(), name: 'faults-test' });
   }
 
   async deadLetters(): Promise<number> {

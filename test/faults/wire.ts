@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from 'nats';
+import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { MetricEvents, ORDER_SUBJECTS_ALL, parseEvent, type Envelope } from '../../src/events/contracts.js';
 import { readStream } from '../../src/nats/stream-reader.js';
 import { ORDERS_STREAM } from '../../src/nats/topology.js';
@@ -20,8 +20,8 @@ export class WireWatch {
 
   private constructor(readonly nc: NatsConnection) {}
 
-  static async start(servers: string): Promise<WireWatch> {
-    const nc = await connect({ servers, name: 'faults-wire-watch', maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  static async start(opts: ConnectionOptions): Promise<WireWatch> {
+    const nc = await connect({ ...opts, name: 'faults-wire-watch', maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const watch = new WireWatch(nc);
     for (const subject of [ORDER_SUBJECTS_ALL, MetricEvents.orders.subject]) {
       nc.subscribe(subject, { callback: (err, m) => !err && watch.receive(m.subject, m.data) });

@@ -1,28 +1,43 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/env.js';
 import { migrate } from '../../src/db/migrate.js';
+import { connect, type NatsConnection } from 'nats';
+import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
+import { connectionOptions } from '../../src/nats/auth/options.js';
+import { isIdentityKind, TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { ensureTopology } from '../../src/nats/topology.js';
+import { ensureTopology, topologyOptions } from '../../src/nats/topology.js';
 import { closeRuntime, createRuntime, type Runtime } from '../../src/runtime/context.js';
 
 /**
  * A real nats-server (own free port, own store dir) and a real, migrated SQLite file, per test
- * file. Nothing is mocked: tests talk to the same parts a user runs.
+ * file. Nothing is mocked: tests talk to the same parts a user runs, and the server runs with
+ * the authorization `orderflow start` generates (DATA_DIR/nats-auth). A runtime named after a
+ * process kind (web, payments, …) connects as that identity; any other name, and the test's own
+ * client (connect()), as the test-only identity `test`, which may do anything.
  */
 export interface TestStack {
   dir: string;
   nats: NatsServerProcess;
+  auth: AuthFiles;
   config: Config;
   env: Record<string, string>;
-  runtime(name: string): Promise<Runtime>;
+  runtime(name: string, identity?: string): Promise<Runtime>;
+  /** A plain client as `identity` (default: the all-powerful test identity). */
+  connect(identity?: string): Promise<NatsConnection>;
   stop(): Promise<void>;
 }
 
+export const TEST_IDENTITY = 'test';
+
 export async function startStack(overrides: Record<string, string> = {}): Promise<TestStack> {
   const dir = mkdtempSync(join(tmpdir(), 'orderflow-test-'));
-  const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+  const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: TEST_IDENTITY, permissions: TEST_PERMISSIONS }] });
+  // TEST_NATS_LOG_DIR=dir keeps each server's log (permission violations are logged there).
+  const logFile = process.env.TEST_NATS_LOG_DIR ? join(process.env.TEST_NATS_LOG_DIR, `nats-${basename(dir)}.log`) : undefined;
+  const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig, ...(logFile ? { logFile } : {}) });
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -36,20 +51,28 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
   const config = parseConfig(env);
   migrate(config.DATABASE_URL);
   const runtimes: Runtime[] = [];
-  const setup = await createRuntime('test-setup', config);
-  await ensureTopology(await setup.nats.default.jetstreamManager(), { ordersMaxAgeDays: config.ORDERS_STREAM_MAX_AGE_DAYS });
+  const setup = await createRuntime('test-setup', config, 'setup');
+  await ensureTopology(await setup.nats.default.jetstreamManager(), topologyOptions(config));
   runtimes.push(setup);
+  const clients: NatsConnection[] = [];
   return {
     dir,
     nats,
+    auth,
     config,
     env,
-    async runtime(name: string) {
-      const rt = await createRuntime(name, config);
+    async runtime(name: string, identity?: string) {
+      const rt = await createRuntime(name, config, identity ?? (isIdentityKind(name) ? name : TEST_IDENTITY));
       runtimes.push(rt);
       return rt;
     },
+    async connect(identity = TEST_IDENTITY) {
+      const nc = await connect({ ...connectionOptions(config, identity), name: `test:${identity}` });
+      clients.push(nc);
+      return nc;
+    },
     async stop() {
+      await Promise.allSettled(clients.map((nc) => nc.close()));
       await Promise.allSettled(runtimes.map((rt) => closeRuntime(rt)));
       await nats.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { AckPolicy } from 'nats';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createJob, defineJob, jobSubject } from '../../src/events/jobs.js';
@@ -24,7 +24,7 @@ let consumer: { stop(): Promise<void> };
 beforeAll(async () => {
   stack = await startStack();
   rt = await stack.runtime('dlq');
-  nc = await connect({ servers: stack.nats.url });
+  nc = await stack.connect();
   const jsm = await rt.nats.default.jetstreamManager();
   await jsm.consumers.add(JOBS_STREAM, consumerDef.config);
   const h = handler(flaky, async (p) => {

@@ -33,7 +33,7 @@ describe('JetStream topology', () => {
     const jsm = await rt.nats.default.jetstreamManager();
     const again = await ensureTopology(jsm, { ordersMaxAgeDays: 90 });
     expect(again.streams.map((s) => s.action)).toEqual(['unchanged', 'unchanged', 'unchanged']);
-    expect(again.consumers.map((c) => c.action)).toEqual(['unchanged', 'unchanged']);
+    expect(again.consumers.map((c) => c.action)).toEqual(['unchanged', 'unchanged', 'unchanged']);
     const changed = await ensureTopology(jsm, { ordersMaxAgeDays: 30 });
     expect(changed.streams.find((s) => s.name === ORDERS_STREAM)?.action).toBe('updated');
     expect((await jsm.streams.info(JOBS_STREAM)).config.retention).toBe('workqueue');

@@ -76,12 +76,12 @@ describe('dashboard', () => {
   });
 
   it('tools: publish, request, and a job that fails on purpose reaches the dead letters and can be retried', async () => {
-    expect((await app.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'orders.tools', payload: '{"x":1}' }, headers: J })).json()).toMatchObject({ published: true });
+    expect((await app.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'demo.tools', payload: '{"x":1}' }, headers: J })).json()).toMatchObject({ published: true });
     expect((await app.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'orders.>' }, headers: J })).statusCode).toBe(400);
     const req = (await app.inject({ method: 'POST', url: '/dashboard/tools/request', payload: { subject: 'payments.validate', payload: '{"order_id":"d","amount_cents":5}' }, headers: J })).json();
     expect(req).toMatchObject({ ok: true });
     expect(JSON.parse(req.reply)).toMatchObject({ approved: true });
-    const none = (await app.inject({ method: 'POST', url: '/dashboard/tools/request', payload: { subject: 'nobody.here', timeout_ms: 200 }, headers: J })).json();
+    const none = (await app.inject({ method: 'POST', url: '/dashboard/tools/request', payload: { subject: 'demo.nobody.here', timeout_ms: 200 }, headers: J })).json();
     expect(none).toMatchObject({ ok: false, error: expect.stringContaining('503') });
 
     const job = (await app.inject({ method: 'POST', url: '/dashboard/tools/job', payload: { message: 'boom', fail: true }, headers: J })).json();

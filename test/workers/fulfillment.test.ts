@@ -27,7 +27,7 @@ beforeAll(async () => {
   analyticsServer = await startNatsServer({ storeDir: join(mkdtempSync(join(tmpdir(), 'orderflow-analytics-')), 'nats') });
   stack = await startStack({ NATS_ANALYTICS_URL: analyticsServer.url });
   rt = await stack.runtime('fulfillment');
-  mainNc = await connect({ servers: stack.nats.url });
+  mainNc = await stack.connect();
   analyticsNc = await connect({ servers: analyticsServer.url });
   mainNc.subscribe('metrics.orders', { callback: (_e, m) => seen.main.push(m.subject) });
   analyticsNc.subscribe('metrics.orders', { callback: (_e, m) => seen.analytics.push({ subject: m.subject, data: m.data }) });
@@ -46,8 +46,9 @@ const metricsFor = (orderId: string) => seen.analytics.filter((m) => new TextDec
 /** orders.shipped events for one order stored in ORDERS. */
 async function shippedEventsFor(orderId: string): Promise<number> {
   let n = 0;
-  const jsm = await rt.nats.default.jetstreamManager();
-  for await (const m of readStream(rt.js, jsm, { stream: 'ORDERS', subject: OrderEvents.shipped.subject })) {
+  // The test's own client reads: the fulfillment identity may not browse ORDERS.
+  const jsm = await mainNc.jetstreamManager();
+  for await (const m of readStream(mainNc.jetstream(), jsm, { stream: 'ORDERS', subject: OrderEvents.shipped.subject })) {
     const ev = parseEvent(m.subject, m.data);
     if (ev.ok && (ev.event.data as { order_id: string }).order_id === orderId) n++;
   }
@@ -69,7 +70,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const shipped = await waitFor(async () => ((await repo.find(order.id))?.status === 'shipped' ? repo.find(order.id) : null));
     expect(shipped!.shippedAt).toBeInstanceOf(Date);
 
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     const stored = await jsm.streams.getMessage('ORDERS', { last_by_subj: OrderEvents.shipped.subject });
     const ev = parseEvent(stored.subject, stored.data);
     expect(ev.ok && ev.event).toMatchObject({ type: 'orders.shipped', correlation_id: order.correlationId, data: { order_id: order.id } });
@@ -85,7 +86,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     const bytes = new TextEncoder().encode(JSON.stringify(job));
     const subject = jobSubject(Jobs.fulfillOrder);
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     const repo = new OrderRepository(rt.db, rt.sql);
     await rt.js.publish(subject, bytes); // no Nats-Msg-Id: JetStream stores every copy
     await waitFor(async () => (await repo.find(order.id))?.status === 'shipped', 5000, 'shipped');
@@ -106,7 +107,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const q = new JetStreamJobQueue(rt.js);
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     expect((await rt.db.order.findUnique({ where: { id: order.id } }))?.status).toBe('shipped');
     expect(await shippedEventsFor(order.id)).toBe(1);
@@ -118,7 +119,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const repo = new OrderRepository(rt.db, rt.sql);
     const o = await repo.create({ customerEmail: 'u@example.com', amountCents: 100, correlationId: 'c-unpaid' });
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: o.id }, { correlationId: 'c-unpaid' });
-    const jsm = await rt.nats.default.jetstreamManager();
+    const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     expect((await repo.find(o.id))?.status).toBe('created');
   });

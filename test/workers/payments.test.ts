@@ -1,4 +1,4 @@
-import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
+import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentsValidate } from '../../src/events/contracts.js';
 import { NatsPaymentGateway } from '../../src/nats/payments-client.js';
@@ -10,7 +10,7 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   stack = await startStack();
-  nc = await connect({ servers: stack.nats.url });
+  nc = await stack.connect();
 });
 afterAll(async () => {
   await nc.close();
@@ -41,7 +41,7 @@ describe('payments.validate request/reply', () => {
 
     it('approves 0 < amount < 10,000.00 with a transaction id', async () => {
       const r = await ask({ order_id: 'o-2', amount_cents: 999_999 });
-      expect(r.json()).toEqual({ approved: true, transaction_id: expect.stringMatching(/^txn_/), order_id: 'o-2' });
+      expect(r.json()).toEqual({ approved: true, transaction_id: expect.stringMatching(/^txn_/), order_id: 'o-2', amount_cents: 999_999 });
     });
 
     it('declines 10,000.00 and more, and zero, with a reason', async () => {

@@ -1,11 +1,13 @@
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { loadConfig } from '../../config/env.js';
+import { openNats } from '../../nats/connections.js';
+import { redactUrl } from '../../nats/auth/options.js';
 import { listDeadLetters, purgeDeadLetters, retryDeadLetter, showDeadLetter } from '../../nats/dead-letters.js';
 
 async function withNats<T>(fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const nc = await connect({ servers: config.NATS_URL, name: 'orderflow:dlq', timeout: 5000 }).catch((err: Error) => {
-    process.stderr.write(`orderflow dlq: cannot connect to NATS at ${config.NATS_URL}: ${err.message}\n`);
+  const nc = await openNats('cli', config, { name: 'dlq' }).catch((err: Error) => {
+    process.stderr.write(`orderflow dlq: cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${err.message}\n`);
     process.exit(1);
   });
   try {

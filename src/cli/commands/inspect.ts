@@ -1,5 +1,7 @@
-import { connect, DeliverPolicy, type NatsConnection } from 'nats';
+import { DeliverPolicy, type NatsConnection } from 'nats';
 import { loadConfig } from '../../config/env.js';
+import { openNats } from '../../nats/connections.js';
+import { redactUrl } from '../../nats/auth/options.js';
 import { createDb } from '../../db/client.js';
 import { SqlWriter } from '../../db/sql.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
@@ -14,8 +16,8 @@ const out = (line: string): void => {
 
 async function withNats<T>(what: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const nc = await connect({ servers: config.NATS_URL, name: `orderflow:${what}`, timeout: 5000 }).catch((err: Error) => {
-    process.stderr.write(`orderflow ${what}: cannot connect to NATS at ${config.NATS_URL}: ${err.message}\n`);
+  const nc = await openNats('cli', config, { name: what.replace(/ /g, '-') }).catch((err: Error) => {
+    process.stderr.write(`orderflow ${what}: cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${err.message}\n`);
     process.exit(1);
   });
   try {

@@ -1,7 +1,7 @@
-import { connect } from 'nats';
 import type { Config } from '../../config/env.js';
 import { migrate, type MigrationResult } from '../../db/migrate.js';
-import { ensureTopology, type TopologyReport } from '../../nats/topology.js';
+import { explainNatsError, openNats } from '../../nats/connections.js';
+import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
 export interface SetupReport {
   migrations: MigrationResult;
@@ -11,10 +11,12 @@ export interface SetupReport {
 /** Migrations, then streams and consumers; both idempotent, so it runs on every start. */
 export async function runSetup(config: Config): Promise<SetupReport> {
   const migrations = migrate(config.DATABASE_URL);
-  const nc = await connect({ servers: config.NATS_URL, name: 'orderflow:setup', timeout: 5000 });
+  const nc = await openNats('setup', config);
   try {
-    const topology = await ensureTopology(await nc.jetstreamManager(), { ordersMaxAgeDays: config.ORDERS_STREAM_MAX_AGE_DAYS });
+    const topology = await ensureTopology(await nc.jetstreamManager(), topologyOptions(config));
     return { migrations, topology };
+  } catch (err) {
+    throw explainNatsError(err as Error, 'setup');
   } finally {
     await nc.close();
   }

@@ -1,6 +1,8 @@
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'nats';
+import { connect, ErrorCode, type NatsError } from 'nats';
+import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
+import { redactUrl, splitServers } from '../../nats/auth/options.js';
 import { loadConfig } from '../../config/env.js';
 import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServerProcess } from '../../nats/server-process.js';
 import { supervise } from '../supervisor.js';
@@ -12,11 +14,12 @@ export const STARTED_PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 
 
 async function natsAnswers(url: string): Promise<boolean> {
   try {
-    const nc = await connect({ servers: url, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
+    const nc = await connect({ servers: splitServers(url).servers, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
     await nc.close();
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    // A server with authorization answers an anonymous probe with a refusal.
+    return (err as NatsError).code === ErrorCode.AuthorizationViolation;
   }
 }
 
@@ -28,18 +31,20 @@ export async function start(): Promise<void> {
 
   if (!(await natsAnswers(config.NATS_URL))) {
     if (config.NATS_EMBEDDED === 'never') {
-      process.stderr.write(`orderflow start: nothing answers at NATS_URL=${config.NATS_URL} (and NATS_EMBEDDED=never)\n`);
+      process.stderr.write(`orderflow start: nothing answers at NATS_URL=${redactUrl(config.NATS_URL)} (and NATS_EMBEDDED=never)\n`);
       process.exit(1);
     }
     if (!natsServerAvailable()) {
       process.stderr.write(`orderflow start: ${NATS_INSTALL_HINT}\n`);
       process.exit(1);
     }
-    const url = new URL(config.NATS_URL.replace(/^nats:/, 'http:'));
-    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats') });
-    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, pid ${embedded.child.pid})`);
+    const url = new URL(splitServers(config.NATS_URL).servers[0]!.replace(/^nats:/, 'http:'));
+    // Authorization on: every process connects as its own identity (generated on first start).
+    const auth = ensureNatsAuth(defaultAuthDir(config));
+    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), configFile: auth.serverConfig });
+    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, pid ${embedded.child.pid}; authorization ${auth.serverConfig})`);
   } else {
-    say(`using the NATS server at ${config.NATS_URL}`);
+    say(`using the NATS server at ${redactUrl(config.NATS_URL)}`);
   }
 
   try {

@@ -44,11 +44,12 @@ export class LiveHub {
     this.subs.push(
       this.rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
       this.rt.nats.analytics.subscribe(MetricEvents.orders.subject, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
-      this.rt.nats.default.subscribe(WorkerHeartbeat.subject, {
+      this.rt.nats.default.subscribe(WorkerHeartbeat.subjects, {
         callback: (err, m) => {
           if (err) return;
           const hb = WorkerHeartbeat.schema.safeParse(safeJson(m.data));
-          if (hb.success) this.heartbeats.set(`${hb.data.name}:${hb.data.pid}`, { ...hb.data, seen_at: Date.now() });
+          // Only the identity allowed to publish on orderflow.heartbeat.<name> may say <name> is up.
+          if (hb.success && m.subject === WorkerHeartbeat.subjectFor(hb.data.name)) this.heartbeats.set(`${hb.data.name}:${hb.data.pid}`, { ...hb.data, seen_at: Date.now() });
         },
       }),
     );
