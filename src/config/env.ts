@@ -35,6 +35,27 @@ export const envSchema = z.object({
   // An order that sits in a non-final state this long is re-driven by the reconciler.
   STUCK_AFTER_MS: z.coerce.number().int().min(100).max(86_400_000).default(30_000),
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3),
+
+  // ---- the web app's edge (issue 10, HTTP side): who may do what, and how much ----
+  // The operator secret (sign-in link, `Authorization: Bearer`). Unset: the web app generates one
+  // and keeps it in DATA_DIR/operator-token (0600); `orderflow start` / `orderflow web` print the link.
+  ORDERFLOW_OPERATOR_TOKEN: z.string().min(24, 'use at least 24 characters (e.g. `openssl rand -base64 32`)').max(512).optional(),
+  // Host names (optionally host:port) the web app answers; anything else is refused (DNS rebinding).
+  // Always allowed: localhost, 127.0.0.1, [::1] and HOST. Comma separated, e.g. shop.example.com.
+  ALLOWED_HOSTS: z
+    .string()
+    .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/, 'a host name or host:port, comma separated')))
+    .default([]),
+  // Requests per minute per client IP; 0 turns the limit off.
+  RATE_LIMIT_ORDERS_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(60),
+  RATE_LIMIT_OPERATOR_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(120),
+  // Open server-sent-event streams: in total and per client IP (beyond: 503 / 429 too_many_streams).
+  SSE_MAX_CLIENTS: z.coerce.number().int().min(1).max(100_000).default(500),
+  SSE_MAX_PER_IP: z.coerce.number().int().min(1).max(100_000).default(16),
+  // A whole request (headers and body) must arrive within this; a slow body gets a 408.
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000),
+  // ---- end of the web app's edge ----
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };
