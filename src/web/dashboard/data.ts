@@ -5,6 +5,7 @@ import { DLQ_STREAM, listDeadLetters } from '../../nats/dead-letters.js';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../nats/topology.js';
 import { PAYMENTS_SERVICE } from '../../workers/payments.js';
 import type { LiveHub } from '../live/hub.js';
+import type { Runtime } from '../../runtime/context.js';
 
 const BUCKET_S = 10;
 const WINDOW_S = 300;
@@ -18,6 +19,26 @@ export interface StreamView {
   last_seq: number;
   consumers: { name: string; pending: number; ack_pending: number; redelivered: number; waiting: number; delivered_seq: number }[];
 }
+
+/**
+ * dashboardData for many concurrent callers: at most one computation at a time, and its result
+ * serves every request within `maxAgeMs` (the page polls every 2 s; fifty open dashboards cost
+ * what one does).
+ */
+export function cachedDashboardData(rt: Pick<Runtime, 'db' | 'nats'>, hub: LiveHub, maxAgeMs = 1000) {
+  let last: { at: number; value: DashboardData } | undefined;
+  let inflight: Promise<DashboardData> | undefined;
+  return (): Promise<DashboardData> => {
+    if (last && Date.now() - last.at < maxAgeMs) return Promise.resolve(last.value);
+    inflight ??= rt.nats.default
+      .jetstreamManager()
+      .then((jsm) => dashboardData(rt.db, rt.nats.default, jsm, hub))
+      .then((value) => ((last = { at: Date.now(), value }), value))
+      .finally(() => (inflight = undefined));
+    return inflight;
+  };
+}
+export type DashboardData = Awaited<ReturnType<typeof dashboardData>>;
 
 /** Everything the dashboard shows, in one JSON document (also what /dashboard/data serves). */
 export async function dashboardData(db: Db, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {

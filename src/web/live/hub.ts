@@ -21,6 +21,8 @@ export interface LiveEvent {
  */
 export class LiveHub {
   private readonly emitter = new EventEmitter();
+  /** Order pages' listeners by order id: an event costs a lookup, not a call per open page. */
+  private readonly byOrder = new Map<string, Set<(e: LiveEvent) => void>>();
   private readonly subs: Subscription[] = [];
   /** The latest messages as they came; parsed only when someone looks (most never are). */
   private raw: { subject: string; data: Uint8Array }[] = [];
@@ -37,9 +39,11 @@ export class LiveHub {
     const onEvent = (subject: string, data: Uint8Array) => {
       this.raw.push({ subject, data });
       if (this.raw.length > 2 * this.keep) this.raw = this.raw.slice(-this.keep);
-      if (this.emitter.listenerCount('event') === 0) return;
+      if (this.emitter.listenerCount('event') === 0 && this.byOrder.size === 0) return;
       const live = toLive(subject, data);
-      if (live) this.emitter.emit('event', live);
+      if (!live) return;
+      this.emitter.emit('event', live);
+      if (live.order_id) for (const l of this.byOrder.get(live.order_id) ?? []) l(live);
     };
     this.subs.push(
       this.rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
@@ -68,7 +72,19 @@ export class LiveHub {
     return () => this.emitter.off('event', listener);
   }
 
+  /** Calls `listener` for every event about one order until the returned function is called. */
+  listenOrder(orderId: string, listener: (e: LiveEvent) => void): () => void {
+    let set = this.byOrder.get(orderId);
+    if (!set) this.byOrder.set(orderId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.byOrder.get(orderId) === set) this.byOrder.delete(orderId);
+    };
+  }
+
   stop(): void {
+    this.byOrder.clear();
     for (const s of this.subs) s.unsubscribe();
     this.emitter.removeAllListeners();
   }
