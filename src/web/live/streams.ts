@@ -60,6 +60,10 @@ export class StreamRegistry {
     this.streams.add(t);
     this.perIp.set(ip, mine + 1);
     open.set(this.streams.size);
+    // @fastify/sse waits for 'drain' once per write that found the socket full; the byte bound
+    // below caps how many such writes can wait (64 KiB of events), so many listeners here are
+    // expected, not a leak.
+    reply.raw.setMaxListeners(Math.ceil(this.maxBufferBytes / 64) + 10);
     reply.raw.once('close', () => {
       if (!this.streams.delete(t)) return;
       const n = (this.perIp.get(ip) ?? 1) - 1;
