@@ -39,12 +39,14 @@ export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOpe
     requestTimeout: rt.config.HTTP_REQUEST_TIMEOUT_MS,
     connectionTimeout: 120_000,
     keepAliveTimeout: 5_000,
+    // Node checks those two every connectionsCheckingInterval (30 s by default: a slow body
+    // would get 30 s more than its due).
+    http: { headersTimeout: Math.min(10_000, rt.config.HTTP_REQUEST_TIMEOUT_MS), connectionsCheckingInterval: 1000 },
     // Fastify's own early answers (unparsable request, bad URL, URL too long) run no hooks:
     // these two give them the security headers and our error shape.
     clientErrorHandler,
     frameworkErrors,
   });
-  app.server.headersTimeout = Math.min(10_000, rt.config.HTTP_REQUEST_TIMEOUT_MS);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header(CORRELATION_HEADER, req.id);

@@ -269,3 +269,29 @@ describe('limits', () => {
     check(await raw(`GET /orders/%E0%A4%A HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`), 400, 'bad_request');
   });
 });
+
+describe('slow clients', () => {
+  it('a body that trickles in gets 408 once HTTP_REQUEST_TIMEOUT_MS has passed, and the socket is closed', async () => {
+    const slowStack = await startStack({ PORT: '0', HTTP_REQUEST_TIMEOUT_MS: '1000' });
+    const web = await startWeb(await slowStack.runtime('web-slow'));
+    try {
+      const answer = await new Promise<string>((resolve) => {
+        const s = tcpConnect(Number(new URL(web.url).port), '127.0.0.1', () =>
+          s.write(`POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"customer_email":`),
+        );
+        let out = '';
+        // One more byte now and then, never the whole body.
+        const drip = setInterval(() => s.writable && s.write(' '), 200);
+        s.on('data', (d) => (out += d.toString()));
+        s.on('close', () => (clearInterval(drip), resolve(out)));
+        s.on('error', () => undefined);
+        s.setTimeout(20_000, () => s.destroy());
+      });
+      expect(answer.split('\r\n')[0]).toContain(' 408 ');
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'request_timeout' });
+    } finally {
+      await web.stop();
+      await slowStack.stop();
+    }
+  });
+});
