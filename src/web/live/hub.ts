@@ -39,10 +39,13 @@ export class LiveHub {
     const onEvent = (subject: string, data: Uint8Array) => {
       this.raw.push({ subject, data });
       if (this.raw.length > 2 * this.keep) this.raw = this.raw.slice(-this.keep);
-      if (this.emitter.listenerCount('event') === 0 && this.byOrder.size === 0) return;
+      const everything = this.emitter.listenerCount('event') > 0;
+      // Order pages want their own order only: a JSON.parse finds out whether anyone waits for
+      // this one before the full (zod) parse, which a flood of events would otherwise pay each time.
+      if (!everything && (this.byOrder.size === 0 || !this.byOrder.has(orderIdOf(data) ?? ''))) return;
       const live = toLive(subject, data);
       if (!live) return;
-      this.emitter.emit('event', live);
+      if (everything) this.emitter.emit('event', live);
       if (live.order_id) for (const l of this.byOrder.get(live.order_id) ?? []) l(live);
     };
     this.subs.push(
@@ -96,6 +99,11 @@ function toLive(subject: string, data: Uint8Array): LiveEvent | undefined {
   const e = parsed.event;
   const d = e.data as { order_id?: string };
   return { subject, event_id: e.event_id, order_id: d.order_id ?? null, correlation_id: e.correlation_id, occurred_at: e.occurred_at, summary: summarize(e) };
+}
+
+function orderIdOf(data: Uint8Array): string | undefined {
+  const id = (safeJson(data) as { data?: { order_id?: unknown } } | null)?.data?.order_id;
+  return typeof id === 'string' ? id : undefined;
 }
 
 function safeJson(data: Uint8Array): unknown {
