@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { headers } from 'nats';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorTokenPath } from '../../src/config/operator-token.js';
@@ -154,6 +155,18 @@ describe('a page on another origin, visited by a signed-in operator', () => {
     expect((await effects()).streams[1]).toBe(jobsBefore + 1);
     await page.click('#tool-publish [type=submit]');
     await expect.poll(() => page.locator('#tool-publish output').innerText(), { timeout: 10_000 }).toContain('demo.hello');
+
+    // A dead-letter retry says what became of it.
+    const job = { job_id: crypto.randomUUID(), name: 'demo', payload: { message: 'again', fail: false }, dispatched_at: new Date().toISOString(), run_at: new Date().toISOString(), correlation_id: 'dlq-ui' };
+    const h = headers();
+    h.set('Orderflow-Dlq-Subject', 'jobs.fulfillment.demo');
+    h.set('Orderflow-Dlq-Consumer', 'jobs-fulfillment');
+    h.set('Orderflow-Dlq-Stream', 'JOBS');
+    h.set('Orderflow-Dlq-Error', 'failed on purpose');
+    const { seq } = await rt.js.publish('dlq.jobs-fulfillment', new TextEncoder().encode(JSON.stringify(job)), { headers: h });
+    await page.reload();
+    await page.click(`#dlq button`);
+    await expect.poll(() => page.locator('#dlq-result').innerText(), { timeout: 10_000 }).toBe(`Dead letter #${seq} went back to jobs.fulfillment.demo for jobs-fulfillment.`);
     await page.close();
   });
 });

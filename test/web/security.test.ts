@@ -1,5 +1,6 @@
 import { connect as tcpConnect } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { headers } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/web/app.js';
 import { startWeb } from '../../src/web/server.js';
@@ -222,6 +223,15 @@ describe('operator tools cannot hurt production', () => {
     expect((await app.inject({ url: '/dashboard/dlq?limit=1000', headers: { ...J, ...OPERATOR } })).statusCode).toBe(400);
     const retried = (await tool(`/dashboard/dlq/${first.items[0].seq}/retry`, {})).json();
     expect(retried).toMatchObject({ result: 'not_retryable', message: expect.stringContaining('nothing to send it back to') });
+    // A letter whose subject no stream takes any more: the retry fails, says so, and keeps it.
+    const h = headers();
+    h.set('Orderflow-Dlq-Subject', 'nowhere.gone');
+    h.set('Orderflow-Dlq-Stream', 'GONE');
+    const { seq } = await probe.js.publish('dlq.test', new TextEncoder().encode('x'), { headers: h });
+    const failed = await tool(`/dashboard/dlq/${seq}/retry`, {});
+    expect(failed.statusCode).toBe(409);
+    expect(failed.json()).toMatchObject({ result: 'failed', message: expect.stringContaining('stays in the dead letters') });
+    expect((await app.inject({ url: `/dashboard/dlq/${seq}`, headers: { ...J, ...OPERATOR } })).statusCode).toBe(200);
   });
 });
 

@@ -97,7 +97,14 @@ export default async function dashboard(app: FastifyInstance) {
     if (!p.success) return invalid(reply, p.error);
     const m = await jsm();
     const before = await showDeadLetter(m, p.data.seq);
-    const result = await retryDeadLetter(rt.js, m, p.data.seq);
+    let result: Awaited<ReturnType<typeof retryDeadLetter>>;
+    try {
+      result = await retryDeadLetter(rt.js, m, p.data.seq);
+    } catch (err) {
+      // E.g. its subject is in no stream any more: JetStream does not take it back.
+      req.log.warn({ err: (err as Error).message, seq: p.data.seq }, 'dead-letter retry failed');
+      return reply.code(409).send({ result: 'failed', seq: p.data.seq, subject: before?.subject ?? null, consumer: before?.consumer ?? null, message: `Dead letter #${p.data.seq} could not go back to ${before?.subject}: ${(err as Error).message}. It stays in the dead letters.` });
+    }
     const said = {
       retried: `Dead letter #${p.data.seq} went back to ${before?.subject} for ${before?.consumer}.`,
       not_found: `No dead letter #${p.data.seq}; it may have been retried already.`,
@@ -114,7 +121,8 @@ export default async function dashboard(app: FastifyInstance) {
     while (retried + skipped < RETRY_ALL_BATCH) {
       const page = await pageDeadLetters(m, { after, limit: RETRY_ALL_BATCH - retried - skipped });
       for (const d of page.items) {
-        if (d.retryable && (await retryDeadLetter(rt.js, m, d.seq)) === 'retried') retried++;
+        const r = d.retryable ? await retryDeadLetter(rt.js, m, d.seq).catch(() => 'failed' as const) : 'not_retryable';
+        if (r === 'retried') retried++;
         else skipped++;
       }
       if (page.next_after === null) break;
