@@ -6,6 +6,7 @@ import { JOBS_STREAM, ORDERS_STREAM } from '../../nats/topology.js';
 import { PAYMENTS_SERVICE } from '../../workers/payments.js';
 import type { LiveHub } from '../live/hub.js';
 import type { Runtime } from '../../runtime/context.js';
+import { coalesce } from './coalesce.js';
 
 const BUCKET_S = 10;
 const WINDOW_S = 300;
@@ -20,23 +21,10 @@ export interface StreamView {
   consumers: { name: string; pending: number; ack_pending: number; redelivered: number; waiting: number; delivered_seq: number }[];
 }
 
-/**
- * dashboardData for many concurrent callers: at most one computation at a time, and its result
- * serves every request within `maxAgeMs` (the page polls every 2 s; fifty open dashboards cost
- * what one does).
- */
-export function cachedDashboardData(rt: Pick<Runtime, 'db' | 'nats'>, hub: LiveHub, maxAgeMs = 1000) {
-  let last: { at: number; value: DashboardData } | undefined;
-  let inflight: Promise<DashboardData> | undefined;
-  return (): Promise<DashboardData> => {
-    if (last && Date.now() - last.at < maxAgeMs) return Promise.resolve(last.value);
-    inflight ??= rt.nats.default
-      .jetstreamManager()
-      .then((jsm) => dashboardData(rt.db, rt.nats.default, jsm, hub))
-      .then((value) => ((last = { at: Date.now(), value }), value))
-      .finally(() => (inflight = undefined));
-    return inflight;
-  };
+/** dashboardData for many concurrent callers (see coalesce). */
+export function cachedDashboardData(rt: Pick<Runtime, 'db' | 'nats'>, hub: LiveHub, maxAgeMs = 1000): () => Promise<DashboardData> {
+  const get = coalesce(async (_: 'all') => dashboardData(rt.db, rt.nats.default, await rt.nats.default.jetstreamManager(), hub), maxAgeMs);
+  return () => get('all');
 }
 export type DashboardData = Awaited<ReturnType<typeof dashboardData>>;
 

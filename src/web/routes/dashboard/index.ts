@@ -4,6 +4,7 @@ import { createJob, Jobs, jobSubject } from '../../../events/jobs.js';
 import { correlationHeaders, encodeJson } from '../../../nats/codec.js';
 import { DLQ_STREAM, pageDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/dead-letters.js';
 import { cachedDashboardData } from '../../dashboard/data.js';
+import { coalesce } from '../../dashboard/coalesce.js';
 import { dlqPageQuery, jobBody, ownFilter, publishBody, requestBody, seqParam } from '../../dashboard/tools.js';
 import type { LiveEvent } from '../../live/hub.js';
 import { fieldErrors } from '../../schemas.js';
@@ -21,6 +22,10 @@ export default async function dashboard(app: FastifyInstance) {
   const rt = app.rt;
   const jsm = () => rt.nats.default.jetstreamManager();
   const data = cachedDashboardData(rt, app.live);
+  const dlqPage = coalesce(async (key: string) => {
+    const [after, limit] = key.split(':').map(Number) as [number, number];
+    return pageDeadLetters(await jsm(), { after, limit });
+  });
   app.addHook('onRequest', app.operatorOnly);
   app.addHook('preHandler', app.operatorWrites);
   const tool = app.limits.operator ? { config: { rateLimit: app.limits.operator } } : {};
@@ -85,7 +90,7 @@ export default async function dashboard(app: FastifyInstance) {
   app.get('/dlq', async (req, reply) => {
     const q = dlqPageQuery.safeParse(req.query);
     if (!q.success) return invalid(reply, q.error);
-    return pageDeadLetters(await jsm(), q.data);
+    return dlqPage(`${q.data.after}:${q.data.limit}`);
   });
   app.get('/dlq/:seq', async (req, reply) => {
     const p = seqParam.safeParse(req.params);
