@@ -69,10 +69,10 @@ async function main() {
     }
     const web = procs[0]!;
     const url = `${base}/orders`;
-    await openLoop(url, args.rate, 2); // warm-up
+    await openLoop(url, args.rate, 2).result; // warm-up
     const rows: { condition: string; run: number; result: OpenLoopResult; web_rss_mb: number | undefined }[] = [];
     const measure = async (condition: string, run: number) => {
-      const result = await openLoop(url, args.rate, args.seconds);
+      const result = await openLoop(url, args.rate, args.seconds).result;
       rows.push({ condition, run, result, web_rss_mb: procStats(web.child.pid!)?.rss_mb });
       say(`${condition} #${run}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.answered}/${result.sent} answered, ${result.non_2xx} non-2xx)`);
     };
