@@ -37,24 +37,23 @@ export const envSchema = z.object({
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3),
 
   // ---- the web app's edge (issue 10, HTTP side): who may do what, and how much ----
-  // The operator secret (sign-in link, `Authorization: Bearer`). Unset: the web app generates one
-  // and keeps it in DATA_DIR/operator-token (0600); `orderflow start` / `orderflow web` print the link.
-  ORDERFLOW_OPERATOR_TOKEN: z.string().min(24, 'use at least 24 characters (e.g. `openssl rand -base64 32`)').max(512).optional(),
-  // Host names (optionally host:port) the web app answers; anything else is refused (DNS rebinding).
-  // Always allowed: localhost, 127.0.0.1, [::1] and HOST. Comma separated, e.g. shop.example.com.
+  ORDERFLOW_OPERATOR_TOKEN: z
+    .string()
+    .min(24, 'use at least 24 characters (e.g. `openssl rand -base64 32`)')
+    .max(512)
+    .optional()
+    .describe('the operators\' secret (sign-in link, `Authorization: Bearer`); unset: generated once into `DATA_DIR/operator-token` (0600), and `orderflow start` prints the sign-in link'),
   ALLOWED_HOSTS: z
     .string()
     .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/, 'a host name or host:port, comma separated')))
-    .default([]),
-  // Requests per minute per client IP; 0 turns the limit off.
-  RATE_LIMIT_ORDERS_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(60),
-  RATE_LIMIT_OPERATOR_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(120),
-  // Open server-sent-event streams: in total and per client IP (beyond: 503 / 429 too_many_streams).
-  SSE_MAX_CLIENTS: z.coerce.number().int().min(1).max(100_000).default(500),
-  SSE_MAX_PER_IP: z.coerce.number().int().min(1).max(100_000).default(16),
-  // A whole request (headers and body) must arrive within this; a slow body gets a 408.
-  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000),
+    .default([])
+    .describe('more host names (or `host:port`) the web app answers, comma separated, besides `localhost`, `127.0.0.1`, `[::1]` and `HOST`; others get 403 (DNS rebinding)'),
+  RATE_LIMIT_ORDERS_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(60).describe('`POST /orders` per client address per minute, then 429 (`0`: off)'),
+  RATE_LIMIT_OPERATOR_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(120).describe('dashboard tools, dead-letter retries and sign-in per client address per minute, then 429 (`0`: off)'),
+  SSE_MAX_CLIENTS: z.coerce.number().int().min(1).max(100_000).default(500).describe('live (server-sent-event) streams open at once in total; beyond: 503'),
+  SSE_MAX_PER_IP: z.coerce.number().int().min(1).max(100_000).default(16).describe('live streams open at once per client address; beyond: 429'),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000).describe('a request\'s headers (within 10 s) and body must arrive within this, else 408'),
   // ---- end of the web app's edge ----
 });
 
