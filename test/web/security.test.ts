@@ -222,7 +222,7 @@ describe('operator tools cannot hurt production', () => {
     expect(second.next_after).toBe(null);
     expect((await app.inject({ url: '/dashboard/dlq?limit=1000', headers: { ...J, ...OPERATOR } })).statusCode).toBe(400);
     const retried = (await tool(`/dashboard/dlq/${first.items[0].seq}/retry`, {})).json();
-    expect(retried).toMatchObject({ result: 'not_retryable', message: expect.stringContaining('nothing to send it back to') });
+    expect(retried).toMatchObject({ error: 'not_retryable', message: expect.stringContaining('nothing to send it back to') });
     // A letter whose subject no stream takes any more: the retry fails, says so, and keeps it.
     const h = headers();
     h.set('Orderflow-Dlq-Subject', 'nowhere.gone');
@@ -230,7 +230,7 @@ describe('operator tools cannot hurt production', () => {
     const { seq } = await probe.js.publish('dlq.test', new TextEncoder().encode('x'), { headers: h });
     const failed = await tool(`/dashboard/dlq/${seq}/retry`, {});
     expect(failed.statusCode).toBe(409);
-    expect(failed.json()).toMatchObject({ result: 'failed', message: expect.stringContaining('stays in the dead letters') });
+    expect(failed.json()).toMatchObject({ error: 'retry_failed', message: expect.stringContaining('stays in the dead letters') });
     expect((await app.inject({ url: `/dashboard/dlq/${seq}`, headers: { ...J, ...OPERATOR } })).statusCode).toBe(200);
   });
 });

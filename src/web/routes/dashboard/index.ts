@@ -108,14 +108,12 @@ export default async function dashboard(app: FastifyInstance) {
     } catch (err) {
       // E.g. its subject is in no stream any more: JetStream does not take it back.
       req.log.warn({ err: (err as Error).message, seq: p.data.seq }, 'dead-letter retry failed');
-      return reply.code(409).send({ result: 'failed', seq: p.data.seq, subject: before?.subject ?? null, consumer: before?.consumer ?? null, message: `Dead letter #${p.data.seq} could not go back to ${before?.subject}: ${(err as Error).message}. It stays in the dead letters.` });
+      return reply.code(409).send({ error: 'retry_failed', message: `Dead letter #${p.data.seq} could not go back to ${before?.subject}: ${(err as Error).message}. It stays in the dead letters.` });
     }
-    const said = {
-      retried: `Dead letter #${p.data.seq} went back to ${before?.subject} for ${before?.consumer}.`,
-      not_found: `No dead letter #${p.data.seq}; it may have been retried already.`,
-      not_retryable: `Dead letter #${p.data.seq} was a core request, not a stream message; there is nothing to send it back to.`,
-    }[result];
-    return reply.code(result === 'retried' ? 200 : result === 'not_found' ? 404 : 409).send({ result, seq: p.data.seq, subject: before?.subject ?? null, consumer: before?.consumer ?? null, message: said });
+    if (result === 'not_found') return reply.code(404).send({ error: 'not_found', message: `No dead letter #${p.data.seq}; it may have been retried already (see GET /dashboard/dlq).` });
+    if (result === 'not_retryable')
+      return reply.code(409).send({ error: 'not_retryable', message: `Dead letter #${p.data.seq} was a core request, not a stream message: there is nothing to send it back to. Inspect it, then purge it.` });
+    return { result, seq: p.data.seq, subject: before?.subject ?? null, consumer: before?.consumer ?? null, message: `Dead letter #${p.data.seq} went back to ${before?.subject} for ${before?.consumer}.` };
   });
   // At most RETRY_ALL_BATCH per request, so a huge dead-letter stream cannot hold a request for minutes.
   app.post('/dlq/retry-all', tool, async () => {
