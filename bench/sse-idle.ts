@@ -77,11 +77,8 @@ async function main() {
       say(`${condition} #${run}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.answered}/${result.sent} answered, ${result.non_2xx} non-2xx)`);
     };
 
-    for (let run = 1; run <= args.runs; run++) {
-      await measure('no SSE clients', run);
-      for (let i = 0; i < IDLE; i++) sockets.push(await idle(webPort, i));
-      await measure(`${IDLE} idle SSE clients`, run);
-      // And a flood: 5000 live events/s on metrics.orders, which every dashboard stream is sent.
+    /** A flood of 5000 live events/s on metrics.orders (every dashboard stream is sent each one), while `measure` runs. */
+    const withFlood = async (condition: string, run: number) => {
       const nc = await connect({ servers: nats.url });
       let flooding = true;
       const flood = (async () => {
@@ -91,12 +88,23 @@ async function main() {
           await new Promise((r) => setTimeout(r, 100));
         }
       })();
-      await measure(`${IDLE} idle SSE clients + 5000 events/s`, run);
+      const cpu0 = procStats(web.child.pid!)?.cpu_ms ?? 0;
+      await measure(condition, run);
+      say(`  web CPU during that step: ${round(((procStats(web.child.pid!)?.cpu_ms ?? 0) - cpu0) / args.seconds / 10, 0)} % of a core`);
       flooding = false;
       await flood;
       await nc.close();
+    };
+
+    for (let run = 1; run <= args.runs; run++) {
+      await measure('no SSE clients', run);
+      // The flood alone: what it costs the machine (generator, nats-server, the web app's hub) without any stream.
+      await withFlood('no SSE clients + 5000 events/s', run);
+      for (let i = 0; i < IDLE; i++) sockets.push(await idle(webPort, i));
+      await measure(`${IDLE} idle SSE clients`, run);
+      await withFlood(`${IDLE} idle SSE clients + 5000 events/s`, run);
       const open = (await (await fetch(`${base}/metrics`)).text()).match(/^orderflow_sse_streams (\d+)/m)?.[1];
-      say(`  streams still open after the flood: ${open} (idle dashboards are dropped once 64 KiB wait for them)`);
+      say(`  streams still open after the flood: ${open} (a client is dropped once its kernel buffers are full and 64 KiB more wait in Node)`);
       for (const s of sockets.splice(0)) s.destroy();
       await new Promise((r) => setTimeout(r, 1000));
     }

@@ -133,10 +133,13 @@
   const source = new EventSource('/dashboard/stream');
   source.addEventListener('open', () => ($('live-state').textContent = 'live'));
   source.addEventListener('error', () => ($('live-state').textContent = 'reconnecting…'));
-  source.addEventListener('event', (m) => {
+  // Events come in batches, oldest first; under a flood the server sends the newest 50 and counts the rest.
+  source.addEventListener('events', (m) => {
+    const { events, skipped } = JSON.parse(m.data);
     const feed = $('events');
-    feed.prepend(eventRow(JSON.parse(m.data)));
+    for (const e of events) feed.prepend(eventRow(e));
     while (feed.children.length > 50) feed.lastChild.remove();
+    $('live-state').textContent = skipped ? `live (${skipped} more events than shown)` : 'live';
   });
   setInterval(refresh, 2000);
 })();

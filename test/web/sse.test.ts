@@ -85,11 +85,12 @@ describe('SSE caps and back-pressure', () => {
   });
 
   it('a client that stops reading is dropped under a flood of events; one that reads stays', async () => {
-    const auth = `Authorization: Bearer ${TEST_OPERATOR_TOKEN}\r\n`;
-    const slow = await idleStream('127.0.0.2', '/dashboard/stream', auth);
+    // Both follow one order's page; its events are sent one by one (a dashboard's come in batches).
+    const orderId = randomUUID();
+    const slow = await idleStream('127.0.0.2', `/orders/${orderId}/stream`);
     expect(slow.status).toBe(200);
     const abort = new AbortController();
-    const reader = await fetch(`http://127.0.0.1:${port}/dashboard/stream`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${TEST_OPERATOR_TOKEN}` }, signal: abort.signal });
+    const reader = await fetch(`http://127.0.0.1:${port}/orders/${orderId}/stream`, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
     let received = 0;
     const reading = (async () => {
       const r = reader.body!.getReader();
@@ -103,7 +104,7 @@ describe('SSE caps and back-pressure', () => {
 
     const probe = await stack.runtime('flood');
     const event = (i: number) =>
-      encodeJson(createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: `flood-${i}`, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() }, { correlationId: `flood-${i}` }));
+      encodeJson(createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: orderId, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() }, { correlationId: `flood-${i}` }));
     // Bounded: at most 100 000 events, in batches, until the slow client is gone.
     let sent = 0;
     while (app.streams.size === 2 && sent < 100_000) {
@@ -122,4 +123,34 @@ describe('SSE caps and back-pressure', () => {
     abort.abort();
     await reading;
   }, 90_000);
+
+  it("a dashboard's stream gets a flood in a few batches a second, the newest events and a count of the rest", async () => {
+    const abort = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/dashboard/stream`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${TEST_OPERATOR_TOKEN}` }, signal: abort.signal });
+    let text = '';
+    const reading = (async () => {
+      const r = res.body!.getReader();
+      for (;;) {
+        const { value, done } = await r.read().catch(() => ({ value: undefined, done: true }));
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+    })();
+    await waitFor(() => text.includes('event: ready'), 5000, 'the stream ready');
+    const probe = await stack.runtime('flood-dashboard');
+    for (let i = 0; i < 5000; i++)
+      probe.nats.analytics.publish(MetricEvents.orders.subject, encodeJson(createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: `d${i}`, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() }, { correlationId: `d${i}` })));
+    await probe.nats.analytics.flush();
+    const batches = () => [...text.matchAll(/event: events\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as { events: { order_id: string }[]; skipped: number });
+    await waitFor(() => batches().some((b) => b.events.some((e) => e.order_id === 'd4999')), 10_000, 'the last event delivered');
+    const all = batches();
+    const shown = all.reduce((n, b) => n + b.events.length, 0);
+    const skipped = all.reduce((n, b) => n + b.skipped, 0);
+    expect(shown + skipped).toBe(5000);
+    expect(all.every((b) => b.events.length <= 50)).toBe(true);
+    // Far fewer writes than events: each batch is one.
+    expect(all.length).toBeLessThan(500);
+    abort.abort();
+    await reading;
+  });
 });

@@ -23,6 +23,16 @@ export class LiveHub {
   private readonly emitter = new EventEmitter();
   /** Order pages' listeners by order id: an event costs a lookup, not a call per open page. */
   private readonly byOrder = new Map<string, Set<(e: LiveEvent) => void>>();
+  /**
+   * Dashboards' listeners get the events in batches, at most one every `batchMs` and at most
+   * `keep` events each (the newest; the rest are counted as skipped): a flood of events costs a
+   * dashboard a few writes a second, not one per event, and the events are parsed once per batch,
+   * not once per message. A dashboard shows the latest 50 anyway.
+   */
+  private readonly batchListeners = new Set<(events: LiveEvent[], skipped: number) => void>();
+  private pending: { subject: string; data: Uint8Array }[] = [];
+  private skipped = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
   private readonly subs: Subscription[] = [];
   /** The latest messages as they came; parsed only when someone looks (most never are). */
   private raw: { subject: string; data: Uint8Array }[] = [];
@@ -31,6 +41,7 @@ export class LiveHub {
   constructor(
     private readonly rt: Runtime,
     private readonly keep = 50,
+    private readonly batchMs = 250,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -39,6 +50,7 @@ export class LiveHub {
     const onEvent = (subject: string, data: Uint8Array) => {
       this.raw.push({ subject, data });
       if (this.raw.length > 2 * this.keep) this.raw = this.raw.slice(-this.keep);
+      if (this.batchListeners.size > 0) this.queue(subject, data);
       const everything = this.emitter.listenerCount('event') > 0;
       // Order pages want their own order only: a JSON.parse finds out whether anyone waits for
       // this one before the full (zod) parse, which a flood of events would otherwise pay each time.
@@ -75,6 +87,33 @@ export class LiveHub {
     return () => this.emitter.off('event', listener);
   }
 
+  /** Calls `listener` with the events since the last call (see batchListeners) until the returned function is called. */
+  listenBatches(listener: (events: LiveEvent[], skipped: number) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => {
+      this.batchListeners.delete(listener);
+    };
+  }
+
+  private queue(subject: string, data: Uint8Array): void {
+    this.pending.push({ subject, data });
+    if (this.pending.length > this.keep) {
+      this.skipped += this.pending.length - this.keep;
+      this.pending = this.pending.slice(-this.keep);
+    }
+    this.flushTimer ??= setTimeout(() => this.flush(), this.batchMs);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const events = this.pending.flatMap((m) => toLive(m.subject, m.data) ?? []);
+    const skipped = this.skipped;
+    this.pending = [];
+    this.skipped = 0;
+    if (events.length === 0 && skipped === 0) return;
+    for (const l of this.batchListeners) l(events, skipped);
+  }
+
   /** Calls `listener` for every event about one order until the returned function is called. */
   listenOrder(orderId: string, listener: (e: LiveEvent) => void): () => void {
     let set = this.byOrder.get(orderId);
@@ -88,6 +127,8 @@ export class LiveHub {
 
   stop(): void {
     this.byOrder.clear();
+    this.batchListeners.clear();
+    clearTimeout(this.flushTimer);
     for (const s of this.subs) s.unsubscribe();
     this.emitter.removeAllListeners();
   }

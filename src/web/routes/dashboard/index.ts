@@ -33,14 +33,14 @@ export default async function dashboard(app: FastifyInstance) {
   app.get('/', async (_req, reply) => reply.view('dashboard', { data: await data(), csrf: reply.generateCsrf() }));
   app.get('/data', async () => data());
 
-  // Every live event (orders.*, metrics.orders) as it happens.
+  // The live events (orders.*, metrics.orders) as they happen, a few batches a second.
   app.get('/stream', { sse: 'only' }, async (req, reply) => {
     const stream = app.streams.open(req, reply);
     if (!stream) return reply;
     reply.sse.keepAlive();
     // A first message commits the stream at once (headers alone would wait for the first event).
     await reply.sse.send({ event: 'ready', data: {} });
-    const stop = app.live.listen((e: LiveEvent) => stream.send({ event: 'event', data: e }));
+    const stop = app.live.listenBatches((events: LiveEvent[], skipped: number) => stream.send({ event: 'events', data: { events, skipped } }));
     reply.sse.onClose(stop);
   });
 
