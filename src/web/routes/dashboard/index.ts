@@ -51,15 +51,21 @@ export default async function dashboard(app: FastifyInstance) {
     const own = ownFilter(subject);
     const bytes = new TextEncoder().encode(payload);
     if (own && !inject) return refuse(req, reply, 400, 'protected_subject', `${subject} is one of orderflow's own subjects (${own}), read by its workers; publish to demo.… instead, or send "inject": true to inject it on purpose.`);
-    if (own && own !== 'orderflow.>') {
-      // Injected into a stream: JetStream's ack says where it went.
-      const ack = await rt.js.publish(subject, bytes, { headers: correlationHeaders(req.id) });
-      req.log.warn({ subject, stream: ack.stream, seq: ack.seq }, 'operator injected a message into an orderflow stream');
-      return { published: true, injected: true, subject, bytes: bytes.length, stream: ack.stream, seq: ack.seq };
+    try {
+      if (own && own !== 'orderflow.>') {
+        // Injected into a stream: JetStream's ack says where it went.
+        const ack = await rt.js.publish(subject, bytes, { headers: correlationHeaders(req.id), timeout: 2000 });
+        req.log.warn({ subject, stream: ack.stream, seq: ack.seq }, 'operator injected a message into an orderflow stream');
+        return { published: true, injected: true, subject, bytes: bytes.length, stream: ack.stream, seq: ack.seq };
+      }
+      rt.nats.default.publish(subject, bytes, { headers: correlationHeaders(req.id) });
+      await rt.nats.default.flush();
+      return { published: true, injected: !!own, subject, bytes: bytes.length };
+    } catch (err) {
+      // E.g. the web app's NATS identity may not publish there, or no stream answered.
+      req.log.warn({ subject, err: (err as Error).message }, 'dashboard publish failed');
+      return reply.code(502).send({ error: 'publish_failed', message: `NATS did not take the message on ${subject}: ${(err as Error).message}. The web app's NATS identity may not publish there.` });
     }
-    rt.nats.default.publish(subject, bytes, { headers: correlationHeaders(req.id) });
-    await rt.nats.default.flush();
-    return { published: true, injected: !!own, subject, bytes: bytes.length };
   });
 
   app.post('/tools/request', tool, async (req, reply) => {
@@ -82,7 +88,12 @@ export default async function dashboard(app: FastifyInstance) {
     const b = jobBody.safeParse(req.body ?? {});
     if (!b.success) return invalid(reply, b.error);
     const job = createJob(Jobs.demo, { message: b.data.message, fail: b.data.fail }, { correlationId: req.id, delayMs: b.data.delayMs });
-    await rt.js.publish(jobSubject(Jobs.demo), encodeJson(job), { msgID: job.job_id, headers: correlationHeaders(req.id) });
+    try {
+      await rt.js.publish(jobSubject(Jobs.demo), encodeJson(job), { msgID: job.job_id, headers: correlationHeaders(req.id), timeout: 2000 });
+    } catch (err) {
+      req.log.warn({ err: (err as Error).message }, 'dashboard job dispatch failed');
+      return reply.code(502).send({ error: 'publish_failed', message: `JetStream did not take the job: ${(err as Error).message}. Check that the JOBS stream exists (orderflow setup).` });
+    }
     return { dispatched: true, job_id: job.job_id, run_at: job.run_at, fail: b.data.fail };
   });
 
