@@ -78,6 +78,11 @@
     );
   }
 
+  // Every POST carries the page's CSRF token: the session cookie alone is not enough.
+  const csrf = $('csrf-token').value;
+  const post = (url, body) =>
+    fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify(body ?? {}) });
+
   async function refresh() {
     try {
       const r = await fetch('/dashboard/data', { headers: { Accept: 'application/json' } });
@@ -87,17 +92,23 @@
     }
   }
   async function show(seq) {
-    const r = await fetch(`/dashboard/dlq/${seq}`);
+    const r = await fetch(`/dashboard/dlq/${seq}`, { headers: { accept: 'application/json' } });
     const d = await r.json();
     $('dlq-detail').hidden = false;
     $('dlq-detail').textContent = JSON.stringify(d, null, 2);
   }
+  // A retry says what happened to it (retried where, not found, not retryable, refused).
+  const outcome = async (r) => {
+    const d = await r.json().catch(() => ({}));
+    $('dlq-result').textContent = d.message ?? `${r.status} ${d.error ?? ''}`;
+    $('dlq-result').className = r.ok ? 'result ok' : 'result failed';
+  };
   async function retry(seq) {
-    await fetch(`/dashboard/dlq/${seq}/retry`, { method: 'POST' });
+    await outcome(await post(`/dashboard/dlq/${seq}/retry`));
     refresh();
   }
   $('dlq-retry-all').addEventListener('click', async () => {
-    await fetch('/dashboard/dlq/retry-all', { method: 'POST' });
+    await outcome(await post('/dashboard/dlq/retry-all'));
     refresh();
   });
 
@@ -106,12 +117,12 @@
       ev.preventDefault();
       const out = $(id).querySelector('output');
       out.textContent = '…';
-      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body(new FormData($(id)))) });
+      const r = await post(url, body(new FormData($(id))));
       out.textContent = JSON.stringify(await r.json(), null, 2);
       setTimeout(refresh, 300);
     });
   }
-  tool('tool-publish', '/dashboard/tools/publish', (f) => ({ subject: f.get('subject'), payload: f.get('payload') }));
+  tool('tool-publish', '/dashboard/tools/publish', (f) => ({ subject: f.get('subject'), payload: f.get('payload'), inject: f.get('inject') === 'true' }));
   tool('tool-request', '/dashboard/tools/request', (f) => ({ subject: f.get('subject'), payload: f.get('payload') }));
   tool('tool-job', '/dashboard/tools/job', (f) => ({ message: f.get('message'), delay_ms: Number(f.get('delay_ms') || 0), fail: f.get('fail') === 'true' }));
 
@@ -122,10 +133,13 @@
   const source = new EventSource('/dashboard/stream');
   source.addEventListener('open', () => ($('live-state').textContent = 'live'));
   source.addEventListener('error', () => ($('live-state').textContent = 'reconnecting…'));
-  source.addEventListener('event', (m) => {
+  // Events come in batches, oldest first; under a flood the server sends the newest 50 and counts the rest.
+  source.addEventListener('events', (m) => {
+    const { events, skipped } = JSON.parse(m.data);
     const feed = $('events');
-    feed.prepend(eventRow(JSON.parse(m.data)));
+    for (const e of events) feed.prepend(eventRow(e));
     while (feed.children.length > 50) feed.lastChild.remove();
+    $('live-state').textContent = skipped ? `live (${skipped} more events than shown)` : 'live';
   });
   setInterval(refresh, 2000);
 })();

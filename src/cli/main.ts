@@ -50,6 +50,7 @@ program
     runProcess('web', {}, async (rt) => {
       const server = await startWeb(rt);
       rt.log.info({ url: server.url }, `listening on ${server.url}`);
+      rt.log.info(`operators: sign in at ${server.signInUrl}`);
       return server;
     }),
   );

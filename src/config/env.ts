@@ -66,6 +66,26 @@ export const envSchema = z.object({
   DLQ_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2),
   // A job due later than this is dead-lettered on arrival (whoever published it).
   JOB_MAX_DELAY_MS: z.coerce.number().int().min(1000).max(86_400_000).default(86_400_000),
+
+  // ---- the web app's edge (issue 10, HTTP side): who may do what, and how much ----
+  ORDERFLOW_OPERATOR_TOKEN: z
+    .string()
+    .min(24, 'use at least 24 characters (e.g. `openssl rand -base64 32`)')
+    .max(512)
+    .optional()
+    .describe('the operators\' secret (sign-in link, `Authorization: Bearer`); unset: generated once into `DATA_DIR/operator-token` (0600), and `orderflow start` prints the sign-in link'),
+  ALLOWED_HOSTS: z
+    .string()
+    .transform((s) => s.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/, 'a host name or host:port, comma separated')))
+    .default([])
+    .describe('more host names (or `host:port`) the web app answers, comma separated, besides `localhost`, `127.0.0.1`, `[::1]` and `HOST`; others get 403 (DNS rebinding)'),
+  RATE_LIMIT_ORDERS_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(60).describe('`POST /orders` per client address per minute, then 429 (`0`: off)'),
+  RATE_LIMIT_OPERATOR_PER_MIN: z.coerce.number().int().min(0).max(1_000_000).default(120).describe('dashboard tools, dead-letter retries and sign-in per client address per minute, then 429 (`0`: off)'),
+  SSE_MAX_CLIENTS: z.coerce.number().int().min(1).max(100_000).default(500).describe('live (server-sent-event) streams open at once in total; beyond: 503'),
+  SSE_MAX_PER_IP: z.coerce.number().int().min(1).max(100_000).default(16).describe('live streams open at once per client address; beyond: 429'),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000).describe('a request\'s headers (within 10 s) and body must arrive within this, else 408'),
+  // ---- end of the web app's edge ----
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };

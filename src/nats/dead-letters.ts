@@ -105,17 +105,42 @@ async function stored(jsm: JetStreamManager, seq: number): Promise<StoredMsg | n
   }
 }
 
-/** Oldest first, at most `limit`. */
-export async function listDeadLetters(jsm: JetStreamManager, limit = 100): Promise<{ total: number; items: DeadLetterSummary[] }> {
+/**
+ * One page of dead letters, oldest first: at most `limit` after sequence `after`. Each step asks
+ * the server for the next stored message at or past a sequence (next_by_subj), so deleted
+ * (retried) sequences cost nothing and a page costs `limit` lookups however long the stream is.
+ * `next_after` is the cursor for the following page (null at the end).
+ */
+export async function pageDeadLetters(jsm: JetStreamManager, opts: { after?: number; limit?: number } = {}): Promise<{ total: number; items: DeadLetterSummary[]; next_after: number | null }> {
+  const limit = Math.max(1, opts.limit ?? 100);
   const { state } = await jsm.streams.info(DLQ_STREAM);
   const items: DeadLetterSummary[] = [];
-  for (let seq = state.first_seq; seq <= state.last_seq && items.length < limit && state.messages > 0; seq++) {
-    const m = await stored(jsm, seq);
-    if (!m) continue;
+  let seq = Math.max(opts.after ?? 0, state.first_seq - 1) + 1;
+  while (items.length < limit && state.messages > 0 && seq <= state.last_seq) {
+    const m = await nextStored(jsm, seq);
+    if (!m) break;
     const { headers: _h, payload: _p, ...summary } = describe(m);
     items.push(summary);
+    seq = m.seq + 1;
   }
-  return { total: state.messages, items };
+  const last = items.at(-1)?.seq;
+  return { total: state.messages, items, next_after: last !== undefined && last < state.last_seq && items.length === limit ? last : null };
+}
+
+/** Oldest first, at most `limit`. */
+export async function listDeadLetters(jsm: JetStreamManager, limit = 100): Promise<{ total: number; items: DeadLetterSummary[] }> {
+  const { total, items } = await pageDeadLetters(jsm, { limit });
+  return { total, items };
+}
+
+async function nextStored(jsm: JetStreamManager, seq: number): Promise<StoredMsg | null> {
+  try {
+    // STREAM.MSG.GET with next_by_subj (nats-server 2.9+); the client's type lists it for direct gets only.
+    return await jsm.streams.getMessage(DLQ_STREAM, { seq, next_by_subj: DLQ_SUBJECTS } as unknown as { seq: number });
+  } catch (err) {
+    if (/no message found|not found/i.test((err as Error).message)) return null;
+    throw err;
+  }
 }
 
 export async function showDeadLetter(jsm: JetStreamManager, seq: number): Promise<DeadLetterDetail | null> {

@@ -3,7 +3,10 @@ import { childTraceparent, newTraceId, TRACEPARENT, traceIdFrom } from '../obser
 import type { Runtime } from '../runtime/context.js';
 import { wantsJson } from './negotiate.js';
 import ordersPlugin from './plugins/app/orders.js';
-import security from './plugins/external/security.js';
+import security, { clientErrorHandler, frameworkErrors } from './plugins/external/security.js';
+import { resolveOperatorToken, type OperatorToken } from '../config/operator-token.js';
+import { EdgeError } from './edge/refuse.js';
+import signinRoutes from './routes/signin.js';
 import views from './plugins/external/views.js';
 import ordersRoutes from './routes/orders/index.js';
 import dashboardRoutes from './routes/dashboard/index.js';
@@ -16,7 +19,7 @@ import { correlationIdHeader } from './schemas.js';
 export const CORRELATION_HEADER = 'x-correlation-id';
 
 /** The web app: plugins/external (security, forms, views), plugins/app (the order domain), routes by folder. */
-export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
+export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOperatorToken(rt.config)): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: rt.log as FastifyBaseLogger,
     // The request id is the correlation id, which follows the order through every event, job
@@ -30,6 +33,19 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
     },
     logController: new LogController({ requestIdLogLabel: 'correlation_id' }),
     bodyLimit: 16 * 1024,
+    // Slow clients hold a socket, not the server: the whole request (headers within 10 s) must
+    // arrive within HTTP_REQUEST_TIMEOUT_MS; a silent connection is closed after 2 minutes
+    // (SSE streams write a heartbeat every 15 s); idle keep-alive sockets after 5 s.
+    requestTimeout: rt.config.HTTP_REQUEST_TIMEOUT_MS,
+    connectionTimeout: 120_000,
+    keepAliveTimeout: 5_000,
+    // Node checks those two every connectionsCheckingInterval (30 s by default: a slow body
+    // would get 30 s more than its due).
+    http: { headersTimeout: Math.min(10_000, rt.config.HTTP_REQUEST_TIMEOUT_MS), connectionsCheckingInterval: 1000 },
+    // Fastify's own early answers (unparsable request, bad URL, URL too long) run no hooks:
+    // these two give them the security headers and our error shape.
+    clientErrorHandler,
+    frameworkErrors,
   });
 
   app.addHook('onRequest', async (req, reply) => {
@@ -42,7 +58,7 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
     httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
-  await app.register(security);
+  await app.register(security, { config: rt.config, operatorToken: operator.token });
   await app.register(views, { production: rt.config.NODE_ENV === 'production' });
   await app.register(ordersPlugin, { rt });
   await app.register(livePlugin, { rt });
@@ -55,6 +71,11 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
   // Client mistakes (bad JSON, wrong content type, too large) keep their 4xx and say what was
   // wrong; anything else is a 500 that leaks no internals.
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    // The edge's refusals thrown from plugins (the rate limit's 429) keep their code.
+    if (err instanceof EdgeError) {
+      reply.code(err.statusCode);
+      return wantsJson(req) ? { error: err.error, message: err.message } : reply.view('error', { title: 'Slow down', message: err.message });
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, 'request failed');
     const message = status === 500 ? 'Something went wrong on our side. The error was logged.' : err.message;
@@ -64,6 +85,7 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
 
   // Routes last: they inherit the handlers set above.
   await app.register(rootRoutes);
+  await app.register(signinRoutes, { operatorToken: operator.token });
   await app.register(opsRoutes, { rt });
   await app.register(ordersRoutes, { prefix: '/orders' });
   await app.register(dashboardRoutes, { prefix: '/dashboard' });

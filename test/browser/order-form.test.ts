@@ -8,7 +8,7 @@ import { startWeb } from '../../src/web/server.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { startStack, type TestStack } from '../helpers/stack.js';
+import { startStack, TEST_OPERATOR_TOKEN, type TestStack } from '../helpers/stack.js';
 import { startHeartbeat } from '../../src/observability/heartbeat.js';
 
 /** A person at the order form, in Debian's Chromium driven by playwright-core. */
@@ -120,7 +120,9 @@ describe('the dashboard in a real browser', () => {
     releaseFulfilment();
     const page = await context.newPage();
     await page.setViewportSize({ width: 1300, height: 1100 });
-    await page.goto(`${baseUrl}/dashboard`);
+    // The operator signs in with the token link; it lands on the dashboard.
+    await page.goto(`${baseUrl}/signin?token=${TEST_OPERATOR_TOKEN}&next=/dashboard`);
+    expect(new URL(page.url()).pathname).toBe('/dashboard');
     await expect.poll(() => page.locator('#live-state').innerText(), { timeout: 10_000 }).toBe('live');
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
     const shippedBefore = Number(await page.locator('[data-status=shipped]').innerText());

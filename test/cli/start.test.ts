@@ -43,6 +43,16 @@ describe('orderflow start (npm start)', () => {
       return o.status === 'shipped';
     }, 10_000, 'order shipped');
 
+    // The printed sign-in link (as Jupyter's): it sets the session cookie and leaves the token behind.
+    const link = /dashboard \(operators\): (http:\/\/\S+)/.exec(run.output())?.[1];
+    expect(link).toMatch(new RegExp(`^${base}/signin\\?token=`));
+    expect((await fetch(`${base}/dashboard/data`, { headers: { accept: 'application/json' } })).status).toBe(401);
+    const signin = await fetch(link!, { redirect: 'manual' });
+    expect(signin.status).toBe(303);
+    expect(signin.headers.get('location')).toBe('/dashboard');
+    const cookie = signin.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    expect((await fetch(`${base}/dashboard/data`, { headers: { accept: 'application/json', cookie } })).status).toBe(200);
+
     expect(await run.stop('SIGINT', 20_000)).toBe(0);
     expect(run.output()).toContain('all stopped');
     expect(run.output()).not.toMatch(/exited unexpectedly|killing it/);

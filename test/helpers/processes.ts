@@ -6,6 +6,12 @@ import { nodeFlags } from '../../src/runtime/node-flags.js';
 /** The real `orderflow` command, run as a user runs it. */
 export const BIN = resolve(import.meta.dirname, '../../bin/orderflow.mjs');
 
+/**
+ * Tests, the fault harness and the bench send thousands of requests from one address: the
+ * per-IP rate limits (on by default for a real shop) are off unless the caller's env sets them.
+ */
+const TEST_ENV = { RATE_LIMIT_ORDERS_PER_MIN: '0', RATE_LIMIT_OPERATOR_PER_MIN: '0' };
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -15,7 +21,7 @@ export interface CliResult {
 /** Runs a CLI command to completion (bounded by timeoutMs). */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], { env: { ...process.env, ...TEST_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -55,7 +61,7 @@ export interface Running {
 
 /** Starts a long-running CLI command (a worker, the web app, `start`). */
 export function spawnCli(name: string, args: string[], env: Record<string, string>): Running {
-  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], env);
+  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], { ...TEST_ENV, ...env });
 }
 
 /** Starts any long-running command with its output captured and its exit recorded. */

@@ -11,6 +11,11 @@ import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-p
 import { ensureTopology, topologyOptions } from '../../src/nats/topology.js';
 import { closeRuntime, createRuntime, type Runtime } from '../../src/runtime/context.js';
 
+/** The operator secret every test stack uses (ORDERFLOW_OPERATOR_TOKEN). */
+export const TEST_OPERATOR_TOKEN = 'test-operator-token-0123456789abcdef';
+/** Headers that make a request an operator's (a script's: no cookies, so no CSRF token needed). */
+export const OPERATOR = { authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } as const;
+
 /**
  * A real nats-server (own free port, own store dir) and a real, migrated SQLite file, per test
  * file. Nothing is mocked: tests talk to the same parts a user runs, and the server runs with
@@ -46,6 +51,10 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
     NATS_URL: nats.url,
     PAYMENT_TIMEOUT_MS: '1500',
     ORDERFLOW_PRETTY: '0',
+    ORDERFLOW_OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
+    // Tests send many requests from one address; the tests of the limits set their own.
+    RATE_LIMIT_ORDERS_PER_MIN: '0',
+    RATE_LIMIT_OPERATOR_PER_MIN: '0',
     ...overrides,
   };
   const config = parseConfig(env);

@@ -5,14 +5,14 @@ import { startWeb } from '../../src/web/server.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { OPERATOR, startStack, waitFor, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
 let app: FastifyInstance;
 let base: string;
 let webRt: Runtime;
 const stops: (() => Promise<void>)[] = [];
-const J = { accept: 'application/json', 'content-type': 'application/json' };
+const J = { accept: 'application/json', 'content-type': 'application/json', ...OPERATOR };
 
 beforeAll(async () => {
   stack = await startStack({ PORT: '0' });
@@ -62,11 +62,11 @@ describe('health, readiness and metrics', () => {
 
 describe('dashboard', () => {
   it('serves the page and its data', async () => {
-    const page = await app.inject({ url: '/dashboard' });
+    const page = await app.inject({ url: '/dashboard', headers: OPERATOR });
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('id="initial-data"');
     expect(page.body).toContain('/public/dashboard.js');
-    const d = (await app.inject({ url: '/dashboard/data' })).json();
+    const d = (await app.inject({ url: '/dashboard/data', headers: OPERATOR })).json();
     expect(d.orders.by_status).toHaveProperty('shipped');
     expect(d.orders.throughput).toHaveLength(30);
     expect(d.orders.end_to_end_ms).toMatchObject({ samples: expect.any(Number) });
@@ -87,14 +87,14 @@ describe('dashboard', () => {
     const job = (await app.inject({ method: 'POST', url: '/dashboard/tools/job', payload: { message: 'boom', fail: true }, headers: J })).json();
     expect(job).toMatchObject({ dispatched: true });
     const dlq = await waitFor(async () => {
-      const l = (await app.inject({ url: '/dashboard/dlq' })).json();
+      const l = (await app.inject({ url: '/dashboard/dlq', headers: OPERATOR })).json();
       return l.items.find((i: { error: string }) => i.error.includes('boom')) as { seq: number } | undefined;
     }, 10_000, 'the failing job dead-lettered');
-    const detail = (await app.inject({ url: `/dashboard/dlq/${dlq.seq}` })).json();
+    const detail = (await app.inject({ url: `/dashboard/dlq/${dlq.seq}`, headers: OPERATOR })).json();
     expect(detail).toMatchObject({ consumer: 'jobs-fulfillment', deliveries: 3, retryable: true });
-    expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry` })).json()).toEqual({ result: 'retried' });
-    expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry` })).statusCode).toBe(404);
-    expect((await app.inject({ url: '/dashboard/dlq/999999' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry`, headers: OPERATOR })).json()).toMatchObject({ result: 'retried', subject: 'jobs.fulfillment.demo' });
+    expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry`, headers: OPERATOR })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/dashboard/dlq/999999', headers: OPERATOR })).statusCode).toBe(404);
   });
 
   it('the order stream pushes an event about that order as it happens', async () => {

@@ -4,7 +4,8 @@ import { buildApp } from '../../src/web/app.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { OPERATOR, startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { formTokens } from '../helpers/web.js';
 
 let stack: TestStack;
 let app: FastifyInstance;
@@ -24,8 +25,11 @@ afterAll(async () => {
 });
 
 const post = (payload: unknown, headers: Record<string, string> = JSON_HEADERS) => app.inject({ method: 'POST', url: '/orders', payload: payload as object, headers });
-const postForm = (form: Record<string, string>) =>
-  app.inject({ method: 'POST', url: '/orders', payload: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' } });
+// As a browser posts the form: with the CSRF cookie and the token from the form's page.
+const postForm = async (form: Record<string, string>) => {
+  const { cookie, token } = await formTokens(app);
+  return app.inject({ method: 'POST', url: '/orders', payload: new URLSearchParams({ ...form, _csrf: token }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie } });
+};
 
 describe('GET /orders/create', () => {
   it('shows the form', async () => {
@@ -129,15 +133,16 @@ describe('POST /orders (HTML form)', () => {
   });
 });
 
-describe('GET /orders', () => {
+describe('GET /orders (operators)', () => {
   it('lists newest first with pagination, in HTML and JSON', async () => {
+    const JSON_HEADERS = { accept: 'application/json', ...OPERATOR };
     for (let i = 0; i < 3; i++) await post({ customer_email: `p${i}@example.com`, amount: `${i + 1}.00` });
     const first = (await app.inject({ url: '/orders?per_page=2', headers: JSON_HEADERS })).json();
     expect(first).toMatchObject({ page: 1, per_page: 2, total: expect.any(Number), pages: expect.any(Number) });
     expect(first.items.map((o: { customer_email: string }) => o.customer_email)).toEqual(['p2@example.com', 'p1@example.com']);
     const second = (await app.inject({ url: '/orders?per_page=2&page=2', headers: JSON_HEADERS })).json();
     expect(second.items[0].customer_email).toBe('p0@example.com');
-    const html = await app.inject({ url: '/orders?per_page=2&page=2' });
+    const html = await app.inject({ url: '/orders?per_page=2&page=2', headers: OPERATOR });
     expect(html.body).toContain('p0@example.com');
     expect(html.body).toContain('rel="prev"');
     expect((await app.inject({ url: '/orders?page=0', headers: JSON_HEADERS })).statusCode).toBe(400);

@@ -8,6 +8,7 @@ import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServe
 import { supervise } from '../supervisor.js';
 import { formatSetup, runSetup } from './setup.js';
 import { nodeFlags } from '../../runtime/node-flags.js';
+import { resolveOperatorToken, signInUrl } from '../../config/operator-token.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
 export const STARTED_PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
@@ -56,6 +57,14 @@ export async function start(): Promise<void> {
     process.exit(1);
   }
 
+  let operator;
+  try {
+    operator = resolveOperatorToken(config);
+  } catch (err) {
+    process.stderr.write(`orderflow start: ${(err as Error).message}\n`);
+    await embedded?.stop();
+    process.exit(1);
+  }
   const env = {
     ...process.env,
     ORDERFLOW_PRETTY: process.env.ORDERFLOW_PRETTY ?? '1',
@@ -69,7 +78,10 @@ export async function start(): Promise<void> {
     say,
   );
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
-  say(`order form: http://${config.HOST}:${config.PORT}/orders/create   (Ctrl-C stops everything)`);
+  const base = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+  say(`order form: ${base}/orders/create   (Ctrl-C stops everything)`);
+  // Created here, before the web app starts, so that both read the same token file.
+  say(`dashboard (operators): ${signInUrl(base, operator)}`);
 
   const code = await sup.done;
   if (embedded) {

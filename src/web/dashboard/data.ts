@@ -5,6 +5,8 @@ import { DLQ_STREAM, listDeadLetters } from '../../nats/dead-letters.js';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../nats/topology.js';
 import { PAYMENTS_SERVICE } from '../../workers/payments.js';
 import type { LiveHub } from '../live/hub.js';
+import type { Runtime } from '../../runtime/context.js';
+import { coalesce } from './coalesce.js';
 
 const BUCKET_S = 10;
 const WINDOW_S = 300;
@@ -18,6 +20,13 @@ export interface StreamView {
   last_seq: number;
   consumers: { name: string; pending: number; ack_pending: number; redelivered: number; waiting: number; delivered_seq: number }[];
 }
+
+/** dashboardData for many concurrent callers (see coalesce). */
+export function cachedDashboardData(rt: Pick<Runtime, 'db' | 'nats'>, hub: LiveHub, maxAgeMs = 1000): () => Promise<DashboardData> {
+  const get = coalesce(async (_: 'all') => dashboardData(rt.db, rt.nats.default, await rt.nats.default.jetstreamManager(), hub), maxAgeMs);
+  return () => get('all');
+}
+export type DashboardData = Awaited<ReturnType<typeof dashboardData>>;
 
 /** Everything the dashboard shows, in one JSON document (also what /dashboard/data serves). */
 export async function dashboardData(db: Db, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {

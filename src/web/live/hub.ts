@@ -21,6 +21,18 @@ export interface LiveEvent {
  */
 export class LiveHub {
   private readonly emitter = new EventEmitter();
+  /** Order pages' listeners by order id: an event costs a lookup, not a call per open page. */
+  private readonly byOrder = new Map<string, Set<(e: LiveEvent) => void>>();
+  /**
+   * Dashboards' listeners get the events in batches, at most one every `batchMs` and at most
+   * `keep` events each (the newest; the rest are counted as skipped): a flood of events costs a
+   * dashboard a few writes a second, not one per event, and the events are parsed once per batch,
+   * not once per message. A dashboard shows the latest 50 anyway.
+   */
+  private readonly batchListeners = new Set<(events: LiveEvent[], skipped: number) => void>();
+  private pending: { subject: string; data: Uint8Array }[] = [];
+  private skipped = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
   private readonly subs: Subscription[] = [];
   /** The latest messages as they came; parsed only when someone looks (most never are). */
   private raw: { subject: string; data: Uint8Array }[] = [];
@@ -29,6 +41,7 @@ export class LiveHub {
   constructor(
     private readonly rt: Runtime,
     private readonly keep = 50,
+    private readonly batchMs = 250,
   ) {
     this.emitter.setMaxListeners(0);
   }
@@ -37,9 +50,15 @@ export class LiveHub {
     const onEvent = (subject: string, data: Uint8Array) => {
       this.raw.push({ subject, data });
       if (this.raw.length > 2 * this.keep) this.raw = this.raw.slice(-this.keep);
-      if (this.emitter.listenerCount('event') === 0) return;
+      if (this.batchListeners.size > 0) this.queue(subject, data);
+      const everything = this.emitter.listenerCount('event') > 0;
+      // Order pages want their own order only: a JSON.parse finds out whether anyone waits for
+      // this one before the full (zod) parse, which a flood of events would otherwise pay each time.
+      if (!everything && (this.byOrder.size === 0 || !this.byOrder.has(orderIdOf(data) ?? ''))) return;
       const live = toLive(subject, data);
-      if (live) this.emitter.emit('event', live);
+      if (!live) return;
+      if (everything) this.emitter.emit('event', live);
+      if (live.order_id) for (const l of this.byOrder.get(live.order_id) ?? []) l(live);
     };
     this.subs.push(
       this.rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
@@ -69,7 +88,48 @@ export class LiveHub {
     return () => this.emitter.off('event', listener);
   }
 
+  /** Calls `listener` with the events since the last call (see batchListeners) until the returned function is called. */
+  listenBatches(listener: (events: LiveEvent[], skipped: number) => void): () => void {
+    this.batchListeners.add(listener);
+    return () => {
+      this.batchListeners.delete(listener);
+    };
+  }
+
+  private queue(subject: string, data: Uint8Array): void {
+    this.pending.push({ subject, data });
+    if (this.pending.length > this.keep) {
+      this.skipped += this.pending.length - this.keep;
+      this.pending = this.pending.slice(-this.keep);
+    }
+    this.flushTimer ??= setTimeout(() => this.flush(), this.batchMs);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const events = this.pending.flatMap((m) => toLive(m.subject, m.data) ?? []);
+    const skipped = this.skipped;
+    this.pending = [];
+    this.skipped = 0;
+    if (events.length === 0 && skipped === 0) return;
+    for (const l of this.batchListeners) l(events, skipped);
+  }
+
+  /** Calls `listener` for every event about one order until the returned function is called. */
+  listenOrder(orderId: string, listener: (e: LiveEvent) => void): () => void {
+    let set = this.byOrder.get(orderId);
+    if (!set) this.byOrder.set(orderId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.byOrder.get(orderId) === set) this.byOrder.delete(orderId);
+    };
+  }
+
   stop(): void {
+    this.byOrder.clear();
+    this.batchListeners.clear();
+    clearTimeout(this.flushTimer);
     for (const s of this.subs) s.unsubscribe();
     this.emitter.removeAllListeners();
   }
@@ -81,6 +141,11 @@ function toLive(subject: string, data: Uint8Array): LiveEvent | undefined {
   const e = parsed.event;
   const d = e.data as { order_id?: string };
   return { subject, event_id: e.event_id, order_id: d.order_id ?? null, correlation_id: e.correlation_id, occurred_at: e.occurred_at, summary: summarize(e) };
+}
+
+function orderIdOf(data: Uint8Array): string | undefined {
+  const id = (safeJson(data) as { data?: { order_id?: unknown } } | null)?.data?.order_id;
+  return typeof id === 'string' ? id : undefined;
 }
 
 function safeJson(data: Uint8Array): unknown {

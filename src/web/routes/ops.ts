@@ -7,7 +7,11 @@ import type { Runtime } from '../../runtime/context.js';
 /** For load balancers and Prometheus: liveness, readiness, metrics. */
 export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   const { rt } = opts;
-  app.get('/health', async () => health(rt.name));
+  // Public, so nothing a visitor could use: no pid, no versions (the worker's own ports keep the pid).
+  app.get('/health', async () => {
+    const { pid: _pid, ...h } = health(rt.name);
+    return h;
+  });
   app.get('/ready', async (_req, reply) => {
     const r = await readiness(rt);
     return reply.code(r.ready ? 200 : 503).send(r);
@@ -15,6 +19,8 @@ export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   app.get('/metrics', async (req, reply) => {
     // The system-wide gauges are read at scrape time; a failure there must not hide the rest.
     await refreshSystemGauges(rt.db, await rt.nats.default.jetstreamManager()).catch((err: Error) => req.log.warn({ err: err.message }, 'could not refresh system gauges'));
-    return reply.type(registry.contentType).send(await registry.metrics());
+    // nodejs_version_info names the exact runtime version: an attacker's shortcut, not an operator's need.
+    const text = (await registry.metrics()).replace(/^(# (HELP|TYPE) )?orderflow_nodejs_version_info\b.*\n/gm, '');
+    return reply.type(registry.contentType).send(text);
   });
 }

@@ -3,11 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Runtime } from '../../../runtime/context.js';
 import { LiveHub } from '../../live/hub.js';
+import { StreamRegistry } from '../../live/streams.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     live: LiveHub;
     rt: Runtime;
+    streams: StreamRegistry;
   }
 }
 
@@ -18,5 +20,10 @@ export default fp(async function live(app: FastifyInstance, opts: { rt: Runtime 
   hub.start();
   app.decorate('live', hub);
   app.decorate('rt', opts.rt);
-  app.addHook('onClose', async () => hub.stop());
+  const streams = new StreamRegistry({ maxClients: opts.rt.config.SSE_MAX_CLIENTS, maxPerIp: opts.rt.config.SSE_MAX_PER_IP });
+  app.decorate('streams', streams);
+  app.addHook('onClose', async () => {
+    streams.close();
+    hub.stop();
+  });
 });

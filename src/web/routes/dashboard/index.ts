@@ -1,52 +1,78 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { createJob, Jobs, jobSubject } from '../../../events/jobs.js';
 import { correlationHeaders, encodeJson } from '../../../nats/codec.js';
-import { listDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/dead-letters.js';
-import { dashboardData } from '../../dashboard/data.js';
+import { DLQ_STREAM, pageDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/dead-letters.js';
+import { cachedDashboardData } from '../../dashboard/data.js';
+import { coalesce } from '../../dashboard/coalesce.js';
+import { dlqPageQuery, jobBody, ownFilter, publishBody, requestBody, seqParam } from '../../dashboard/tools.js';
 import type { LiveEvent } from '../../live/hub.js';
 import { fieldErrors } from '../../schemas.js';
-
-// A concrete subject: tokens of letters, digits, _ and -, no wildcards, not $-prefixed system subjects.
-const subject = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a subject like orders.test (no wildcards)').max(200);
-const payloadText = z.string().max(16 * 1024);
-const publishBody = z.object({ subject, payload: payloadText.default('') });
-const requestBody = z.object({ subject, payload: payloadText.default(''), timeout_ms: z.coerce.number().int().min(10).max(10_000).default(2000) });
-const jobBody = z.object({ message: z.string().max(500).default('hello from the dashboard'), delay_ms: z.coerce.number().int().min(0).max(3_600_000).default(0), fail: z.coerce.boolean().default(false) });
-const seqParam = z.object({ seq: z.coerce.number().int().positive() });
+import { refuse } from '../../edge/refuse.js';
 
 function invalid(reply: FastifyReply, error: z.ZodError) {
-  return reply.code(400).send({ error: 'validation_failed', fields: fieldErrors(error) });
+  return reply.code(400).send({ error: 'validation_failed', message: 'Some fields are invalid; see fields.', fields: fieldErrors(error) });
 }
 
-/** The operator's view: pipeline, events, streams and consumers, dead letters, workers, tools. */
+/** Dead letters retried per request by "Retry all" (the next click goes on from there). */
+const RETRY_ALL_BATCH = 100;
+
+/** The operator's view: pipeline, events, streams and consumers, dead letters, workers, tools. Operators only. */
 export default async function dashboard(app: FastifyInstance) {
   const rt = app.rt;
   const jsm = () => rt.nats.default.jetstreamManager();
+  const data = cachedDashboardData(rt, app.live);
+  const dlqPage = coalesce(async (key: string) => {
+    const [after, limit] = key.split(':').map(Number) as [number, number];
+    return pageDeadLetters(await jsm(), { after, limit });
+  });
+  app.addHook('onRequest', app.operatorOnly);
+  app.addHook('preHandler', app.operatorWrites);
+  const tool = app.limits.operator ? { config: { rateLimit: app.limits.operator } } : {};
 
-  app.get('/', async (_req, reply) => reply.view('dashboard', { data: await dashboardData(rt.db, rt.nats.default, await jsm(), app.live) }));
-  app.get('/data', async () => dashboardData(rt.db, rt.nats.default, await jsm(), app.live));
+  app.get('/', async (_req, reply) => reply.view('dashboard', { data: await data(), csrf: reply.generateCsrf() }));
+  app.get('/data', async () => data());
 
-  // Every live event (orders.*, metrics.orders) as it happens.
-  app.get('/stream', { sse: 'only' }, async (_req, reply) => {
+  // The live events (orders.*, metrics.orders) as they happen, a few batches a second.
+  app.get('/stream', { sse: 'only' }, async (req, reply) => {
+    const stream = app.streams.open(req, reply);
+    if (!stream) return reply;
     reply.sse.keepAlive();
     // A first message commits the stream at once (headers alone would wait for the first event).
     await reply.sse.send({ event: 'ready', data: {} });
-    const stop = app.live.listen((e: LiveEvent) => void reply.sse.send({ event: 'event', data: e }).catch(() => undefined));
+    const stop = app.live.listenBatches((events: LiveEvent[], skipped: number) => stream.send({ event: 'events', data: { events, skipped } }));
     reply.sse.onClose(stop);
   });
 
-  app.post('/tools/publish', async (req, reply) => {
-    const b = publishBody.safeParse(req.body);
+  app.post('/tools/publish', tool, async (req, reply) => {
+    const b = publishBody.safeParse(req.body ?? {});
     if (!b.success) return invalid(reply, b.error);
-    rt.nats.default.publish(b.data.subject, new TextEncoder().encode(b.data.payload), { headers: correlationHeaders(req.id) });
-    await rt.nats.default.flush();
-    return { published: true, subject: b.data.subject, bytes: Buffer.byteLength(b.data.payload) };
+    const { subject, payload, inject } = b.data;
+    const own = ownFilter(subject);
+    const bytes = new TextEncoder().encode(payload);
+    if (own && !inject) return refuse(req, reply, 400, 'protected_subject', `${subject} is one of orderflow's own subjects (${own}), read by its workers; publish to demo.… instead, or send "inject": true to inject it on purpose.`);
+    try {
+      if (own && own !== 'orderflow.>') {
+        // Injected into a stream: JetStream's ack says where it went.
+        const ack = await rt.js.publish(subject, bytes, { headers: correlationHeaders(req.id), timeout: 2000 });
+        req.log.warn({ subject, stream: ack.stream, seq: ack.seq }, 'operator injected a message into an orderflow stream');
+        return { published: true, injected: true, subject, bytes: bytes.length, stream: ack.stream, seq: ack.seq };
+      }
+      rt.nats.default.publish(subject, bytes, { headers: correlationHeaders(req.id) });
+      await rt.nats.default.flush();
+      return { published: true, injected: !!own, subject, bytes: bytes.length };
+    } catch (err) {
+      // E.g. the web app's NATS identity may not publish there, or no stream answered.
+      req.log.warn({ subject, err: (err as Error).message }, 'dashboard publish failed');
+      return reply.code(502).send({ error: 'publish_failed', message: `NATS did not take the message on ${subject}: ${(err as Error).message}. The web app's NATS identity may not publish there.` });
+    }
   });
 
-  app.post('/tools/request', async (req, reply) => {
-    const b = requestBody.safeParse(req.body);
+  app.post('/tools/request', tool, async (req, reply) => {
+    const b = requestBody.safeParse(req.body ?? {});
     if (!b.success) return invalid(reply, b.error);
+    const own = ownFilter(b.data.subject);
+    if (own && !b.data.inject) return refuse(req, reply, 400, 'protected_subject', `${b.data.subject} is one of orderflow's own subjects (${own}), read by its workers; send requests to a service subject such as payments.validate, or send "inject": true on purpose.`);
     const started = performance.now();
     try {
       const m = await rt.nats.default.request(b.data.subject, new TextEncoder().encode(b.data.payload), { timeout: b.data.timeout_ms, headers: correlationHeaders(req.id) });
@@ -58,31 +84,65 @@ export default async function dashboard(app: FastifyInstance) {
     }
   });
 
-  app.post('/tools/job', async (req, reply) => {
-    const b = jobBody.safeParse(req.body);
+  app.post('/tools/job', tool, async (req, reply) => {
+    const b = jobBody.safeParse(req.body ?? {});
     if (!b.success) return invalid(reply, b.error);
-    const job = createJob(Jobs.demo, { message: b.data.message, fail: b.data.fail }, { correlationId: req.id, delayMs: b.data.delay_ms });
-    await rt.js.publish(jobSubject(Jobs.demo), encodeJson(job), { msgID: job.job_id, headers: correlationHeaders(req.id) });
+    const job = createJob(Jobs.demo, { message: b.data.message, fail: b.data.fail }, { correlationId: req.id, delayMs: b.data.delayMs });
+    try {
+      await rt.js.publish(jobSubject(Jobs.demo), encodeJson(job), { msgID: job.job_id, headers: correlationHeaders(req.id), timeout: 2000 });
+    } catch (err) {
+      req.log.warn({ err: (err as Error).message }, 'dashboard job dispatch failed');
+      return reply.code(502).send({ error: 'publish_failed', message: `JetStream did not take the job: ${(err as Error).message}. Check that the JOBS stream exists (orderflow setup).` });
+    }
     return { dispatched: true, job_id: job.job_id, run_at: job.run_at, fail: b.data.fail };
   });
 
-  app.get('/dlq', async () => listDeadLetters(await jsm(), 100));
+  // Pages by sequence: ?after=<last seq of the previous page>&limit=<≤100>.
+  app.get('/dlq', async (req, reply) => {
+    const q = dlqPageQuery.safeParse(req.query);
+    if (!q.success) return invalid(reply, q.error);
+    return dlqPage(`${q.data.after}:${q.data.limit}`);
+  });
   app.get('/dlq/:seq', async (req, reply) => {
     const p = seqParam.safeParse(req.params);
     const d = p.success ? await showDeadLetter(await jsm(), p.data.seq) : null;
-    return d ?? reply.code(404).send({ error: 'not_found' });
+    return d ?? reply.code(404).send({ error: 'not_found', message: 'No dead letter with that sequence; it may have been retried already.' });
   });
-  app.post('/dlq/:seq/retry', async (req, reply) => {
+  app.post('/dlq/:seq/retry', tool, async (req, reply) => {
     const p = seqParam.safeParse(req.params);
     if (!p.success) return invalid(reply, p.error);
-    const result = await retryDeadLetter(rt.js, await jsm(), p.data.seq);
-    return reply.code(result === 'retried' ? 200 : result === 'not_found' ? 404 : 409).send({ result });
-  });
-  app.post('/dlq/retry-all', async () => {
     const m = await jsm();
-    const all = (await listDeadLetters(m, Number.MAX_SAFE_INTEGER)).items.filter((d) => d.retryable);
+    const before = await showDeadLetter(m, p.data.seq);
+    let result: Awaited<ReturnType<typeof retryDeadLetter>>;
+    try {
+      result = await retryDeadLetter(rt.js, m, p.data.seq);
+    } catch (err) {
+      // E.g. its subject is in no stream any more: JetStream does not take it back.
+      req.log.warn({ err: (err as Error).message, seq: p.data.seq }, 'dead-letter retry failed');
+      return reply.code(409).send({ error: 'retry_failed', message: `Dead letter #${p.data.seq} could not go back to ${before?.subject}: ${(err as Error).message}. It stays in the dead letters.` });
+    }
+    if (result === 'not_found') return reply.code(404).send({ error: 'not_found', message: `No dead letter #${p.data.seq}; it may have been retried already (see GET /dashboard/dlq).` });
+    if (result === 'not_retryable')
+      return reply.code(409).send({ error: 'not_retryable', message: `Dead letter #${p.data.seq} was a core request, not a stream message: there is nothing to send it back to. Inspect it, then purge it.` });
+    return { result, seq: p.data.seq, subject: before?.subject ?? null, consumer: before?.consumer ?? null, message: `Dead letter #${p.data.seq} went back to ${before?.subject} for ${before?.consumer}.` };
+  });
+  // At most RETRY_ALL_BATCH per request, so a huge dead-letter stream cannot hold a request for minutes.
+  app.post('/dlq/retry-all', tool, async () => {
+    const m = await jsm();
     let retried = 0;
-    for (const d of all) if ((await retryDeadLetter(rt.js, m, d.seq)) === 'retried') retried++;
-    return { retried };
+    let skipped = 0;
+    let after = 0;
+    while (retried + skipped < RETRY_ALL_BATCH) {
+      const page = await pageDeadLetters(m, { after, limit: RETRY_ALL_BATCH - retried - skipped });
+      for (const d of page.items) {
+        const r = d.retryable ? await retryDeadLetter(rt.js, m, d.seq).catch(() => 'failed' as const) : 'not_retryable';
+        if (r === 'retried') retried++;
+        else skipped++;
+      }
+      if (page.next_after === null) break;
+      after = page.next_after;
+    }
+    const remaining = (await m.streams.info(DLQ_STREAM)).state.messages;
+    return { retried, skipped, remaining, message: `Retried ${retried} dead letter(s)${skipped ? `, skipped ${skipped} that cannot be retried` : ''}; ${remaining} left.` };
   });
 }

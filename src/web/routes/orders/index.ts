@@ -8,17 +8,22 @@ import { formatCents } from '../../../orders/money.js';
 
 const helpers = { formatCents };
 
+/**
+ * Public: the order form, placing an order (the shop) and a customer's own order by its
+ * unguessable id (page, JSON, live stream). Operators only: the list of every order.
+ */
 export default async function orders(app: FastifyInstance) {
-  app.get('/create', async (_req, reply) => reply.view('orders/create', { values: {}, errors: {} }));
+  app.get('/create', async (_req, reply) => reply.view('orders/create', { values: {}, errors: {}, csrf: reply.generateCsrf() }));
 
-  app.post('/', async (req, reply) => {
+  // Browsers post the form with its CSRF token; scripts post JSON without cookies (see publicWrites).
+  app.post('/', { preHandler: app.publicWrites, ...(app.limits.orders ? { config: { rateLimit: app.limits.orders } } : {}) }, async (req, reply) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const parsed = orderInput.safeParse(body);
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
       reply.code(400);
       if (wantsJson(req)) return { error: 'validation_failed', fields: errors };
-      return reply.view('orders/create', { values: { customer_email: String(body.customer_email ?? ''), amount: String(body.amount ?? '') }, errors });
+      return reply.view('orders/create', { values: { customer_email: String(body.customer_email ?? ''), amount: String(body.amount ?? '') }, errors, csrf: reply.generateCsrf() });
     }
     const order = await placeOrder(
       // The request's logger (a pino child carrying the correlation id).
@@ -30,7 +35,7 @@ export default async function orders(app: FastifyInstance) {
     return reply.redirect(location, 303);
   });
 
-  app.get('/', async (req, reply) => {
+  app.get('/', { onRequest: app.operatorOnly }, async (req, reply) => {
     const q = listQuery.safeParse(req.query);
     if (!q.success) {
       reply.code(400);
@@ -44,14 +49,13 @@ export default async function orders(app: FastifyInstance) {
   // The order page's live feed: a message whenever an event about this order is published.
   app.get('/:id/stream', { sse: 'only' }, async (req, reply) => {
     const p = orderParams.safeParse(req.params);
-    if (!p.success) return reply.code(404).send({ error: 'not_found' });
-    const id = p.data.id;
+    if (!p.success) return reply.code(404).send({ error: 'not_found', message: 'No order with that id.' });
+    const stream = app.streams.open(req, reply);
+    if (!stream) return reply;
     reply.sse.keepAlive();
     // A first message commits the stream at once (headers alone would wait for the first event).
     await reply.sse.send({ event: 'ready', data: {} });
-    const stop = app.live.listen((e) => {
-      if (e.order_id === id) void reply.sse.send({ event: 'order-event', data: e }).catch(() => undefined);
-    });
+    const stop = app.live.listenOrder(p.data.id, (e) => stream.send({ event: 'order-event', data: e }));
     reply.sse.onClose(stop);
   });
 
