@@ -185,8 +185,11 @@ describe('operator tools cannot hurt production', () => {
     const probe = await stack.runtime('probe-inject');
     const jsm = await probe.nats.default.jetstreamManager();
     const before = (await jsm.streams.info('ORDERS')).state.last_seq;
-    const injected = await tool('/dashboard/tools/publish', { subject: 'orders.test', payload: '{}', inject: 'true' });
+    const injected = await tool('/dashboard/tools/publish', { subject: 'orders.created', payload: '{}', inject: 'true' });
     expect(injected.json()).toMatchObject({ published: true, injected: true, stream: 'ORDERS', seq: before + 1 });
+    // Inject mode still goes through the web app's NATS identity: a subject it may not write is refused by the server.
+    const denied = await tool('/dashboard/tools/publish', { subject: 'orders.test', payload: '{}', inject: 'true' });
+    expect([denied.statusCode, denied.json().error]).toEqual([502, 'publish_failed']);
     expect((await tool('/dashboard/tools/publish', { subject: 'demo.hello', payload: '{}' })).json()).toMatchObject({ published: true, injected: false });
     expect((await tool('/dashboard/tools/publish', { subject: 'orders.test', inject: 'maybe' })).json()).toMatchObject({ error: 'validation_failed' });
   });
