@@ -6,6 +6,7 @@ import { listDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/
 import { dashboardData } from '../../dashboard/data.js';
 import type { LiveEvent } from '../../live/hub.js';
 import { fieldErrors } from '../../schemas.js';
+import { apiError, sendApiError } from '../../errors.js';
 
 // A concrete subject: tokens of letters, digits, _ and -, no wildcards, not $-prefixed system subjects.
 const subject = z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a subject like orders.test (no wildcards)').max(200);
@@ -16,7 +17,8 @@ const jobBody = z.object({ message: z.string().max(500).default('hello from the 
 const seqParam = z.object({ seq: z.coerce.number().int().positive() });
 
 function invalid(reply: FastifyReply, error: z.ZodError) {
-  return reply.code(400).send({ error: 'validation_failed', fields: fieldErrors(error) });
+  const fields = fieldErrors(error);
+  return sendApiError(reply, 'validation_failed', `Correct ${Object.keys(fields).join(' and ')} and try again.`, fields);
 }
 
 /** The operator's view: pipeline, events, streams and consumers, dead letters, workers, tools. */
@@ -70,13 +72,15 @@ export default async function dashboard(app: FastifyInstance) {
   app.get('/dlq/:seq', async (req, reply) => {
     const p = seqParam.safeParse(req.params);
     const d = p.success ? await showDeadLetter(await jsm(), p.data.seq) : null;
-    return d ?? reply.code(404).send({ error: 'not_found' });
+    return d ?? reply.code(404).send(apiError('not_found', 'No dead letter with that number; see GET /dashboard/dlq.'));
   });
   app.post('/dlq/:seq/retry', async (req, reply) => {
     const p = seqParam.safeParse(req.params);
     if (!p.success) return invalid(reply, p.error);
     const result = await retryDeadLetter(rt.js, await jsm(), p.data.seq);
-    return reply.code(result === 'retried' ? 200 : result === 'not_found' ? 404 : 409).send({ result });
+    if (result === 'not_found') return sendApiError(reply, 'not_found', `No dead letter #${p.data.seq}; see GET /dashboard/dlq.`);
+    if (result === 'not_retryable') return sendApiError(reply, 'not_retryable', `Dead letter #${p.data.seq} cannot be put back on its subject; inspect it, then purge it.`);
+    return { result };
   });
   app.post('/dlq/retry-all', async () => {
     const m = await jsm();
