@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { z } from 'zod';
-import { loadConfig } from '../config/env.js';
-import { createDb } from '../db/client.js';
+import { loadConfig, parseConfig } from '../config/env.js';
+import { openExistingDb } from './existing-db.js';
+import { fail } from './errors.js';
 import { checkInvariants } from '../orders/invariants.js';
 import { startWeb } from '../web/server.js';
 import { startActivityWorker } from '../workers/activity.js';
@@ -35,10 +36,8 @@ program
   .description('apply database migrations and create or update the JetStream streams and consumers (idempotent)')
   .option('--json', 'print the report as JSON')
   .action(async (opts: { json?: boolean }) => {
-    const report = await runSetup(loadConfig()).catch((err: Error) => {
-      process.stderr.write(`orderflow setup: ${err.message}\n`);
-      process.exit(1);
-    });
+    const config = loadConfig();
+    const report = await runSetup(config).catch((err: Error) => fail('setup', err, { natsUrl: config.NATS_URL, databaseUrl: config.DATABASE_URL }));
     process.stdout.write(`${opts.json ? JSON.stringify(report) : formatSetup(report)}\n`);
   });
 
@@ -177,7 +176,7 @@ program
   .description('count the delivery invariants from the database: accepted vs final orders, shipped twice, duplicate activity')
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
-    const db = createDb(loadConfig().DATABASE_URL);
+    const db = openExistingDb('check', loadConfig().DATABASE_URL);
     const r = await checkInvariants(db);
     await db.$disconnect();
     process.stdout.write(
@@ -187,4 +186,15 @@ program
     );
   });
 
-await program.parseAsync(process.argv);
+// Whatever a command did not handle itself ends here: one line with the cause, the fix and where
+// it looked (see errors.ts), never a stack trace.
+const commandName = () => process.argv.slice(2).filter((a) => !a.startsWith('-')).slice(0, 2).join(' ') || 'orderflow';
+const where = () => {
+  try {
+    const c = parseConfig(process.env);
+    return { natsUrl: c.NATS_URL, databaseUrl: c.DATABASE_URL };
+  } catch {
+    return {};
+  }
+};
+await program.parseAsync(process.argv).catch((err: unknown) => fail(commandName(), err, where()));

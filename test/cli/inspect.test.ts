@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeOrder } from '../../src/orders/place-order.js';
@@ -49,8 +50,11 @@ describe('inspection and replay commands', () => {
     expect(r.stdout).toMatch(/orders\.created\s+ORD-[0-9A-Z]{8} created for i@example\.com: 1\.00 USD/);
   });
 
-  it('events replay into the activity consumer restores lost rows, and only those', async () => {
+  it('events replay into the activity consumer restores lost rows, and only those (a dry run counts them first)', async () => {
     await web.db.natsActivity.deleteMany({ where: { orderId: ids[0] } });
+    const dry = await runCli(['events', 'replay', '--consumer', 'activity', '--dry-run'], stack.env);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ read: 8, would_replay: 3, already_recorded: 5, dry_run: true });
+    expect(await web.db.natsActivity.count({ where: { orderId: ids[0] } })).toBe(0);
     const r = await runCli(['events', 'replay', '--consumer', 'activity'], stack.env);
     expect(JSON.parse(r.stdout)).toMatchObject({ read: 8, replayed: 3, already_recorded: 5 });
     expect(await web.db.natsActivity.count({ where: { orderId: ids[0] } })).toBe(3);
@@ -69,6 +73,31 @@ describe('inspection and replay commands', () => {
     const none = await runCli(['events', 'replay', '--from', new Date(Date.now() + 60_000).toISOString(), '--to-subject', 'replay'], stack.env);
     expect(JSON.parse(none.stdout)).toMatchObject({ read: 0 });
     expect((await runCli(['events', 'replay', '--to-subject', 'x', '--consumer', 'activity'], stack.env)).code).toBe(2);
+    const dry = await runCli(['events', 'replay', '--from', from, '--subject', 'orders.shipped', '--to-subject', 'replay', '--dry-run'], stack.env);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ read: 2, would_replay: 2, dry_run: true });
+  });
+
+  it('refuses a --to-subject whose copies would land in one of orderflow’s own streams', async () => {
+    for (const prefix of ['orders', 'jobs', 'dlq']) {
+      const r = await runCli(['events', 'replay', '--to-subject', prefix], stack.env);
+      expect(r.code, prefix).toBe(2);
+      expect(r.stderr).toMatch(/would be stored in orderflow's (ORDERS|JOBS|DLQ) stream/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('a failure is one line naming the cause, the fix and the NATS server or database used', async () => {
+    const nope = await runCli(['nats', 'consumers', 'NOPE'], stack.env);
+    expect(nope.code).toBe(1);
+    expect(nope.stderr.trim().split('\n')).toEqual([expect.stringMatching(/no stream named NOPE; the streams are .*ORDERS.*\[NATS nats:\/\/127\.0\.0\.1:\d+\]$/)]);
+    const missing = `${stack.dir}/elsewhere/orderflow.db`;
+    const check = await runCli(['check'], { ...stack.env, DATABASE_URL: `file:${missing}` });
+    expect(check.code).toBe(1);
+    expect(check.stderr.trim().split('\n')).toEqual([expect.stringContaining(`no database at ${missing}`)]);
+    expect(existsSync(`${stack.dir}/elsewhere`)).toBe(false);
+    const down = await runCli(['nats', 'streams'], { ...stack.env, NATS_URL: 'nats://127.0.0.1:1' });
+    expect(down.code).toBe(1);
+    expect(down.stderr.trim().split('\n')).toEqual([expect.stringMatching(/cannot reach the NATS server.*\[NATS nats:\/\/127\.0\.0\.1:1\]/)]);
   });
 
   it('projections rebuild agrees with the database, and reports a difference when there is one', async () => {

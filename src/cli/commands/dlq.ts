@@ -1,19 +1,8 @@
-import { connect, type NatsConnection } from 'nats';
-import { loadConfig } from '../../config/env.js';
+import { withNats as session } from '../nats-session.js';
+import type { NatsConnection } from 'nats';
 import { listDeadLetters, purgeDeadLetters, retryDeadLetter, showDeadLetter } from '../../nats/dead-letters.js';
 
-async function withNats<T>(fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const nc = await connect({ servers: config.NATS_URL, name: 'orderflow:dlq', timeout: 5000 }).catch((err: Error) => {
-    process.stderr.write(`orderflow dlq: cannot connect to NATS at ${config.NATS_URL}: ${err.message}\n`);
-    process.exit(1);
-  });
-  try {
-    return await fn(nc);
-  } finally {
-    await nc.drain();
-  }
-}
+const withNats = <T>(fn: (nc: NatsConnection) => Promise<T>) => session('dlq', fn);
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
