@@ -39,6 +39,8 @@ function whereText(where: Where): string {
 
 interface ErrorLike {
   message?: string;
+  port?: number;
+  address?: string;
   code?: string | number;
   api_error?: { code?: number; err_code?: number; description?: string };
 }
@@ -52,7 +54,8 @@ export function describeFailure(err: unknown, where: Where = {}): { message: str
   let line: string;
   let exitCode = 1;
   if (code === 'EADDRINUSE') {
-    line = `${msg.replace(/^listen /, '')}: the port is in use; set PORT (or --metrics-port) to a free one, or stop what listens there`;
+    const at = e.port !== undefined ? `port ${e.port}${e.address ? ` on ${e.address}` : ''}` : 'the port';
+    line = `${at} is in use; set PORT (the web app) or --metrics-port (a worker) to a free one, or stop what listens there`;
     exitCode = EXIT_CONFIG;
   } else if (code === 'EACCES' && /listen/.test(msg)) {
     line = `${msg}: not allowed to listen there; use a port above 1023`;

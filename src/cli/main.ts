@@ -48,7 +48,7 @@ program
     runProcess('web', {}, async (rt) => {
       const server = await startWeb(rt);
       rt.log.info({ url: server.url }, `listening on ${server.url}`);
-      return server;
+      return { url: server.url, stop: server.stop };
     }),
   );
 

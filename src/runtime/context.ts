@@ -7,6 +7,7 @@ import { connectNats, drainAll, isConnected, type NatsConnections } from '../nat
 import { NatsPaymentGateway } from '../nats/payments-client.js';
 import type { PlaceOrderDeps } from '../orders/place-order.js';
 import { OutboxRelay } from '../outbox/relay.js';
+import { bounded } from './shutdown.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
 export interface Runtime {
@@ -58,8 +59,8 @@ export async function createRuntime(name: string, config: Config = loadConfig())
 
 /** Drains both NATS connections (in-flight publishes and replies are delivered) and closes the database. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
-  await rt.outbox.stop();
-  await drainAll(rt.nats);
+  await bounded('outbox relay stop', rt.outbox.stop(), 1000, rt.log);
+  await drainAll(rt.nats, 2500);
   await rt.sql.close();
   await rt.closeDb();
 }

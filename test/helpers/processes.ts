@@ -42,8 +42,12 @@ export interface Running {
 }
 
 /** Starts a long-running CLI command (a worker, the web app, `start`). */
-export function spawnCli(name: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnCli(name: string, args: string[], env: Record<string, string>, opts: { stdin?: boolean; cwd?: string } = {}): Running {
+  const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   let out = '';
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {

@@ -36,8 +36,9 @@ export async function start(): Promise<void> {
       process.exit(1);
     }
     const url = new URL(config.NATS_URL.replace(/^nats:/, 'http:'));
-    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats') });
-    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, pid ${embedded.child.pid})`);
+    // watchParent: it stops when we do, even if we are SIGKILLed (see nats/watchdog.sh).
+    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), watchParent: true });
+    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, log ${join(config.DATA_DIR, 'nats-server.log')}, pid ${embedded.pid})`);
   } else {
     say(`using the NATS server at ${config.NATS_URL}`);
   }
@@ -62,9 +63,16 @@ export async function start(): Promise<void> {
       return { name, env, args: [...nodeFlags(args), BIN, ...args] };
     }),
     say,
+    {
+      // The order form's address once the web app listens (not before: the port may be taken).
+      onMessage: (name, msg) => {
+        if (name === 'web' && msg.type === 'ready' && msg.url) say(`order form: ${msg.url}/orders/create   (Ctrl-C stops everything)`);
+      },
+      commands: process.stdin,
+    },
   );
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
-  say(`order form: http://${config.HOST}:${config.PORT}/orders/create   (Ctrl-C stops everything)`);
+  if (process.stdin.isTTY) say(`type \`stop <name>\`, \`start <name>\`, \`restart <name>\` or \`status\` here (names: ${STARTED_PROCESSES.join(', ')})`);
 
   const code = await sup.done;
   if (embedded) {
