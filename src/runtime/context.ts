@@ -26,7 +26,7 @@ export interface Runtime {
 }
 
 export async function createRuntime(name: string, config: Config = loadConfig()): Promise<Runtime> {
-  const log = createLogger(name, config.LOG_LEVEL);
+  const log = createLogger(name, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
   const sql = new SqlWriter(config.DATABASE_URL);
   let nats: NatsConnections;
   try {

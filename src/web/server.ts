@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Runtime } from '../runtime/context.js';
 import { buildApp } from './app.js';
 
+const STREAMS_GRACE_MS = 1000;
+
 /** Builds the app and listens on HOST:PORT (PORT=0 picks a free port; `url` says which). */
 export async function startWeb(rt: Runtime): Promise<{ app: FastifyInstance; url: string; stop(): Promise<void> }> {
   const app = await buildApp(rt);
@@ -12,7 +14,14 @@ export async function startWeb(rt: Runtime): Promise<{ app: FastifyInstance; url
   return {
     app,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
-    // Stops accepting connections and waits for in-flight requests to finish.
-    stop: () => app.close(),
+    // Stops accepting connections and waits for in-flight requests to finish. The live pages'
+    // event streams never finish by themselves (they held a shutdown until close-with-grace
+    // killed the process): after a grace period for ordinary requests, their sockets are closed.
+    stop: async () => {
+      const closing = app.close();
+      const cut = setTimeout(() => app.server.closeAllConnections(), STREAMS_GRACE_MS);
+      await closing;
+      clearTimeout(cut);
+    },
   };
 }

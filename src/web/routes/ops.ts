@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { refreshSystemGauges } from '../../observability/gauges.js';
 import { health, readiness } from '../../observability/health.js';
-import { registry } from '../../observability/metrics.js';
+import { registry, systemRegistry } from '../../observability/metrics.js';
+import { Registry } from 'prom-client';
 import type { Runtime } from '../../runtime/context.js';
 
 /** For load balancers and Prometheus: liveness, readiness, metrics. */
 export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   const { rt } = opts;
+  // This process's own figures plus the system-wide gauges, which only the web app refreshes.
+  const webMetrics = Registry.merge([registry, systemRegistry]);
   app.get('/health', async () => health(rt.name));
   app.get('/ready', async (_req, reply) => {
     const r = await readiness(rt);
@@ -15,6 +18,6 @@ export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   app.get('/metrics', async (req, reply) => {
     // The system-wide gauges are read at scrape time; a failure there must not hide the rest.
     await refreshSystemGauges(rt.db, await rt.nats.default.jetstreamManager()).catch((err: Error) => req.log.warn({ err: err.message }, 'could not refresh system gauges'));
-    return reply.type(registry.contentType).send(await registry.metrics());
+    return reply.type(registry.contentType).send(await webMetrics.metrics());
   });
 }
