@@ -38,7 +38,8 @@ describe('orderflow CLI', () => {
       expect(r.stdout).toContain('Usage: orderflow');
     }
     expect((await runCli(['worker', '--help'], env)).stdout).toContain('reconciler');
-  });
+    // Six command runs, each a Node start-up: slow on a busy machine, not a timing assertion.
+  }, 120_000);
 
   it('a bad env var stops it with a message naming the variable (exit 1); a bad argument exits 2', async () => {
     const badEnv = await runCli(['setup'], { ...env, PORT: 'abc' });
