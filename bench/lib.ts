@@ -12,6 +12,10 @@ export function percentile(sorted: number[], p: number): number {
 
 export const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 
+export const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** Runs `fn` back to back for `ms`, timing each call: ops/s and latency percentiles. */
 export async function timeLoop(ms: number, fn: () => Promise<unknown>): Promise<{ ops: number; ops_per_s: number; p50_ms: number; p99_ms: number }> {
   const lat: number[] = [];
@@ -86,22 +90,70 @@ export async function cannon(url: string, body: unknown, opts: { connections: nu
   };
 }
 
-export interface OpenLoopResult {
+export interface LatencyFigures {
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  samples: number;
+}
+
+export interface OpenLoopResult extends LatencyFigures {
   offered_per_s: number;
   sent: number;
   sent_per_s: number;
   answered: number;
   errors: number;
   non_2xx: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
+  /** The answers to requests sent in the step's last third: the steady state. */
+  last_third: LatencyFigures;
 }
 
-/** An open-loop offered load of `rate` orders/s, evenly spread, from its own process (bench/load/open-loop.ts). */
-export async function openLoop(url: string, rate: number, durationS: number): Promise<OpenLoopResult> {
-  const out = await capture(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load/open-loop.ts'), url, String(rate), String(durationS)]);
-  return JSON.parse(out) as OpenLoopResult;
+/** When the last request of the step went out, and what the web app had not answered yet. */
+export interface OpenLoopSent {
+  sent: number;
+  send_seconds: number;
+  inflight: number;
+  oldest_inflight_ms: number;
+}
+
+export interface OpenLoop {
+  /** Wall-clock time (epoch ms) of the first request. */
+  started: Promise<number>;
+  /** The step's end: every request sent. */
+  sent: Promise<OpenLoopSent>;
+  /** Every answer in (or given up on). */
+  result: Promise<OpenLoopResult>;
+}
+
+/**
+ * An open-loop offered load of `rate` orders/s, evenly spread, from its own process
+ * (bench/load/open-loop.ts). With `idsFile`, it writes `order id,send epoch ms` per accepted order.
+ */
+export function openLoop(url: string, rate: number, durationS: number, idsFile?: string): OpenLoop {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load/open-loop.ts'), url, String(rate), String(durationS), ...(idsFile ? [idsFile] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: ((l: Record<string, unknown>) => void)[] = [];
+  const fails: ((e: Error) => void)[] = [];
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      lines.push(resolve as (l: Record<string, unknown>) => void);
+      fails.push(reject);
+    });
+  const started = next<{ started: number }>().then((l) => l.started);
+  const sent = next<OpenLoopSent>();
+  const result = next<OpenLoopResult>();
+  // Whoever awaits the first promise sees the failure; the later ones must not crash the bench unawaited.
+  for (const p of [started, sent, result]) p.catch(() => undefined);
+  let n = 0;
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const settle = lines[n++];
+    try {
+      settle?.(JSON.parse(l) as Record<string, unknown>);
+    } catch (err) {
+      fails[n - 1]?.(err as Error);
+    }
+  });
+  child.once('exit', (code) => fails.slice(n).forEach((f) => f(new Error(`bench/load/open-loop.ts exited with ${code}`))));
+  return { started, sent, result };
 }
 
 /** Starts a script with tsx and resolves with the first JSON line it prints (`{ ready: … }` or a result). */

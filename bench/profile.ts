@@ -34,7 +34,7 @@ for (;;) {
 }
 process.stderr.write(`[profile] ${target} under ${rate || 'as many as 50 connections send'} orders/s for 10 s\n`);
 const url = `http://127.0.0.1:${port}/orders`;
-const load = rate ? await openLoop(url, rate, 10) : await cannon(url, { customer_email: 'p@example.com', amount: '1.00' }, { connections: 50, durationS: 10 });
+const load = rate ? await openLoop(url, rate, 10).result : await cannon(url, { customer_email: 'p@example.com', amount: '1.00' }, { connections: 50, durationS: 10 });
 process.stderr.write(`[profile] ${JSON.stringify(load)}\n`);
 await new Promise((r) => setTimeout(r, 2000));
 profiled.kill('SIGTERM');
