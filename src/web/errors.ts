@@ -13,6 +13,7 @@ export const API_ERRORS = {
   empty_body: { status: 400, meaning: 'the content type says JSON but the body is empty' },
   bad_request: { status: 400, meaning: 'any other malformed request (the message says what)' },
   not_found: { status: 404, meaning: 'no such page, route or order' },
+  method_not_allowed: { status: 405, meaning: 'a worker\'s ops server (`--metrics-port`) answers GET only' },
   not_retryable: { status: 409, meaning: 'that dead letter cannot be retried (its original subject is not one orderflow consumes)' },
   payload_too_large: { status: 413, meaning: 'the body is larger than 16 KiB' },
   unsupported_media_type: { status: 415, meaning: 'the body is not `application/json` or `application/x-www-form-urlencoded`' },
