@@ -31,11 +31,10 @@ export async function buildApp(rt: Runtime): Promise<FastifyInstance> {
       const given = correlationIdHeader.safeParse(req.headers[CORRELATION_HEADER]);
       return given.success ? given.data : newTraceId();
     },
-    logController: new LogController({ requestIdLogLabel: 'correlation_id' }),
-    bodyLimit: BODY_LIMIT_BYTES,
     // Fastify logs two info lines per request, static assets and the dashboard's poll included:
     // the onResponse hook below logs one, at debug, and at warn when it failed or was slow.
-    disableRequestLogging: true,
+    logController: new LogController({ requestIdLogLabel: 'correlation_id', disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
   });
   // Bodies are JSON or a form (views.ts registers the form parser). Fastify's built-in text/plain
   // parser would hand a route a string it cannot use; without it, text/plain gets the same 415 as
