@@ -27,7 +27,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('orderflow CLI', () => {
+// Every step runs the CLI as a new process: slow on a busy machine (a bound, not a timing assertion).
+describe('orderflow CLI', { timeout: 120_000 }, () => {
   it('has --help on every command', async () => {
     const top = await runCli(['--help'], env);
     expect(top.code).toBe(0);
@@ -38,8 +39,7 @@ describe('orderflow CLI', () => {
       expect(r.stdout).toContain('Usage: orderflow');
     }
     expect((await runCli(['worker', '--help'], env)).stdout).toContain('reconciler');
-    // Six command runs, each a Node start-up: slow on a busy machine, not a timing assertion.
-  }, 120_000);
+  });
 
   it('a bad env var stops it with a message naming the variable (exit 1); a bad argument exits 2', async () => {
     const badEnv = await runCli(['setup'], { ...env, PORT: 'abc' });

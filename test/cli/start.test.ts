@@ -39,7 +39,8 @@ async function pids(run: Running): Promise<Record<string, number>> {
   return Object.fromEntries([...out.matchAll(/\[orderflow\] (\w+): running \(pid (\d+)\)/g)].map((m) => [m[1]!, Number(m[2])]));
 }
 
-describe('orderflow start (npm start)', () => {
+// Each test starts the whole system as processes: minutes on a busy machine (a bound, not a timing assertion).
+describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
   it('starts its own nats-server, runs everything, ships an order, and Ctrl-C stops it all cleanly', async () => {
     const { run, natsPid, base } = await startAll('basic');
     for (const r of READY) await run.waitFor(r, 30_000);

@@ -31,7 +31,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('the README’s runnable examples', () => {
+describe('the README’s runnable examples', { timeout: 150_000 }, () => {
   it('has some', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(3);
     expect(blocks.join('\n')).toMatch(/npx orderflow/);
@@ -50,5 +50,5 @@ describe('the README’s runnable examples', () => {
     const prelude = `npx() { if [ "$1" = orderflow ]; then shift; node ${JSON.stringify(BIN)} "$@"; else command npx "$@"; fi; }\n`;
     const r = spawnSync('bash', ['-euo', 'pipefail', '-c', prelude + script], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
     expect(r.status, `${script}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
-  }, 150_000);
+  });
 });
