@@ -30,7 +30,8 @@ afterAll(async () => {
   await stack.stop();
 });
 
-describe('inspection and replay commands', () => {
+// Most steps run the CLI as a new process: slow on a busy machine (a bound, not a timing assertion).
+describe('inspection and replay commands', { timeout: 120_000 }, () => {
   it('nats streams / consumers print what the NATS CLI would', async () => {
     const streams = await runCli(['nats', 'streams'], stack.env);
     expect(streams.code).toBe(0);
