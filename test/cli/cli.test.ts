@@ -125,10 +125,30 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     }
   });
 
-  it('check counts the invariants', async () => {
+  it('check counts the invariants of a database that breaks some', async () => {
+    const db = createDb(env.DATABASE_URL!);
+    try {
+      const order = (id: string, status: string) => ({ id, reference: `ORD-CHK${id}`, customerEmail: 'chk@example.com', amountCents: 500, status, correlationId: `c-${id}` });
+      await db.order.createMany({ data: [order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')] });
+      // Order 0001 shipped twice as the activity consumer received it: two events, two event ids.
+      const activity = (orderId: string, subject: string) => ({ consumer: 'activity', subject, eventId: crypto.randomUUID(), eventType: subject, orderId, summary: 's', payload: '{}', occurredAt: new Date() });
+      await db.natsActivity.createMany({ data: [activity('0001', 'orders.shipped'), activity('0001', 'orders.shipped'), activity('0004', 'orders.shipped'), activity('0002', 'orders.declined')] });
+      await db.outboxMessage.create({ data: { id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}' } });
+    } finally {
+      await db.$disconnect();
+    }
     const check = await runCli(['check', '--json'], env);
     expect(check.code).toBe(0);
-    expect(JSON.parse(check.stdout)).toMatchObject({ accepted: 0, final: 0, shippedTwice: 0, duplicateActivity: 0 });
+    expect(JSON.parse(check.stdout)).toMatchObject({
+      accepted: 4,
+      final: 3,
+      byStatus: { shipped: 2, payment_declined: 1, paid: 1 },
+      shippedTwice: 1,
+      duplicateActivity: 1,
+      unpublishedOutbox: 1,
+    });
+    const human = await runCli(['check'], env);
+    expect(human.stdout).toMatch(/accepted=4 final=3 shipped_twice=1 duplicate_activity=1/);
   });
 
   it('the version matches package.json', async () => {

@@ -5,16 +5,49 @@ import { connect, type NatsConnection } from 'nats';
 import { createDb, type Db } from '../../src/db/client.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { checkInvariants, type InvariantReport } from '../../src/orders/invariants.js';
+import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, type ConsumerDefinition } from '../../src/nats/topology.js';
+import { checkInvariants, type InvariantReport, type WireCounts } from '../../src/orders/invariants.js';
+import { parseAmountToCents } from '../../src/orders/money.js';
+import { decidePayment } from '../../src/payments/policy.js';
 import { freePort, runCli, spawnCli, type Running } from '../helpers/processes.js';
-import { waitFor } from '../helpers/stack.js';
+import { WireWatch } from './wire.js';
 
 /**
  * The whole system as a user runs it — a nats-server, `orderflow web` and every worker as separate
- * processes on one SQLite file — with handles to break each part on purpose.
+ * processes on one SQLite file — with handles to break each part on purpose, and a checker that
+ * counts what was promised from the database and, independently, from the wire.
  */
 export const PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
 export type ProcessName = (typeof PROCESSES)[number];
+
+export interface DriveResult {
+  sent: number;
+  /** Answered 201. */
+  accepted: number;
+  /** Answered, but not 201: a web app that refuses orders it should take. */
+  refused: number;
+  /** No answer (the web process was down): nothing was promised. */
+  failed: number;
+}
+
+/** Everything the checker counted after a scenario, and what it found wrong. */
+export interface Check {
+  report: InvariantReport;
+  wire: WireCounts;
+  /** Orders in the database whose amount the payment policy approves / declines. */
+  expectedShipped: number;
+  expectedDeclined: number;
+  /** Events stored in ORDERS that have no row from the `activity` consumer. */
+  missingActivity: number;
+  /** Orders the web app answered 201 for that are not in the database. */
+  lost: number;
+  /** Shipped orders by how many metrics.orders were seen for each, e.g. "0:1,1:205". */
+  metricsMultiplicity: string;
+  /** Copies of already-seen events on the wire (redeliveries, republished copies): seen, not counted. */
+  wireCopies: number;
+  crashed: string[];
+  violations: string[];
+}
 
 export class System {
   readonly dir = mkdtempSync(join(tmpdir(), 'orderflow-faults-'));
@@ -23,10 +56,19 @@ export class System {
   natsPort = 0;
   webPort = 0;
   env: Record<string, string> = {};
+  /** The running instance of each process. */
   procs = new Map<ProcessName, Running>();
+  /** Every process ever started, restarted ones included, so no exit is forgotten. */
+  readonly runs: Running[] = [];
   db!: Db;
+  watch!: WireWatch;
+  /** Orders the web app answered 201 for, with the amount (cents) the harness sent. */
+  readonly sent = new Map<string, number>();
+
   /** Ids of orders the web app answered 201 for. */
-  accepted = new Set<string>();
+  get accepted(): ReadonlySet<string> {
+    return new Set(this.sent.keys());
+  }
 
   async start(): Promise<void> {
     this.natsPort = await freePort();
@@ -44,6 +86,8 @@ export class System {
       STUCK_AFTER_MS: '3000',
       MAX_DELIVERIES: '3',
     };
+    // Listening before anything is published: it hears every message from the first one.
+    this.watch = await WireWatch.start(this.env.NATS_URL!);
     const setup = await runCli(['setup'], this.env);
     if (setup.code !== 0) throw new Error(`setup failed: ${setup.stderr}`);
     this.db = createDb(this.env.DATABASE_URL!);
@@ -55,7 +99,7 @@ export class System {
   }
 
   async startProcess(name: ProcessName): Promise<Running> {
-    const run = spawnCli(name, name === 'web' ? ['web'] : ['worker', name], this.env);
+    const run = this.adopt(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], this.env));
     this.procs.set(name, run);
     const ready: Record<ProcessName, RegExp> = {
       web: /listening on/,
@@ -68,68 +112,130 @@ export class System {
     return run;
   }
 
+  /** Watches a process's exit: one that ends before it is asked to counts as crashed. */
+  adopt(run: Running): Running {
+    this.runs.push(run);
+    return run;
+  }
+
   async kill(name: ProcessName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     await this.procs.get(name)?.stop(signal);
   }
 
-  /** Processes that exited without being told to. */
+  /**
+   * Processes that exited without being asked to, by exit code or by signal (a V8 abort is
+   * SIGABRT, a segfault SIGSEGV, the OOM killer SIGKILL), recorded as they happened, so a crash
+   * just before a planned kill or restart is not overwritten.
+   */
   crashed(): string[] {
-    return [...this.procs.values()].filter((p) => p.child.exitCode !== null && !p.child.killed).map((p) => `${p.name} (exit ${p.child.exitCode})`);
+    return this.runs.flatMap((r) => (r.exit && !r.exit.requested ? [`${r.name} (${r.exit.signal ? `signal ${r.exit.signal}` : `exit ${r.exit.code}`})`] : []));
   }
 
   async postOrder(amount = '10.00'): Promise<'accepted' | 'refused' | 'failed'> {
+    let r: Response;
     try {
-      const r = await fetch(`http://127.0.0.1:${this.webPort}/orders`, {
+      r = await fetch(`http://127.0.0.1:${this.webPort}/orders`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ customer_email: `load${this.accepted.size}@example.com`, amount }),
+        body: JSON.stringify({ customer_email: `load${this.sent.size}@example.com`, amount }),
         signal: AbortSignal.timeout(10_000),
       });
-      if (r.status === 201) {
-        this.accepted.add(((await r.json()) as { id: string }).id);
-        return 'accepted';
-      }
-      return 'refused';
     } catch {
       return 'failed'; // web down: the client saw no answer, so nothing was promised
     }
+    if (r.status !== 201) return 'refused';
+    this.sent.set(((await r.json()) as { id: string }).id, parseAmountToCents(amount)!);
+    return 'accepted';
   }
 
   /**
-   * A steady stream of orders: `count` of them at about `perSecond`, with `during` run alongside
-   * (the fault). Bounded in count and time.
+   * A steady stream of orders: `count` of them at about `perSecond`, every tenth above the
+   * approval limit, with `during` run alongside (the fault). Bounded in count and time.
    */
-  async drive(count: number, perSecond: number, during?: () => Promise<void>): Promise<{ accepted: number; failed: number }> {
-    let accepted = 0;
-    let failed = 0;
+  async drive(count: number, perSecond: number, during?: () => Promise<void>): Promise<DriveResult> {
+    const result: DriveResult = { sent: count, accepted: 0, refused: 0, failed: 0 };
     const load = (async () => {
       const inFlight: Promise<void>[] = [];
       for (let i = 0; i < count; i++) {
-        inFlight.push(
-          this.postOrder(i % 10 === 9 ? '20000.00' : `${(i % 50) + 1}.25`).then((r) => {
-            if (r === 'accepted') accepted++;
-            else failed++;
-          }),
-        );
+        inFlight.push(this.postOrder(i % 10 === 9 ? '20000.00' : `${(i % 50) + 1}.25`).then((r) => void result[r]++));
         await new Promise((r) => setTimeout(r, 1000 / perSecond));
       }
       await Promise.all(inFlight);
     })();
     await Promise.all([load, during?.()]);
-    return { accepted, failed };
+    return result;
   }
 
-  /** Waits (bounded) until every order in the database is final and the outbox is empty, then reports. */
-  async settle(timeoutMs = 60_000): Promise<InvariantReport> {
-    let last: InvariantReport | undefined;
+  /** Messages a consumer still has to deliver or see acked; null when it cannot be asked (NATS down, consumer not yet re-created). */
+  async pending(def: ConsumerDefinition): Promise<number | null> {
     try {
-      return await waitFor(async () => {
-        last = await checkInvariants(this.db);
-        return last.accepted === last.final && last.unpublishedOutbox === 0 ? last : null;
-      }, timeoutMs, 'every order final');
-    } catch (err) {
-      throw new Error(`${(err as Error).message}: ${JSON.stringify(last)}\n${[...this.procs.values()].map((p) => `--- ${p.name}\n${p.output().slice(-2000)}`).join('\n')}`);
+      const info = await (await this.watch.nc.jetstreamManager()).consumers.info(def.stream, def.config.durable_name);
+      return info.num_pending + info.num_ack_pending;
+    } catch {
+      return null;
     }
+  }
+
+  /**
+   * Waits, bounded, until the system is at rest: every order final, the outbox empty, and the
+   * activity and fulfillment consumers with nothing pending or unacked. Returns false if the bound
+   * passed first (the check after it then says what is wrong).
+   */
+  async settle(timeoutMs = 90_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await checkInvariants(this.db);
+      if (r.final === r.accepted && r.unpublishedOutbox === 0 && (await this.pending(ACTIVITY_CONSUMER)) === 0 && (await this.pending(FULFILLMENT_CONSUMER)) === 0) return true;
+      if (Date.now() > deadline) return false;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+
+  /** Counts every invariant, from the database and from the wire, and lists what is violated. */
+  async check(): Promise<Check> {
+    const report = await checkInvariants(this.db);
+    const stored = await this.watch.readOrders();
+    const tally = this.watch.tally(stored);
+    const wire = tally.counts();
+    const orders = await this.db.order.findMany({ select: { id: true, status: true, amountCents: true } });
+    const byId = new Map(orders.map((o) => [o.id, o]));
+    const outcome = (cents: number) => (decidePayment('check', cents).approved ? 'shipped' : 'payment_declined');
+    const expectedShipped = orders.filter((o) => outcome(o.amountCents) === 'shipped').length;
+    const shipped = report.byStatus.shipped ?? 0;
+    const declined = report.byStatus.payment_declined ?? 0;
+
+    const recorded = new Set((await this.db.natsActivity.findMany({ where: { consumer: ACTIVITY_CONSUMER.config.durable_name }, select: { eventId: true } })).map((r) => r.eventId));
+    const missing = [...new Set(stored.map((e) => e.event_id))].filter((id) => !recorded.has(id));
+
+    const v: string[] = [];
+    const lost = [...this.sent.keys()].filter((id) => !byId.has(id));
+    for (const id of lost) v.push(`accepted order ${id} is not in the database`);
+    for (const [id, cents] of this.sent) {
+      const o = byId.get(id);
+      if (!o) continue;
+      if (o.amountCents !== cents) v.push(`order ${id}: sent ${cents} cents, stored ${o.amountCents}`);
+      else if (o.status !== outcome(cents)) v.push(`order ${id} of ${cents} cents is ${o.status}, the payment policy says ${outcome(cents)}`);
+    }
+    if (report.final !== report.accepted) v.push(`${report.accepted - report.final} accepted order(s) not final`);
+    if (shipped !== expectedShipped) v.push(`shipped=${shipped}, approvable orders=${expectedShipped}`);
+    if (declined !== orders.length - expectedShipped) v.push(`declined=${declined}, orders over the limit=${orders.length - expectedShipped}`);
+    if (wire.shippedTwice) v.push(`${wire.shippedTwice} order(s) with orders.shipped under two event ids on the wire`);
+    if (report.shippedTwice) v.push(`${report.shippedTwice} order(s) the activity consumer received orders.shipped for twice`);
+    if (wire.metricsTwice) v.push(`${wire.metricsTwice} order(s) with two metrics.orders for one shipment`);
+    if (report.duplicateActivity) v.push(`${report.duplicateActivity} order transition(s) recorded twice in nats_activities`);
+    if (missing.length) v.push(`${missing.length} stored event(s) without an activity row: ${missing.slice(0, 5).join(', ')}`);
+    const shippedInDb = new Set(orders.filter((o) => o.status === 'shipped').map((o) => o.id));
+    const onWire = tally.shippedOrders();
+    const notOnWire = [...shippedInDb].filter((id) => !onWire.has(id));
+    const notInDb = [...onWire].filter((id) => !shippedInDb.has(id));
+    if (notOnWire.length) v.push(`${notOnWire.length} shipped order(s) whose orders.shipped never reached the wire: ${notOnWire.slice(0, 5).join(', ')}`);
+    if (notInDb.length) v.push(`${notInDb.length} orders.shipped on the wire for order(s) not shipped in the database: ${notInDb.slice(0, 5).join(', ')}`);
+    const crashed = this.crashed();
+    for (const c of crashed) v.push(`crashed: ${c}`);
+    const multiplicity = new Map<number, number>();
+    for (const id of shippedInDb) multiplicity.set(tally.metricsFor(id), (multiplicity.get(tally.metricsFor(id)) ?? 0) + 1);
+    const metricsMultiplicity = [...multiplicity].sort(([a], [b]) => a - b).map(([k, n]) => `${k}:${n}`).join(',') || '-';
+    return { report, wire, expectedShipped, expectedDeclined: orders.length - expectedShipped, missingActivity: missing.length, lost: lost.length, metricsMultiplicity, wireCopies: this.watch.copies, crashed, violations: v };
   }
 
   async connect(): Promise<NatsConnection> {
@@ -137,24 +243,44 @@ export class System {
   }
 
   async deadLetters(): Promise<number> {
-    const nc = await this.connect();
-    try {
-      return (await (await nc.jetstreamManager()).streams.info(DLQ_STREAM)).state.messages;
-    } finally {
-      await nc.close();
-    }
+    return (await (await this.watch.nc.jetstreamManager()).streams.info(DLQ_STREAM)).state.messages;
+  }
+
+  /** The tail of every process's output, for a failure message. */
+  outputs(chars = 2000): string {
+    return [...this.procs.values()].map((p) => `--- ${p.name}\n${p.output().slice(-chars)}`).join('\n');
   }
 
   async stop(): Promise<void> {
     await Promise.allSettled([...this.procs.values()].map((p) => p.stop('SIGTERM')));
+    await this.watch?.close().catch(() => undefined);
     await this.db?.$disconnect();
     await this.nats?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** One line of counts per scenario, as the issue asks. */
-export function reportLine(scenario: string, r: InvariantReport, extra: Record<string, number | string> = {}): string {
-  const fields = { accepted: r.accepted, final: r.final, shipped: r.byStatus.shipped ?? 0, declined: r.byStatus.payment_declined ?? 0, shipped_twice: r.shippedTwice, duplicate_activity: r.duplicateActivity, ...extra };
+/** One line of counts per scenario: the database's, the policy's expectation, and the wire's. */
+export function reportLine(scenario: string, c: Check, extra: Record<string, number | string> = {}): string {
+  const r = c.report;
+  const fields = {
+    accepted: r.accepted,
+    final: r.final,
+    shipped: r.byStatus.shipped ?? 0,
+    declined: r.byStatus.payment_declined ?? 0,
+    expected_shipped: c.expectedShipped,
+    expected_declined: c.expectedDeclined,
+    shipped_twice: c.wire.shippedTwice,
+    duplicate_activity: r.duplicateActivity,
+    shipped_on_wire: c.wire.shippedOnWire,
+    metrics_on_wire: c.wire.metricsOnWire,
+    metrics_twice: c.wire.metricsTwice,
+    metrics_per_order: c.metricsMultiplicity,
+    missing_activity: c.missingActivity,
+    lost: c.lost,
+    wire_copies: c.wireCopies,
+    ...extra,
+    crashed: c.crashed.length,
+  };
   return `scenario=${scenario} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ')}`;
 }

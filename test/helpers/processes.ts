@@ -31,6 +31,16 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
   });
 }
 
+/** How a process ended, recorded when it happened. */
+export interface ExitRecord {
+  code: number | null;
+  /** Set when a signal ended it: SIGKILL, SIGSEGV, SIGABRT (a V8 abort), the OOM killer's SIGKILL. */
+  signal: NodeJS.Signals | null;
+  /** Whether `stop()` had been called before it exited: a planned exit, not a crash. */
+  requested: boolean;
+  at: Date;
+}
+
 export interface Running {
   name: string;
   child: ChildProcess;
@@ -39,16 +49,31 @@ export interface Running {
   /** Sends `signal` and resolves with the exit code (SIGKILLs after timeoutMs). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
+  /** null while it runs. A process that died before `stop()` was called stays `requested: false`. */
+  readonly exit: ExitRecord | null;
 }
 
 /** Starts a long-running CLI command (a worker, the web app, `start`). */
-export function spawnCli(name: string, args: string[], env: Record<string, string>, opts: { stdin?: boolean; cwd?: string } = {}): Running {
-  const child = spawn(process.execPath, [...nodeFlags(args), BIN, ...args], {
+export function spawnCli(name: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Running {
+  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], env, opts);
+}
+
+/** stdin: a pipe the test can write to (e.g. commands for `orderflow start`); cwd: where to run. */
+export interface SpawnOptions {
+  stdin?: boolean;
+  cwd?: string;
+}
+
+/** Starts any long-running command with its output captured and its exit recorded. */
+export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Running {
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   let out = '';
+  let stopRequested = false;
+  let exit: ExitRecord | null = null;
   const listeners = new Set<() => void>();
   const onData = (d: Buffer) => {
     out += d.toString();
@@ -56,11 +81,19 @@ export function spawnCli(name: string, args: string[], env: Record<string, strin
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code, signal) => {
+      exit = { code, signal, requested: stopRequested, at: new Date() };
+      r(code);
+    }),
+  );
   return {
     name,
     child,
     exited,
+    get exit() {
+      return exit;
+    },
     output: () => out,
     waitFor(pattern, timeoutMs = 20_000) {
       return new Promise((res, rej) => {
@@ -88,6 +121,7 @@ export function spawnCli(name: string, args: string[], env: Record<string, strin
     },
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      stopRequested = true;
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       const code = await exited;

@@ -49,15 +49,15 @@ describe('activity worker (orders.*)', () => {
     try {
       const e = created('act-2');
       const data = new TextEncoder().encode(JSON.stringify(e));
+      const jsm = await rt.nats.default.jetstreamManager();
       await rt.js.publish(e.type, data); // no msgID: JetStream stores both
-      await rt.js.publish(e.type, data);
-      await waitFor(async () => (await rows('act-2')).length >= 1);
-      const info = await (await rt.nats.default.jetstreamManager()).consumers.info('ORDERS', 'activity');
+      const second = await rt.js.publish(e.type, data);
+      expect(second.duplicate).toBe(false);
+      // Both copies delivered and acked: the consumer's ack floor has passed the second one.
       await waitFor(async () => {
-        const i = await (await rt.nats.default.jetstreamManager()).consumers.info('ORDERS', 'activity');
-        return i.num_ack_pending === 0 && i.num_pending === 0;
-      });
-      expect(info).toBeTruthy();
+        const i = await jsm.consumers.info('ORDERS', 'activity');
+        return i.num_ack_pending === 0 && i.num_pending === 0 && i.ack_floor.stream_seq >= second.seq;
+      }, 10_000, 'both copies acked');
       expect(await rows('act-2')).toHaveLength(1);
     } finally {
       await worker.stop();

@@ -1,7 +1,8 @@
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricEvents, OrderEvents, parseEvent } from '../../src/events/contracts.js';
-import { Jobs } from '../../src/events/jobs.js';
+import { createJob, Jobs, jobSubject } from '../../src/events/jobs.js';
+import { readStream } from '../../src/nats/stream-reader.js';
 import { JetStreamJobQueue } from '../../src/jobs/queue.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { OrderRepository } from '../../src/orders/repository.js';
@@ -40,6 +41,19 @@ afterAll(async () => {
   await analyticsServer.stop();
 });
 
+const metricsFor = (orderId: string) => seen.analytics.filter((m) => new TextDecoder().decode(m.data).includes(orderId)).length;
+
+/** orders.shipped events for one order stored in ORDERS. */
+async function shippedEventsFor(orderId: string): Promise<number> {
+  let n = 0;
+  const jsm = await rt.nats.default.jetstreamManager();
+  for await (const m of readStream(rt.js, jsm, { stream: 'ORDERS', subject: OrderEvents.shipped.subject })) {
+    const ev = parseEvent(m.subject, m.data);
+    if (ev.ok && (ev.event.data as { order_id: string }).order_id === orderId) n++;
+  }
+  return n;
+}
+
 async function paidOrder(amountCents = 4200) {
   const repo = new OrderRepository(rt.db, rt.sql);
   const o = await repo.create({ customerEmail: 'f@example.com', amountCents, correlationId: `corr-${Math.random()}` });
@@ -66,20 +80,38 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     expect(seen.main).toEqual([]); // nothing went to the default server's metrics.orders
   });
 
-  it('a job delivered twice ships once (the second sees an already-shipped order)', async () => {
+  it('the same job delivered twice runs once: the inbox (processed_messages) refuses the second', async () => {
+    const order = await paidOrder();
+    const job = createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
+    const bytes = new TextEncoder().encode(JSON.stringify(job));
+    const subject = jobSubject(Jobs.fulfillOrder);
+    const jsm = await rt.nats.default.jetstreamManager();
+    const repo = new OrderRepository(rt.db, rt.sql);
+    await rt.js.publish(subject, bytes); // no Nats-Msg-Id: JetStream stores every copy
+    await waitFor(async () => (await repo.find(order.id))?.status === 'shipped', 5000, 'shipped');
+    await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
+    // Back to paid, so the state machine would ship it again: only the inbox can refuse the copy.
+    await rt.db.order.update({ where: { id: order.id }, data: { status: 'paid', shippedAt: null } });
+    await rt.js.publish(subject, bytes);
+    await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'the copy consumed');
+    expect((await repo.find(order.id))?.status).toBe('paid');
+    expect(await rt.db.processedMessage.count({ where: { messageId: job.job_id } })).toBe(1);
+    expect(await shippedEventsFor(order.id)).toBe(1);
+    await waitFor(() => metricsFor(order.id) >= 1, 5000, 'its metric');
+    expect(metricsFor(order.id)).toBe(1);
+  });
+
+  it('two jobs for one order ship it once (the state machine refuses the second)', async () => {
     const order = await paidOrder();
     const q = new JetStreamJobQueue(rt.js);
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     const jsm = await rt.nats.default.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
-    const count = await waitFor(async () => {
-      const n = seen.analytics.filter((m) => new TextDecoder().decode(m.data).includes(order.id)).length;
-      return n || null;
-    });
-    expect(count).toBe(1);
-    const shippedEvents = await rt.db.order.findUnique({ where: { id: order.id } });
-    expect(shippedEvents?.status).toBe('shipped');
+    expect((await rt.db.order.findUnique({ where: { id: order.id } }))?.status).toBe('shipped');
+    expect(await shippedEventsFor(order.id)).toBe(1);
+    await waitFor(() => metricsFor(order.id) >= 1, 5000, 'its metric');
+    expect(metricsFor(order.id)).toBe(1);
   });
 
   it('does not ship an unpaid order', async () => {
