@@ -51,6 +51,14 @@ export const paymentRequestsHandled = new Counter({
   registers: [registry],
 });
 
+/** What the reconciler re-drove, by action: it counts its own work like every other process. */
+export const reconciled = new Counter({
+  name: 'orderflow_reconciled_total',
+  help: 'Orders the reconciler re-drove, by action (payment_retried, fulfilment_requeued)',
+  labelNames: ['action'] as const,
+  registers: [registry],
+});
+
 export const ordersByStatus = new Gauge({ name: 'orderflow_orders', help: 'Orders by status (from the database)', labelNames: ['status'] as const, registers: [systemRegistry] });
 export const consumerPending = new Gauge({
   name: 'orderflow_consumer_pending',
