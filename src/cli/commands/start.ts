@@ -54,7 +54,8 @@ export async function start(): Promise<void> {
 
   const env = {
     ...process.env,
-    ORDERFLOW_PRETTY: process.env.ORDERFLOW_PRETTY ?? '1',
+    // Children write to a pipe (ours): pretty unless the operator said otherwise.
+    ORDERFLOW_PRETTY: config.ORDERFLOW_PRETTY ?? '1',
     ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
   };
   const sup = supervise(
