@@ -67,7 +67,7 @@ export function describeFailure(err: unknown, where: Where = {}): { message: str
   } else if (/jetstream not enabled|JetStream not enabled/i.test(msg) || code === '503') {
     line = 'JetStream is not enabled on the NATS server; start it with `nats-server -js`';
   } else if (code === 'CONNECTION_REFUSED' || code === 'TIMEOUT' || /ECONNREFUSED|connection refused/i.test(msg)) {
-    line = 'cannot reach the NATS server; start one (README: "Running the pieces") or set NATS_URL';
+    line = 'cannot reach the NATS server; start one (README, "Run the pieces in separate terminals") or set NATS_URL';
   } else if (code === 'P2021' || /no such table/i.test(msg)) {
     line = 'the database has no orderflow tables; run `orderflow setup` (or set DATABASE_URL to the right file)';
   } else if (/SQLITE_CANTOPEN|unable to open database/i.test(code + msg)) {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { envSchema } from '../../src/config/env.js';
-import { program, workerNames } from '../../src/cli/program.js';
+import { program, workerNames } from '../../src/cli/main.js';
 
 /**
  * No Docker engine runs these tests, so the compose file and the Dockerfile are checked by reading
