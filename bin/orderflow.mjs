@@ -7,4 +7,5 @@ import { register } from 'tsx/esm/api';
 if (existsSync('.env')) process.loadEnvFile('.env');
 
 register();
-await import('../src/cli/main.ts');
+const { run } = await import('../src/cli/main.ts');
+await run();

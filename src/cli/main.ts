@@ -1,8 +1,9 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { z } from 'zod';
-import { loadConfig } from '../config/env.js';
-import { createDb } from '../db/client.js';
+import { loadConfig, parseConfig } from '../config/env.js';
+import { openExistingDb } from './existing-db.js';
+import { fail } from './errors.js';
 import { checkInvariants } from '../orders/invariants.js';
 import { startWeb } from '../web/server.js';
 import { startActivityWorker } from '../workers/activity.js';
@@ -19,7 +20,8 @@ import { runProcess } from './process.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-const program = new Command('orderflow')
+/** Every `orderflow` command, defined once (the compose test checks its commands against it). */
+export const program = new Command('orderflow')
   .description('Event-driven order processing on NATS and JetStream')
   .version(version)
   .showHelpAfterError()
@@ -36,10 +38,8 @@ program
   .description('apply database migrations and create or update the JetStream streams and consumers (idempotent)')
   .option('--json', 'print the report as JSON')
   .action(async (opts: { json?: boolean }) => {
-    const report = await runSetup(loadConfig()).catch((err: Error) => {
-      process.stderr.write(`orderflow setup: ${err.message}\n`);
-      process.exit(1);
-    });
+    const config = loadConfig();
+    const report = await runSetup(config).catch((err: Error) => fail('setup', err, { natsUrl: config.NATS_URL, databaseUrl: config.DATABASE_URL }));
     process.stdout.write(`${opts.json ? JSON.stringify(report) : formatSetup(report)}\n`);
   });
 
@@ -51,13 +51,13 @@ program
       const server = await startWeb(rt);
       rt.log.info({ url: server.url }, `listening on ${server.url}`);
       rt.log.info(`operators: sign in at ${server.signInUrl}`);
-      return server;
+      return { url: server.url, stop: server.stop };
     }),
   );
 
 const subjectFilter = z.string().regex(/^orders(\.[A-Za-z0-9_*>-]+)+$/, 'an orders subject filter, like orders.> or orders.shipped');
 
-const workerNames = z.enum(['payments', 'activity', 'fulfillment', 'reconciler']);
+export const workerNames = z.enum(['payments', 'activity', 'fulfillment', 'reconciler']);
 program
   .command('worker')
   .description('run one worker')
@@ -187,7 +187,7 @@ program
   .description('count the delivery invariants from the database: accepted vs final orders, shipped twice, duplicate activity')
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
-    const db = createDb(loadConfig().DATABASE_URL);
+    const db = openExistingDb('check', loadConfig().DATABASE_URL);
     const r = await checkInvariants(db);
     await db.$disconnect();
     process.stdout.write(
@@ -197,4 +197,18 @@ program
     );
   });
 
-await program.parseAsync(process.argv);
+// Whatever a command did not handle itself ends here: one line with the cause, the fix and where
+// it looked (see errors.ts), never a stack trace.
+const commandName = () => process.argv.slice(2).filter((a) => !a.startsWith('-')).slice(0, 2).join(' ') || 'orderflow';
+const where = () => {
+  try {
+    const c = parseConfig(process.env);
+    return { natsUrl: c.NATS_URL, databaseUrl: c.DATABASE_URL };
+  } catch {
+    return {};
+  }
+};
+/** Runs the command line (bin/orderflow.mjs calls it; importing this module, as a test does, runs nothing). */
+export async function run(argv: string[] = process.argv): Promise<void> {
+  await program.parseAsync(argv).catch((err: unknown) => fail(commandName(), err, where()));
+}

@@ -1,16 +1,22 @@
 import { loadConfig } from '../config/env.js';
 import { closeRuntime, createRuntime, type Runtime } from '../runtime/context.js';
-import { onShutdown } from '../runtime/shutdown.js';
+import { bounded, onShutdown } from '../runtime/shutdown.js';
 import { startOpsServer } from '../observability/server.js';
 import { startHeartbeat } from '../observability/heartbeat.js';
+import { fail } from './errors.js';
+import { notifySupervisor, watchSupervisor } from './supervisor-link.js';
 
 export interface Stoppable {
   stop(): Promise<void>;
+  /** Where it serves, for processes that listen (the web app). */
+  url?: string;
 }
 
 /**
  * Runs one long-lived orderflow process: connect, start, and on SIGINT/SIGTERM stop taking work,
- * finish what is in flight, drain NATS and close the database.
+ * finish what is in flight, drain NATS and close the database, every step within its share of
+ * STOP_WITHIN_MS (runtime/shutdown.ts). A process that cannot start says why in one line and exits
+ * non-zero (EXIT_CONFIG when a setting must change first, such as a port in use).
  */
 export async function runProcess(
   name: string,
@@ -18,20 +24,33 @@ export async function runProcess(
   start: (rt: Runtime) => Promise<Stoppable> | Stoppable,
 ): Promise<void> {
   const config = loadConfig();
+  const where = { natsUrl: config.NATS_URL, databaseUrl: config.DATABASE_URL };
   let rt: Runtime;
   try {
     rt = await createRuntime(name, config);
   } catch (err) {
-    process.stderr.write(`orderflow ${name}: ${(err as Error).message}\n`);
-    process.exit(1);
+    return fail(name, err, where);
   }
-  const handle = await start(rt);
-  const ops = opts.metrics ? await startOpsServer(rt, opts.metrics.host, opts.metrics.port) : undefined;
+  let handle: Stoppable | undefined;
+  let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
+  try {
+    handle = await start(rt);
+    ops = opts.metrics ? await startOpsServer(rt, opts.metrics.host, opts.metrics.port) : undefined;
+  } catch (err) {
+    await bounded('stop', async () => {
+      await handle?.stop();
+      await closeRuntime(rt);
+    }, 3000);
+    return fail(name, err, where);
+  }
   const heartbeat = startHeartbeat(rt);
+  // Under `orderflow start`: say we are ready (the web app's address), and stop when it is gone.
+  notifySupervisor({ type: 'ready', url: handle.url });
+  watchSupervisor(rt.log);
   onShutdown(rt.log, async () => {
     heartbeat.stop();
-    await handle.stop();
-    await ops?.stop();
+    await bounded(`${name} stop`, handle.stop(), 4500, rt.log);
+    await bounded('metrics server stop', ops?.stop() ?? Promise.resolve(), 500, rt.log);
     await closeRuntime(rt);
   });
 }

@@ -1,13 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { EXIT_CONFIG } from './errors.js';
+import type { SupervisorMessage } from './supervisor-link.js';
 
 /**
- * Runs orderflow's processes side by side with each line prefixed by the process's name.
- * Children run in their own process group, so a Ctrl-C in the terminal reaches only the
- * supervisor, which passes exactly one SIGTERM to each child: a second signal would make a child
- * skip its drain and exit at once (that is what a second Ctrl-C is for).
+ * Runs orderflow's processes side by side, like a small process manager:
+ * - each line a child prints is prefixed by its name;
+ * - a child that crashes (non-zero exit, or killed) is restarted with backoff (1 s, 2 s, 4 s … 30 s;
+ *   back to 1 s once it has run for a minute), and the log says so;
+ * - a child that stops cleanly (exit 0, or asked to with SIGINT/SIGTERM) is reported and left
+ *   down, so "what if the payment service is not running?" can be tried here; `start <name>` on
+ *   the supervisor's stdin runs it again (`stop <name>`, `restart <name>`, `status` too);
+ * - a child that cannot start because of a setting (EXIT_CONFIG: a port in use, a bad value)
+ *   stops everything: every retry would fail the same way;
+ * - Ctrl-C stops all: children run in their own process group, so the terminal's SIGINT reaches
+ *   only the supervisor, which passes exactly one SIGTERM to each child (a second signal would
+ *   make a child skip its drain).
+ * Each child has an IPC channel: it reports readiness through it, and notices through it when the
+ * supervisor is gone, even after a SIGKILL (cli/supervisor-link.ts).
  * (concurrently would prefix lines too, but forwards the terminal's SIGINT to children that have
- * already received it from the terminal.)
+ * already received it, and restarts nothing; pm2 is a daemon of its own, more than one terminal needs.)
  */
 export interface ChildSpec {
   name: string;
@@ -25,54 +37,158 @@ export function prefixer(name: string, index: number, width: number): (line: str
 }
 
 export interface Supervisor {
-  /** Resolves with the exit code once every child has exited. */
+  /** Resolves with the exit code once stop() was called and every child has exited. */
   done: Promise<number>;
   stop(reason: string): void;
+  /** Runs one command as typed on stdin: start|stop|restart <name>, status. */
+  command(line: string): void;
 }
 
-export function supervise(specs: ChildSpec[], log: (line: string) => void, opts: { stopTimeoutMs?: number } = {}): Supervisor {
+export interface SuperviseOptions {
+  /** How long a child may take to stop before it is killed (children bound themselves below this). */
+  stopTimeoutMs?: number;
+  /** Called for each message a child sends (e.g. the web app's `ready` with its address). */
+  onMessage?: (name: string, msg: SupervisorMessage) => void;
+  /** Commands, one per line (process.stdin for a person at a terminal). */
+  commands?: NodeJS.ReadableStream;
+  backoff?: { firstMs: number; maxMs: number; stableAfterMs: number };
+}
+
+type State = 'running' | 'restarting' | 'down';
+
+interface Entry {
+  spec: ChildSpec;
+  index: number;
+  child?: ChildProcess;
+  state: State;
+  startedAt: number;
+  restarts: number;
+  nextDelayMs: number;
+  timer?: NodeJS.Timeout;
+  /** Set when someone asked this child to stop (stop/restart command): its exit is not a crash. */
+  asked?: 'stop' | 'restart';
+}
+
+const CLEAN_SIGNALS = new Set(['SIGINT', 'SIGTERM']);
+
+export function supervise(specs: ChildSpec[], log: (line: string) => void, opts: SuperviseOptions = {}): Supervisor {
+  const backoff = opts.backoff ?? { firstMs: 1000, maxMs: 30_000, stableAfterMs: 60_000 };
   const width = Math.max(...specs.map((s) => s.name.length));
-  const children = new Map<string, ChildProcess>();
+  const entries = new Map(specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, nextDelayMs: backoff.firstMs } as Entry]));
   let stopping = false;
   let exitCode = 0;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  const alive = (e: Entry) => !!e.child && e.child.exitCode === null && e.child.signalCode === null;
+  const checkDone = () => {
+    if (stopping && [...entries.values()].every((e) => !alive(e))) resolveDone(exitCode);
+  };
+
+  const launch = (e: Entry) => {
+    e.timer = undefined;
+    const child = spawn(process.execPath, e.spec.args, { env: e.spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    e.child = child;
+    e.state = 'running';
+    e.startedAt = Date.now();
+    const prefix = prefixer(e.spec.name, e.index, width);
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream! }).on('line', (line) => process.stdout.write(`${prefix(line)}\n`));
+    child.on('message', (msg: SupervisorMessage) => opts.onMessage?.(e.spec.name, msg));
+    // A failed spawn (no such executable) also ends in 'exit' for Node children; log it either way.
+    child.once('error', (err) => log(`${e.spec.name} could not be started: ${err.message}`));
+    child.once('exit', (code, signal) => onExit(e, child, code, signal));
+  };
+
+  const onExit = (e: Entry, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => {
+    if (e.child !== child) return;
+    const how = signal ?? `code ${code}`;
+    const asked = e.asked;
+    e.asked = undefined;
+    if (stopping) {
+      if (code !== 0 && code !== null) {
+        exitCode = exitCode || code;
+        log(`${e.spec.name} exited with code ${code}`);
+      }
+      e.state = 'down';
+      return checkDone();
+    }
+    if (asked === 'restart') {
+      log(`${e.spec.name} stopped (${how}); starting it again`);
+      return launch(e);
+    }
+    if (asked === 'stop' || code === 0 || (signal && CLEAN_SIGNALS.has(signal))) {
+      e.state = 'down';
+      log(`${e.spec.name} stopped (${how}) and stays down; type \`start ${e.spec.name}\` here to run it again`);
+      return;
+    }
+    if (code === EXIT_CONFIG) {
+      exitCode = 1;
+      e.state = 'down';
+      log(`${e.spec.name} cannot start with this configuration (its message is above); stopping everything`);
+      return stop(`${e.spec.name} cannot start`);
+    }
+    if (Date.now() - e.startedAt >= backoff.stableAfterMs) e.nextDelayMs = backoff.firstMs;
+    const delay = e.nextDelayMs;
+    e.nextDelayMs = Math.min(backoff.maxMs, delay * 2);
+    e.restarts++;
+    e.state = 'restarting';
+    log(`${e.spec.name} exited unexpectedly (${how}); restarting it in ${delay / 1000} s (restart ${e.restarts})`);
+    e.timer = setTimeout(() => launch(e), delay);
+  };
 
   const stop = (reason: string) => {
     if (stopping) return;
     stopping = true;
     log(`stopping (${reason})`);
-    for (const [, child] of children) if (child.exitCode === null) child.kill('SIGTERM');
+    for (const e of entries.values()) {
+      if (e.timer) clearTimeout(e.timer);
+      e.timer = undefined;
+      if (alive(e)) e.child!.kill('SIGTERM');
+    }
     const timer = setTimeout(() => {
-      for (const [name, child] of children) {
-        if (child.exitCode === null && child.signalCode === null) {
-          log(`${name} did not stop in time; killing it`);
-          child.kill('SIGKILL');
+      for (const e of entries.values()) {
+        if (alive(e)) {
+          log(`${e.spec.name} did not stop in time; killing it`);
+          e.child!.kill('SIGKILL');
         }
       }
-    }, opts.stopTimeoutMs ?? 15_000);
+    }, opts.stopTimeoutMs ?? 11_000);
     timer.unref();
+    checkDone();
   };
 
-  const exits = specs.map(
-    (spec, i) =>
-      new Promise<void>((resolve) => {
-        const child = spawn(process.execPath, spec.args, { env: spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-        children.set(spec.name, child);
-        const prefix = prefixer(spec.name, i, width);
-        for (const stream of [child.stdout, child.stderr]) {
-          createInterface({ input: stream! }).on('line', (line) => process.stdout.write(`${prefix(line)}\n`));
-        }
-        child.once('exit', (code, signal) => {
-          if (!stopping) {
-            exitCode = 1;
-            log(`${spec.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the others`);
-            stop(`${spec.name} died`);
-          } else if (code !== 0 && code !== null) {
-            exitCode = exitCode || code;
-            log(`${spec.name} exited with code ${code}`);
-          }
-          resolve();
-        });
-      }),
-  );
-  return { done: Promise.all(exits).then(() => exitCode), stop };
+  const command = (line: string) => {
+    const [verb, name] = line.trim().split(/\s+/);
+    if (!verb) return;
+    if (verb === 'status') {
+      for (const e of entries.values()) log(`${e.spec.name}: ${e.state}${alive(e) ? ` (pid ${e.child!.pid})` : ''}${e.restarts ? `, ${e.restarts} restart(s)` : ''}`);
+      return;
+    }
+    const e = name ? entries.get(name) : undefined;
+    if (!['start', 'stop', 'restart'].includes(verb) || !e) {
+      log(`commands: start <name>, stop <name>, restart <name>, status (names: ${[...entries.keys()].join(', ')}); Ctrl-C stops everything`);
+      return;
+    }
+    if (stopping) return;
+    if (verb === 'start') {
+      if (alive(e)) return log(`${name} is already running (pid ${e.child!.pid})`);
+      if (e.timer) clearTimeout(e.timer);
+      e.nextDelayMs = backoff.firstMs;
+      log(`starting ${name}`);
+      return launch(e);
+    }
+    if (!alive(e)) {
+      if (e.timer) clearTimeout(e.timer);
+      e.timer = undefined;
+      e.state = 'down';
+      return verb === 'restart' ? launch(e) : log(`${name} is not running`);
+    }
+    e.asked = verb as 'stop' | 'restart';
+    log(`${verb === 'stop' ? 'stopping' : 'restarting'} ${name}`);
+    e.child!.kill('SIGTERM');
+  };
+
+  if (opts.commands) createInterface({ input: opts.commands }).on('line', command);
+  for (const e of entries.values()) launch(e);
+  return { done, stop, command };
 }

@@ -3,69 +3,79 @@ import { z } from 'zod';
 /**
  * Every setting orderflow reads from the environment, parsed once at start.
  * A bad value stops the process with a message that names the variable (see loadConfig).
+ * Each entry's description is its documentation: `npm run docs` writes .env.example and the
+ * README's configuration table from this schema (a test fails when they differ), so a setting
+ * added here is documented by rerunning that one command. `.describe()` goes last on each entry.
  */
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 // One URL or several, comma-separated (a cluster: the client picks one and fails over).
 const natsUrl = z
   .string()
-  .regex(/^(nats|tls|ws|wss):\/\/[^\s,]+(\s*,\s*(nats|tls|ws|wss):\/\/[^\s,]+)*$/, 'must look like nats://host:port (several: comma-separated)')
-  .describe('NATS server URL(s)');
-const file = z.string().min(1).describe('a file path');
+  .regex(/^(nats|tls|ws|wss):\/\/[^\s,]+(\s*,\s*(nats|tls|ws|wss):\/\/[^\s,]+)*$/, 'must look like nats://host:port (several: comma-separated)');
+const file = z.string().min(1);
 
 /**
  * How one NATS connection authenticates and encrypts, for `NATS_` and `NATS_ANALYTICS_`.
  * At most one credential; with none, a process uses its own identity file (see nats/auth).
  */
-const natsAuthFields = (p: 'NATS_' | 'NATS_ANALYTICS_') => ({
-  /** A NATS .creds file (JWT + nkey seed, decentralized auth). */
-  [`${p}CREDS`]: file.optional(),
-  /** A file holding a user nkey seed (SU…), as `orderflow nats auth init` writes them. */
-  [`${p}NKEY_SEED_FILE`]: file.optional(),
-  [`${p}USER`]: z.string().min(1).optional(),
-  [`${p}PASSWORD`]: z.string().min(1).optional(),
-  [`${p}TOKEN`]: z.string().min(1).optional(),
-  [`${p}TLS_CA`]: file.optional(),
-  [`${p}TLS_CERT`]: file.optional(),
-  [`${p}TLS_KEY`]: file.optional(),
-}) as Record<`${typeof p}${'CREDS' | 'NKEY_SEED_FILE' | 'USER' | 'PASSWORD' | 'TOKEN' | 'TLS_CA' | 'TLS_CERT' | 'TLS_KEY'}`, z.ZodOptional<z.ZodString>>;
+const natsAuthFields = (p: 'NATS_' | 'NATS_ANALYTICS_') => {
+  const which = p === 'NATS_' ? 'the default connection' : 'the analytics connection (unset: as the default connection)';
+  return {
+    [`${p}CREDS`]: file.optional().describe(`a NATS \`.creds\` file (JWT + nkey seed) for ${which}`),
+    [`${p}NKEY_SEED_FILE`]: file.optional().describe(`a file holding a user nkey seed (\`SU…\`), as \`orderflow nats auth init\` writes them, for ${which}`),
+    [`${p}USER`]: z.string().min(1).optional().describe(`user name for ${which} (with \`${p}PASSWORD\`)`),
+    [`${p}PASSWORD`]: z.string().min(1).optional().describe(`password for ${which}`),
+    [`${p}TOKEN`]: z.string().min(1).optional().describe(`token for ${which}`),
+    [`${p}TLS_CA`]: file.optional().describe(`CA certificate file that signs the server's certificate, for ${which}`),
+    [`${p}TLS_CERT`]: file.optional().describe(`client certificate file (with \`${p}TLS_KEY\`), for ${which}`),
+    [`${p}TLS_KEY`]: file.optional().describe(`client key file, for ${which}`),
+  } as Record<`${typeof p}${'CREDS' | 'NKEY_SEED_FILE' | 'USER' | 'PASSWORD' | 'TOKEN' | 'TLS_CA' | 'TLS_CERT' | 'TLS_KEY'}`, z.ZodOptional<z.ZodString>>;
+};
 
 export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  LOG_LEVEL: logLevel.default('info'),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  DATA_DIR: z.string().min(1).default('./data'),
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development').describe('`development`, `production` (views cached) or `test`'),
+  LOG_LEVEL: logLevel.default('info').describe('pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`'),
+  ORDERFLOW_PRETTY: z
+    .enum(['0', '1'])
+    .optional()
+    .describe('`1`: human-readable logs; `0`: JSON lines. Unset: pretty when stdout is a terminal (`orderflow start` sets 1 for its children)'),
+  HOST: z.string().min(1).default('127.0.0.1').describe('address the web app listens on (`0.0.0.0` for every interface)'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000).describe('port the web app listens on (`0`: any free port)'),
+  DATA_DIR: z.string().min(1).default('./data').describe('local data: the embedded nats-server\'s store and log'),
   DATABASE_URL: z
     .string()
     .regex(/^file:.+/, 'must be a SQLite URL such as file:./data/orderflow.db')
-    .default('file:./data/orderflow.db'),
-  NATS_URL: natsUrl.default('nats://127.0.0.1:4222'),
+    .default('file:./data/orderflow.db')
+    .describe('SQLite database file (a relative path is relative to the working directory)'),
+  NATS_URL: natsUrl.default('nats://127.0.0.1:4222').describe('the `default` NATS connection: orders, payments, jobs (several servers: comma-separated)'),
   // Defaults to NATS_URL: the PoC's "analytics" connection points at the same server until
   // an operator moves metrics to a cluster of their own.
-  NATS_ANALYTICS_URL: natsUrl.optional(),
+  NATS_ANALYTICS_URL: natsUrl.optional().describe('the `analytics` connection (`metrics.orders`); unset: `NATS_URL`'),
+  NATS_EMBEDDED: z
+    .enum(['auto', 'never'])
+    .default('auto')
+    .describe('`auto`: `orderflow start` runs a local `nats-server -js` when nothing answers at `NATS_URL`; `never`: it fails instead'),
+  PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000).describe('how long the web app waits for `payments.validate` before keeping the order as `payment_pending`'),
+  ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90).describe('retention of the `ORDERS` stream, in days'),
+  PAYMENT_RETRY_BASE_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(600_000)
+    .default(1000)
+    .describe('the reconciler asks the payment service again after base, 2×base, 4×base … (at most 60 s)'),
+  STUCK_AFTER_MS: z.coerce.number().int().min(100).max(86_400_000).default(30_000).describe('a paid order unshipped this long gets its fulfilment re-queued by the reconciler'),
+  // As the SNS/SQS and EventBridge designs this grew from did.
+  MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3).describe('failed deliveries of one message before it goes to the dead letters (`DLQ`)'),
   ...natsAuthFields('NATS_'),
   ...natsAuthFields('NATS_ANALYTICS_'),
-  // Where each process looks for its own identity (<kind>.nk) when no credential is given.
-  NATS_IDENTITIES_DIR: file.optional(),
-  // `orderflow start` runs a local `nats-server -js` when nothing answers at NATS_URL.
-  NATS_EMBEDDED: z.enum(['auto', 'never']).default('auto'),
-  PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000),
-  ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90),
-  // Failed deliveries of one message before it goes to the dead-letter stream (as the SNS/SQS and
-  // EventBridge designs this grew from used).
-  // The reconciler asks the payment service again after base, 2×base, 4×base … (capped at 60 s).
-  PAYMENT_RETRY_BASE_MS: z.coerce.number().int().min(10).max(600_000).default(1000),
-  // An order that sits in a non-final state this long is re-driven by the reconciler.
-  STUCK_AFTER_MS: z.coerce.number().int().min(100).max(86_400_000).default(30_000),
-  MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3),
-  // Stream limits (bounded by design): what `orderflow setup` applies.
-  ORDERS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(4 * 1024 ** 3),
-  JOBS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(2).max(365).default(7),
-  JOBS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2),
-  DLQ_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
-  DLQ_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2),
-  // A job due later than this is dead-lettered on arrival (whoever published it).
-  JOB_MAX_DELAY_MS: z.coerce.number().int().min(1000).max(86_400_000).default(86_400_000),
+  NATS_IDENTITIES_DIR: file.optional().describe('where each process looks for its own NATS identity (`<kind>.nk`) when no credential is given; unset: `DATA_DIR/nats-auth/identities`'),
+  ORDERS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(4 * 1024 ** 3).describe('size cap of `ORDERS` in bytes (full: the oldest events go)'),
+  JOBS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(2).max(365).default(7).describe('age cap of `JOBS`, in days'),
+  JOBS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2).describe('size cap of `JOBS` in bytes (full: new jobs are refused)'),
+  DLQ_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30).describe('age cap of `DLQ`, in days'),
+  DLQ_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2).describe('size cap of `DLQ` in bytes (full: the oldest dead letters go)'),
+  JOB_MAX_DELAY_MS: z.coerce.number().int().min(1000).max(86_400_000).default(86_400_000).describe('a job due further ahead than this is dead-lettered on arrival, whoever published it'),
 
   // ---- the web app's edge (issue 10, HTTP side): who may do what, and how much ----
   ORDERFLOW_OPERATOR_TOKEN: z
@@ -86,6 +96,16 @@ export const envSchema = z.object({
   SSE_MAX_PER_IP: z.coerce.number().int().min(1).max(100_000).default(16).describe('live streams open at once per client address; beyond: 429'),
   HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(15_000).describe('a request\'s headers (within 10 s) and body must arrive within this, else 408'),
   // ---- end of the web app's edge ----
+});
+
+/**
+ * Settings the test suites read (never the app): documented beside the app's, from here.
+ */
+export const testEnvSchema = z.object({
+  CHROMIUM_PATH: z.string().min(1).default('/usr/bin/chromium').describe('the Chromium the browser tests drive'),
+  SCREENSHOT_DIR: z.string().min(1).optional().describe('where the browser tests save screenshots (`docs/screenshots` retakes the README\'s)'),
+  TEST_LOG_LEVEL: logLevel.default('silent').describe('log level of the processes the tests start in-process'),
+  FAULTS_LOG_DIR: z.string().min(1).optional().describe('`npm run test:faults` keeps every process\'s log here'),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };

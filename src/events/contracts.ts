@@ -107,6 +107,9 @@ export const WorkerHeartbeat = {
     host: z.string().max(255),
     started_at: z.iso.datetime({ offset: true }),
     at: z.iso.datetime({ offset: true }),
+    // A process that stops cleanly sends one last beat with state "stopped", so the dashboard can
+    // tell a clean stop from a process that went silent. Absent in beats of older versions.
+    state: z.enum(['running', 'stopped']).optional(),
   }),
 } as const;
 export type Heartbeat = z.infer<typeof WorkerHeartbeat.schema>;

@@ -4,11 +4,11 @@ export type { Logger };
 
 /**
  * pino JSON everywhere; pretty only when a person is watching a terminal.
- * `orderflow start` sets ORDERFLOW_PRETTY=1 for its children, whose stdout is a pipe
+ * ORDERFLOW_PRETTY (from the config) decides; unset, a terminal does. `orderflow start` sets it to 1 for its children, whose stdout is a pipe
  * to the supervisor that prefixes their lines.
  */
-export function createLogger(name: string, level: string): Logger {
-  const pretty = process.env.ORDERFLOW_PRETTY === '1' || (process.stdout.isTTY && process.env.ORDERFLOW_PRETTY !== '0');
+export function createLogger(name: string, level: string, prettySetting?: '0' | '1'): Logger {
+  const pretty = prettySetting === '1' || (process.stdout.isTTY && prettySetting !== '0');
   return pino({
     name,
     level,

@@ -100,7 +100,8 @@ function watch(nc: NatsConnection, log: Logger, kind: string): void {
       }
       if (s.type === 'disconnect') connected.set(nc, false);
       if (s.type === 'reconnect') connected.set(nc, true);
-      const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : 'info';
+      // One line per attempt (every half second while the server is away) would bury the rest.
+      const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : s.type === 'reconnecting' ? 'debug' : 'info';
       log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
     }
   })();
@@ -114,6 +115,21 @@ const connected = new WeakMap<NatsConnection, boolean>();
  */
 export const isConnected = (nc: NatsConnection): boolean => !nc.isClosed() && connected.get(nc) !== false;
 
-export async function drainAll(conns: NatsConnections): Promise<void> {
-  await Promise.allSettled([conns.default, conns.analytics].map((nc) => (nc.isClosed() ? undefined : nc.drain())));
+/**
+ * Drains both connections (what was published is delivered, subscriptions finish) within
+ * `withinMs`. A connection that is down is closed at once: a drain would wait for a reconnect
+ * that may never come, and what it holds is safe anyway (the outbox and JetStream redeliver).
+ */
+export async function drainAll(conns: NatsConnections, withinMs = 2500): Promise<void> {
+  await Promise.allSettled(
+    [conns.default, conns.analytics].map(async (nc) => {
+      if (nc.isClosed()) return;
+      if (!isConnected(nc)) return nc.close();
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), withinMs)));
+      const r = await Promise.race([nc.drain().then(() => 'drained' as const), late]).catch(() => 'late' as const);
+      clearTimeout(timer);
+      if (r === 'late' && !nc.isClosed()) await nc.close();
+    }),
+  );
 }

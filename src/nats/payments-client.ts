@@ -32,7 +32,7 @@ export class NatsPaymentGateway implements PaymentGateway {
       });
     } catch (err) {
       const code = (err as NatsError).code;
-      if (code === ErrorCode.NoResponders) return { kind: 'unavailable', error: 'no payment service is running (no responders on payments.validate)' };
+      if (code === ErrorCode.NoResponders) return { kind: 'unavailable', error: 'no payment service is running: no responders on payments.validate' };
       if (code === ErrorCode.Timeout) return { kind: 'unavailable', error: `the payment service did not answer within ${this.timeoutMs} ms` };
       return { kind: 'unavailable', error: `payment request failed: ${(err as Error).message}` };
     }

@@ -1,12 +1,16 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
- * Every metric orderflow exports, defined once. Each process has its own registry and serves it
- * at /metrics (the web app on its port, workers with --metrics-port). Counters and histograms
- * are per process; the system-wide gauges (orders by status, consumer lag, dead letters, oldest
- * unprocessed message) are filled from the database and JetStream when scraped (see gauges.ts).
+ * Every metric orderflow exports, defined once, in two registries:
+ * - `registry`: what this process counts itself (counters, histograms, process metrics). Every
+ *   process serves it at /metrics (the web app on its port, workers with --metrics-port).
+ * - `systemRegistry`: the system-wide gauges (orders by status, consumer lag, dead letters,
+ *   oldest unprocessed message), filled from the database and JetStream when scraped (gauges.ts).
+ *   Only the web app serves them: a worker's copy would never be refreshed, and would report a
+ *   stale 0 beside the web app's real figure.
  */
 export const registry = new Registry();
+export const systemRegistry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'orderflow_' });
 
 export const httpDuration = new Histogram({
@@ -46,23 +50,39 @@ export const paymentRepliesRejected = new Counter({
   registers: [registry],
 });
 
-export const ordersByStatus = new Gauge({ name: 'orderflow_orders', help: 'Orders by status (from the database)', labelNames: ['status'] as const, registers: [registry] });
+/** payments.validate requests the payment responder answered, by outcome (the responder's side; the web app times the round trip). */
+export const paymentRequestsHandled = new Counter({
+  name: 'orderflow_payment_requests_handled_total',
+  help: 'payments.validate requests this payment responder handled, by outcome (approved, declined, rejected)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+/** What the reconciler re-drove, by action: it counts its own work like every other process. */
+export const reconciled = new Counter({
+  name: 'orderflow_reconciled_total',
+  help: 'Orders the reconciler re-drove, by action (payment_retried, fulfilment_requeued)',
+  labelNames: ['action'] as const,
+  registers: [registry],
+});
+
+export const ordersByStatus = new Gauge({ name: 'orderflow_orders', help: 'Orders by status (from the database)', labelNames: ['status'] as const, registers: [systemRegistry] });
 export const consumerPending = new Gauge({
   name: 'orderflow_consumer_pending',
   help: 'Messages not yet delivered to a consumer (its lag)',
   labelNames: ['stream', 'consumer'] as const,
-  registers: [registry],
+  registers: [systemRegistry],
 });
 export const consumerAckPending = new Gauge({
   name: 'orderflow_consumer_ack_pending',
   help: 'Messages delivered to a consumer and not yet acknowledged',
   labelNames: ['stream', 'consumer'] as const,
-  registers: [registry],
+  registers: [systemRegistry],
 });
-export const deadLetters = new Gauge({ name: 'orderflow_dead_letters', help: 'Messages in the DLQ stream', registers: [registry] });
+export const deadLetters = new Gauge({ name: 'orderflow_dead_letters', help: 'Messages in the DLQ stream', registers: [systemRegistry] });
 export const oldestUnprocessed = new Gauge({
   name: 'orderflow_oldest_unprocessed_seconds',
   help: 'Age of the oldest message not yet processed: unpublished outbox rows, and each consumer’s next pending message',
   labelNames: ['source'] as const,
-  registers: [registry],
+  registers: [systemRegistry],
 });

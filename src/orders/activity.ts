@@ -26,6 +26,11 @@ export function summarize(event: Envelope): string {
  * Records an event once per (consumer, event id): `INSERT OR IGNORE` against the unique index.
  * Returns whether its row is new. `within`: see SqlWriter.write.
  */
+/** Whether `consumer` has recorded this event already (what recordActivity would skip). */
+export function isActivityRecorded(sql: SqlWriter, consumer: string, eventId: string): boolean {
+  return sql.read((tx) => tx.stmt('SELECT 1 FROM nats_activities WHERE consumer = ? AND event_id = ?').get(consumer, eventId)) !== undefined;
+}
+
 export function recordActivity(sql: SqlWriter, consumer: string, subject: string, event: Envelope, opts: { within?: number } = {}): Promise<boolean> {
   const d = (event.data ?? {}) as Record<string, unknown>;
   const orderId = typeof d.order_id === 'string' ? d.order_id : null;

@@ -8,6 +8,7 @@ import { redactUrl } from '../nats/auth/options.js';
 import { NatsPaymentGateway } from '../nats/payments-client.js';
 import type { PlaceOrderDeps } from '../orders/place-order.js';
 import { OutboxRelay } from '../outbox/relay.js';
+import { bounded } from './shutdown.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
 export interface Runtime {
@@ -30,7 +31,7 @@ export interface Runtime {
  * `orderflow web` is `web`, `orderflow worker payments` is `payments`.
  */
 export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name): Promise<Runtime> {
-  const log = createLogger(name, config.LOG_LEVEL);
+  const log = createLogger(name, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
   const sql = new SqlWriter(config.DATABASE_URL);
   let nats: NatsConnections;
   try {
@@ -63,8 +64,8 @@ export async function createRuntime(name: string, config: Config = loadConfig(),
 
 /** Drains both NATS connections (in-flight publishes and replies are delivered) and closes the database. */
 export async function closeRuntime(rt: Runtime): Promise<void> {
-  await rt.outbox.stop();
-  await drainAll(rt.nats);
+  await bounded('outbox relay stop', rt.outbox.stop(), 1000, rt.log);
+  await drainAll(rt.nats, 2500);
   await rt.sql.close();
   await rt.closeDb();
 }

@@ -15,8 +15,11 @@ import rootRoutes from './routes/root.js';
 import opsRoutes from './routes/ops.js';
 import { httpDuration } from '../observability/metrics.js';
 import { correlationIdHeader } from './schemas.js';
+import { API_ERRORS, apiError, BODY_LIMIT_BYTES, fromFastifyError } from './errors.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
+/** A request slower than this is logged at warn (the others at debug). */
+const SLOW_REQUEST_MS = 1000;
 
 /** The web app: plugins/external (security, forms, views), plugins/app (the order domain), routes by folder. */
 export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOperatorToken(rt.config)): Promise<FastifyInstance> {
@@ -31,8 +34,10 @@ export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOpe
       const given = correlationIdHeader.safeParse(req.headers[CORRELATION_HEADER]);
       return given.success ? given.data : newTraceId();
     },
-    logController: new LogController({ requestIdLogLabel: 'correlation_id' }),
-    bodyLimit: 16 * 1024,
+    // Fastify logs two info lines per request, static assets and the dashboard's poll included:
+    // the onResponse hook below logs one, at debug, and at warn when it failed or was slow.
+    logController: new LogController({ requestIdLogLabel: 'correlation_id', disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
     // Slow clients hold a socket, not the server: the whole request (headers within 10 s) must
     // arrive within HTTP_REQUEST_TIMEOUT_MS; a silent connection is closed after 2 minutes
     // (SSE streams write a heartbeat every 15 s); idle keep-alive sockets after 5 s.
@@ -47,6 +52,10 @@ export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOpe
     clientErrorHandler,
     frameworkErrors,
   });
+  // Bodies are JSON or a form (views.ts registers the form parser). Fastify's built-in text/plain
+  // parser would hand a route a string it cannot use; without it, text/plain gets the same 415 as
+  // any other type.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header(CORRELATION_HEADER, req.id);
@@ -55,7 +64,12 @@ export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOpe
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const route = req.routeOptions.url ?? 'unmatched';
+    httpDuration.observe({ method: req.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    const ms = Math.round(reply.elapsedTime * 10) / 10;
+    const slow = ms >= SLOW_REQUEST_MS && !req.url.endsWith('/stream'); // SSE streams are long by design
+    const level = reply.statusCode >= 500 || slow ? 'warn' : 'debug';
+    req.log[level]({ method: req.method, url: req.url, status: reply.statusCode, ms }, slow ? 'slow request' : 'request');
   });
 
   await app.register(security, { config: rt.config, operatorToken: operator.token });
@@ -65,22 +79,24 @@ export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOpe
 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404);
-    return wantsJson(req) ? { error: 'not_found', message: `${req.method} ${req.url} is not here` } : reply.view('error', { title: 'Not found', message: 'There is nothing at this address.' });
+    return wantsJson(req)
+      ? apiError('not_found', `Nothing answers ${req.method} ${req.url.split('?')[0]}; see the README for the routes.`)
+      : reply.view('error', { title: 'Not found', message: 'There is nothing at this address.' });
   });
 
   // Client mistakes (bad JSON, wrong content type, too large) keep their 4xx and say what was
-  // wrong; anything else is a 500 that leaks no internals.
+  // wrong, with one code per cause (errors.ts); anything else is a 500 that leaks no internals.
   app.setErrorHandler((err: FastifyError, req, reply) => {
     // The edge's refusals thrown from plugins (the rate limit's 429) keep their code.
     if (err instanceof EdgeError) {
       reply.code(err.statusCode);
       return wantsJson(req) ? { error: err.error, message: err.message } : reply.view('error', { title: 'Slow down', message: err.message });
     }
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const body = fromFastifyError(err);
+    const status = body.error === 'bad_request' ? err.statusCode! : API_ERRORS[body.error].status;
     if (status === 500) req.log.error({ err }, 'request failed');
-    const message = status === 500 ? 'Something went wrong on our side. The error was logged.' : err.message;
     reply.code(status);
-    return wantsJson(req) ? { error: status === 500 ? 'internal_error' : 'bad_request', message } : reply.view('error', { title: status === 500 ? 'Error' : 'Bad request', message });
+    return wantsJson(req) ? body : reply.view('error', { title: status === 500 ? 'Error' : 'Bad request', message: body.message });
   });
 
   // Routes last: they inherit the handlers set above.

@@ -1,7 +1,16 @@
 import { z } from 'zod';
-import { parseAmountToCents } from '../orders/money.js';
+import { parseAmount, type AmountProblem } from '../orders/money.js';
 
 /** Every HTTP input orderflow accepts, in one place. */
+
+/** One message per reason an amount is refused: each says what is wrong and what to type instead. */
+const AMOUNT_MESSAGES: Record<AmountProblem, string> = {
+  empty: 'Enter an amount, like 12.50.',
+  not_a_number: 'The amount must be a number written with digits and an optional point, like 12.50.',
+  not_positive: 'The amount must be greater than zero.',
+  too_many_decimals: 'Use at most two decimals (whole cents), like 12.50.',
+  too_large: 'The amount is too large: at most 13 digits before the point.',
+};
 
 export const orderInput = z.object({
   customer_email: z
@@ -13,16 +22,10 @@ export const orderInput = z.object({
   amount: z
     .union([z.string(), z.number()], { error: 'Enter an amount, like 12.50.' })
     .transform((v, ctx) => {
-      const cents = parseAmountToCents(v);
-      if (cents === null) {
-        ctx.addIssue({ code: 'custom', message: 'Enter an amount with at most two decimals, like 12.50.' });
-        return z.NEVER;
-      }
-      if (cents <= 0) {
-        ctx.addIssue({ code: 'custom', message: 'The amount must be greater than zero.' });
-        return z.NEVER;
-      }
-      return cents;
+      const r = parseAmount(v);
+      if (r.ok) return r.cents;
+      ctx.addIssue({ code: 'custom', message: AMOUNT_MESSAGES[r.problem] });
+      return z.NEVER;
     }),
 });
 export type OrderInput = z.output<typeof orderInput>;

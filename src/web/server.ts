@@ -3,6 +3,8 @@ import type { Runtime } from '../runtime/context.js';
 import { resolveOperatorToken, signInUrl } from '../config/operator-token.js';
 import { buildApp } from './app.js';
 
+const STREAMS_GRACE_MS = 1000;
+
 /**
  * Builds the app and listens on HOST:PORT (PORT=0 picks a free port; `url` says which).
  * `signInUrl`: the operator's sign-in link (with the token when it was generated into DATA_DIR).
@@ -19,7 +21,14 @@ export async function startWeb(rt: Runtime): Promise<{ app: FastifyInstance; url
     app,
     url,
     signInUrl: signInUrl(url, operator),
-    // Stops accepting connections and waits for in-flight requests to finish.
-    stop: () => app.close(),
+    // Stops accepting connections and waits for in-flight requests to finish. The live pages'
+    // event streams never finish by themselves (they held a shutdown until close-with-grace
+    // killed the process): after a grace period for ordinary requests, their sockets are closed.
+    stop: async () => {
+      const closing = app.close();
+      const cut = setTimeout(() => app.server.closeAllConnections(), STREAMS_GRACE_MS);
+      await closing;
+      clearTimeout(cut);
+    },
   };
 }

@@ -5,6 +5,7 @@ import { Headers } from '../events/envelope.js';
 import { correlationHeaders, encodeJson } from '../nats/codec.js';
 import { decidePayment } from '../payments/policy.js';
 import type { Runtime } from '../runtime/context.js';
+import { paymentRequestsHandled } from '../observability/metrics.js';
 
 export const PAYMENTS_SERVICE = { name: 'payments', version: '1.0.0' } as const;
 
@@ -30,6 +31,7 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
       const correlationId = msg.headers?.get(Headers.CorrelationId) || undefined;
       const reject = (error: string) => {
         log.warn({ correlation_id: correlationId, error }, 'rejected payments.validate request');
+        paymentRequestsHandled.inc({ outcome: 'rejected' });
         msg.respondError(400, error);
         publishDeadLetter(rt.js, { consumer: 'payments', subject: msg.subject, data: msg.data, headers: msg.headers, error, deliveries: 1 }).catch((e: Error) =>
           log.error({ err: e.message }, 'could not dead-letter a bad request'),
@@ -47,6 +49,7 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
       const reply = decidePayment(req.data.order_id, req.data.amount_cents);
       // The reply carries the trace on to the requester.
       msg.respond(encodeJson(reply), correlationId ? { headers: correlationHeaders(correlationId) } : undefined);
+      paymentRequestsHandled.inc({ outcome: reply.approved ? 'approved' : 'declined' });
       log.info(
         { order_id: reply.order_id, correlation_id: correlationId, approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason },
         reply.approved ? 'payment approved' : 'payment declined',

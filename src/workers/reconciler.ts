@@ -1,5 +1,6 @@
 import { reconcileOnce } from '../orders/reconcile.js';
 import { orderDeps, type Runtime } from '../runtime/context.js';
+import { reconciled } from '../observability/metrics.js';
 
 /**
  * Keeps the promise that every accepted order reaches a final state: sweeps the outbox for rows
@@ -20,6 +21,8 @@ export function startReconciler(rt: Runtime, opts: { intervalMs?: number } = {})
       pass = reconcileOnce(deps, { stuckAfterMs: rt.config.STUCK_AFTER_MS, claimMs: rt.config.PAYMENT_TIMEOUT_MS + 1000 });
       const r = (await pass) as Awaited<ReturnType<typeof reconcileOnce>>;
       if (r.paymentsRetried || r.fulfilmentsRequeued) log.info(r, 'reconciled');
+      if (r.paymentsRetried) reconciled.inc({ action: 'payment_retried' }, r.paymentsRetried);
+      if (r.fulfilmentsRequeued) reconciled.inc({ action: 'fulfilment_requeued' }, r.fulfilmentsRequeued);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'reconcile pass failed; will try again');
     }

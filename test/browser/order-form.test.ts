@@ -9,10 +9,11 @@ import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startStack, TEST_OPERATOR_TOKEN, type TestStack } from '../helpers/stack.js';
+import { testEnvSchema } from '../../src/config/env.js';
 import { startHeartbeat } from '../../src/observability/heartbeat.js';
 
 /** A person at the order form, in Debian's Chromium driven by playwright-core. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM = testEnvSchema.parse(process.env).CHROMIUM_PATH;
 
 let stack: TestStack;
 let context: BrowserContext;

@@ -27,7 +27,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('orderflow CLI', () => {
+// Every step runs the CLI as a new process: slow on a busy machine (a bound, not a timing assertion).
+describe('orderflow CLI', { timeout: 120_000 }, () => {
   it('has --help on every command', async () => {
     const top = await runCli(['--help'], env);
     expect(top.code).toBe(0);

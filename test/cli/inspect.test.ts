@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placeOrder } from '../../src/orders/place-order.js';
@@ -29,7 +30,8 @@ afterAll(async () => {
   await stack.stop();
 });
 
-describe('inspection and replay commands', () => {
+// Most steps run the CLI as a new process: slow on a busy machine (a bound, not a timing assertion).
+describe('inspection and replay commands', { timeout: 120_000 }, () => {
   it('nats streams / consumers print what the NATS CLI would', async () => {
     const streams = await runCli(['nats', 'streams'], stack.env);
     expect(streams.code).toBe(0);
@@ -49,8 +51,11 @@ describe('inspection and replay commands', () => {
     expect(r.stdout).toMatch(/orders\.created\s+ORD-[0-9A-Z]{8} created for i@example\.com: 1\.00 USD/);
   });
 
-  it('events replay into the activity consumer restores lost rows, and only those', async () => {
+  it('events replay into the activity consumer restores lost rows, and only those (a dry run counts them first)', async () => {
     await web.db.natsActivity.deleteMany({ where: { orderId: ids[0] } });
+    const dry = await runCli(['events', 'replay', '--consumer', 'activity', '--dry-run'], stack.env);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ read: 8, would_replay: 3, already_recorded: 5, dry_run: true });
+    expect(await web.db.natsActivity.count({ where: { orderId: ids[0] } })).toBe(0);
     const r = await runCli(['events', 'replay', '--consumer', 'activity'], stack.env);
     expect(JSON.parse(r.stdout)).toMatchObject({ read: 8, replayed: 3, already_recorded: 5 });
     expect(await web.db.natsActivity.count({ where: { orderId: ids[0] } })).toBe(3);
@@ -69,6 +74,31 @@ describe('inspection and replay commands', () => {
     const none = await runCli(['events', 'replay', '--from', new Date(Date.now() + 60_000).toISOString(), '--to-subject', 'replay'], stack.env);
     expect(JSON.parse(none.stdout)).toMatchObject({ read: 0 });
     expect((await runCli(['events', 'replay', '--to-subject', 'x', '--consumer', 'activity'], stack.env)).code).toBe(2);
+    const dry = await runCli(['events', 'replay', '--from', from, '--subject', 'orders.shipped', '--to-subject', 'replay', '--dry-run'], stack.env);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ read: 2, would_replay: 2, dry_run: true });
+  });
+
+  it('refuses a --to-subject whose copies would land in one of orderflow’s own streams', async () => {
+    for (const prefix of ['orders', 'jobs', 'dlq']) {
+      const r = await runCli(['events', 'replay', '--to-subject', prefix], stack.env);
+      expect(r.code, prefix).toBe(2);
+      expect(r.stderr).toMatch(/would be stored in orderflow's (ORDERS|JOBS|DLQ) stream/);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('a failure is one line naming the cause, the fix and the NATS server or database used', async () => {
+    const nope = await runCli(['nats', 'consumers', 'NOPE'], stack.env);
+    expect(nope.code).toBe(1);
+    expect(nope.stderr.trim().split('\n')).toEqual([expect.stringMatching(/no stream named NOPE; the streams are .*ORDERS.*\[NATS nats:\/\/127\.0\.0\.1:\d+\]$/)]);
+    const missing = `${stack.dir}/elsewhere/orderflow.db`;
+    const check = await runCli(['check'], { ...stack.env, DATABASE_URL: `file:${missing}` });
+    expect(check.code).toBe(1);
+    expect(check.stderr.trim().split('\n')).toEqual([expect.stringContaining(`no database at ${missing}`)]);
+    expect(existsSync(`${stack.dir}/elsewhere`)).toBe(false);
+    const down = await runCli(['nats', 'streams'], { ...stack.env, NATS_URL: 'nats://127.0.0.1:1' });
+    expect(down.code).toBe(1);
+    expect(down.stderr.trim().split('\n')).toEqual([expect.stringMatching(/cannot reach the NATS server.*\[NATS nats:\/\/127\.0\.0\.1:1\]/)]);
   });
 
   it('projections rebuild agrees with the database, and reports a difference when there is one', async () => {
@@ -89,9 +119,15 @@ describe('inspection and replay commands', () => {
       const url = /metrics and health on (http:\/\/127\.0\.0\.1:\d+)/.exec(w.output())![1]!;
       expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'ok', process: 'payments' });
       expect(await (await fetch(`${url}/ready`)).json()).toMatchObject({ ready: true });
-      await nc.request('payments.validate', new TextEncoder().encode('{"order_id":"m","amount_cents":5}'), { timeout: 2000 });
-      const metrics = await (await fetch(`${url}/metrics`)).text();
+      // Another responder shares the queue group: ask until this one has answered some.
+      const metrics = await waitFor(async () => {
+        await nc.request('payments.validate', new TextEncoder().encode('{"order_id":"m","amount_cents":5}'), { timeout: 2000 });
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return /orderflow_payment_requests_handled_total\{outcome="approved"\} [1-9]/.test(text) && text;
+      }, 15_000, 'a request counted by this responder');
       expect(metrics).toContain('orderflow_process_resident_memory_bytes');
+      // System-wide gauges come from the web app alone: this process could not keep them current.
+      expect(metrics).not.toMatch(/orderflow_dead_letters|orderflow_orders\b|orderflow_consumer_pending/);
     } finally {
       expect(await w.stop()).toBe(0);
     }

@@ -60,13 +60,23 @@ export interface Running {
 }
 
 /** Starts a long-running CLI command (a worker, the web app, `start`). */
-export function spawnCli(name: string, args: string[], env: Record<string, string>): Running {
-  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], { ...TEST_ENV, ...env });
+export function spawnCli(name: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Running {
+  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], { ...TEST_ENV, ...env }, opts);
+}
+
+/** stdin: a pipe the test can write to (e.g. commands for `orderflow start`); cwd: where to run. */
+export interface SpawnOptions {
+  stdin?: boolean;
+  cwd?: string;
 }
 
 /** Starts any long-running command with its output captured and its exit recorded. */
-export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>): Running {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Running {
+  const child = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   let out = '';
   let stopRequested = false;
   let exit: ExitRecord | null = null;

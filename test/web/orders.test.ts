@@ -76,22 +76,35 @@ describe('POST /orders (JSON)', () => {
     expect(page.body).toContain('10,000.00 limit');
   });
 
-  it('400 with field errors for bad input', async () => {
-    for (const amount of ['1e3', '-5', '12.345', '', 'abc', 0]) {
+  it('400 with field errors for bad input, saying what is wrong with each', async () => {
+    for (const amount of ['1e3', '-5', '12.345', '', 'abc', 0, 'NaN', '99999999999999999999999']) {
       const r = await post({ customer_email: 'x@example.com', amount });
       expect(r.statusCode, `amount ${amount}`).toBe(400);
-      expect(r.json()).toMatchObject({ error: 'validation_failed', fields: { amount: [expect.any(String)] } });
+      expect(r.json()).toMatchObject({ error: 'validation_failed', message: expect.stringContaining('amount'), fields: { amount: [expect.any(String)] } });
     }
+    const message = async (amount: unknown) => (await post({ customer_email: 'x@example.com', amount })).json().fields.amount[0] as string;
+    expect(await message('-5')).toMatch(/greater than zero/);
+    expect(await message('0.00')).toMatch(/greater than zero/);
+    expect(await message('NaN')).toMatch(/must be a number/);
+    expect(await message('99999999999999999999999')).toMatch(/too large/);
+    expect(await message('12.345')).toMatch(/two decimals/);
     const r = await post({ customer_email: 'nope' });
     expect(r.json().fields).toMatchObject({ customer_email: [expect.stringContaining('valid email')], amount: [expect.any(String)] });
   });
 
-  it('a broken JSON body or an unsupported content type is a clear 4xx, never a 500', async () => {
-    const bad = await app.inject({ method: 'POST', url: '/orders', payload: '{"customer_email":', headers: { 'content-type': 'application/json', accept: 'application/json' } });
+  it('one error shape with a code per cause: broken JSON, wrong content type, too large', async () => {
+    const json = { accept: 'application/json' };
+    const bad = await app.inject({ method: 'POST', url: '/orders', payload: '{"customer_email":', headers: { ...json, 'content-type': 'application/json' } });
     expect(bad.statusCode).toBe(400);
-    expect(bad.json()).toMatchObject({ error: 'bad_request' });
-    const xml = await app.inject({ method: 'POST', url: '/orders', payload: '<order/>', headers: { 'content-type': 'application/xml', accept: 'application/json' } });
-    expect(xml.statusCode).toBe(415);
+    expect(bad.json()).toEqual({ error: 'invalid_json', message: expect.any(String) });
+    for (const type of ['application/xml', 'text/plain']) {
+      const r = await app.inject({ method: 'POST', url: '/orders', payload: '<order/>', headers: { ...json, 'content-type': type } });
+      expect(r.statusCode, type).toBe(415);
+      expect(r.json()).toEqual({ error: 'unsupported_media_type', message: expect.stringContaining('application/json') });
+    }
+    const big = await app.inject({ method: 'POST', url: '/orders', payload: JSON.stringify({ customer_email: 'a@b.co', amount: '1', pad: 'x'.repeat(900 * 1024) }), headers: { ...json, 'content-type': 'application/json' } });
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toEqual({ error: 'payload_too_large', message: expect.stringContaining('16 KiB') });
   });
 
   it('keeps a caller correlation id and echoes it', async () => {

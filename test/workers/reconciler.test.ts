@@ -8,6 +8,7 @@ import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startReconciler } from '../../src/workers/reconciler.js';
 import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { registry } from '../../src/observability/metrics.js';
 
 let stack: TestStack;
 let web: Runtime;
@@ -40,6 +41,8 @@ describe('reconciler', () => {
       return o?.status === 'shipped' ? o : null;
     }, 8000, 'shipped after the responder came back');
     expect(shipped.paymentError).toBeNull();
+    // It counts what it re-drove (this process's own registry).
+    expect(await registry.getSingleMetricAsString('orderflow_reconciled_total')).toMatch(/action="payment_retried"\} [1-9]/);
   });
 
   it('re-queues fulfilment for an order that was paid but whose job was lost', async () => {

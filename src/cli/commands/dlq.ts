@@ -1,21 +1,8 @@
+import { withNats as session } from '../nats-session.js';
 import type { NatsConnection } from 'nats';
-import { loadConfig } from '../../config/env.js';
-import { openNats } from '../../nats/connections.js';
-import { redactUrl } from '../../nats/auth/options.js';
 import { listDeadLetters, purgeDeadLetters, retryDeadLetter, showDeadLetter } from '../../nats/dead-letters.js';
 
-async function withNats<T>(fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const nc = await openNats('cli', config, { name: 'dlq' }).catch((err: Error) => {
-    process.stderr.write(`orderflow dlq: cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${err.message}\n`);
-    process.exit(1);
-  });
-  try {
-    return await fn(nc);
-  } finally {
-    await nc.drain();
-  }
-}
+const withNats = <T>(fn: (nc: NatsConnection) => Promise<T>) => session('dlq', fn);
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);

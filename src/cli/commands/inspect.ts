@@ -1,31 +1,18 @@
-import { DeliverPolicy, type NatsConnection } from 'nats';
+import { DeliverPolicy } from 'nats';
+import { withNats } from '../nats-session.js';
+import { CliError } from '../errors.js';
+import { openExistingDb, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
-import { openNats } from '../../nats/connections.js';
-import { redactUrl } from '../../nats/auth/options.js';
-import { createDb } from '../../db/client.js';
 import { SqlWriter } from '../../db/sql.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { addEphemeral, readStream } from '../../nats/stream-reader.js';
-import { ACTIVITY_CONSUMER, ORDERS_STREAM } from '../../nats/topology.js';
-import { recordActivity, summarize } from '../../orders/activity.js';
+import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
+import { isActivityRecorded, recordActivity, summarize } from '../../orders/activity.js';
 import { applyEvent, diffProjection, type ProjectedOrder } from '../../orders/projection.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-
-async function withNats<T>(what: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const nc = await openNats('cli', config, { name: what.replace(/ /g, '-') }).catch((err: Error) => {
-    process.stderr.write(`orderflow ${what}: cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${err.message}\n`);
-    process.exit(1);
-  });
-  try {
-    return await fn(nc);
-  } finally {
-    await nc.drain();
-  }
-}
 
 const pad = (s: unknown, n: number) => String(s).padEnd(n);
 const padL = (s: unknown, n: number) => String(s).padStart(n);
@@ -49,7 +36,10 @@ export const natsStreams = (opts: { json: boolean }) =>
 export const natsConsumers = (stream: string | undefined, opts: { json: boolean }) =>
   withNats('nats consumers', async (nc) => {
     const jsm = await nc.jetstreamManager();
-    const streams = stream ? [stream] : (await jsm.streams.names().next());
+    const names = await jsm.streams.names().next();
+    if (stream && !names.includes(stream))
+      throw new CliError(`no stream named ${stream}; the streams are ${names.join(', ') || 'none yet (run `orderflow setup`)'}`);
+    const streams = stream ? [stream] : names;
     const all = [];
     for (const s of streams) all.push(...(await jsm.consumers.list(s).next()));
     if (opts.json) return out(JSON.stringify(all));
@@ -87,16 +77,19 @@ export const eventsTail = (subject: string, opts: { all: boolean; count?: number
  * `<to-subject>.<original subject>` (core NATS, for a consumer of your own) or straight into a
  * consumer of ours (`activity`, idempotent: events it already recorded are skipped).
  */
-export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; toSubject?: string; consumer?: 'activity'; dryRun: boolean }) =>
-  withNats('events replay', async (nc) => {
-    const sql = opts.consumer ? new SqlWriter(loadConfig().DATABASE_URL) : undefined;
+export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; toSubject?: string; consumer?: 'activity'; dryRun: boolean }) => {
+  if (opts.toSubject) refuseOwnSubjects(opts.toSubject);
+  const config = loadConfig();
+  if (opts.consumer) requireExistingDb('events replay', config.DATABASE_URL);
+  return withNats('events replay', async (nc) => {
+    const sql = opts.consumer ? new SqlWriter(config.DATABASE_URL) : undefined;
     const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
+    const consumer = ACTIVITY_CONSUMER.config.durable_name;
     try {
       for await (const m of readStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject: opts.subject, from: opts.from, to: opts.to })) {
         counts.read++;
-        if (opts.dryRun) continue;
         if (opts.toSubject) {
-          nc.publish(`${opts.toSubject}.${m.subject}`, m.data, { headers: m.headers });
+          if (!opts.dryRun) nc.publish(`${opts.toSubject}.${m.subject}`, m.data, { headers: m.headers });
           counts.replayed++;
           continue;
         }
@@ -105,7 +98,8 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
           counts.unparseable++;
           continue;
         }
-        const fresh = await recordActivity(sql!, ACTIVITY_CONSUMER.config.durable_name, m.subject, p.event);
+        // A dry run asks the same question the recorder's INSERT OR IGNORE would answer, without writing.
+        const fresh = opts.dryRun ? !isActivityRecorded(sql!, consumer, p.event.event_id) : await recordActivity(sql!, consumer, m.subject, p.event);
         if (fresh) counts.replayed++;
         else counts.already_recorded++;
       }
@@ -113,8 +107,33 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
     } finally {
       await sql?.close();
     }
-    out(JSON.stringify({ ...counts, target: opts.toSubject ? `${opts.toSubject}.<subject>` : `consumer ${opts.consumer}`, dry_run: opts.dryRun }));
+    // In a dry run, "replayed" counts what a real run would replay.
+    const { replayed, ...rest } = counts;
+    out(JSON.stringify({ ...rest, [opts.dryRun ? 'would_replay' : 'replayed']: replayed, target: opts.toSubject ? `${opts.toSubject}.<subject>` : `consumer ${opts.consumer}`, dry_run: opts.dryRun }));
   });
+};
+
+/**
+ * Copies published inside one of orderflow's streams would be stored (and consumed) as if they
+ * were new orders, jobs or dead letters: refuse a prefix whose copies land there.
+ */
+function refuseOwnSubjects(prefix: string): void {
+  const sample = `${prefix}.orders.created`;
+  const own = streamConfigs({ ordersMaxAgeDays: 1 }).find((s) => (s.subjects ?? []).some((f) => subjectMatches(f, sample)));
+  if (own)
+    throw new CliError(`--to-subject ${prefix}: the copies (${sample}, …) would be stored in orderflow's ${own.name} stream; choose a prefix outside ${(own.subjects ?? []).join(', ')}, like replay`, 2);
+}
+
+/** NATS subject matching: `*` is one token, `>` the rest. */
+export function subjectMatches(filter: string, subject: string): boolean {
+  const f = filter.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '>') return s.length > i;
+    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
+}
 
 /** `orderflow projections rebuild`: the order read model from the ORDERS stream alone, compared with the database. */
 export const projectionsRebuild = (opts: { json: boolean }) =>
@@ -127,7 +146,7 @@ export const projectionsRebuild = (opts: { json: boolean }) =>
       events++;
       applyEvent(projected, p.event);
     }
-    const db = createDb(loadConfig().DATABASE_URL);
+    const db = openExistingDb('projections rebuild', loadConfig().DATABASE_URL);
     const rows = await db.order.findMany({ select: { id: true, status: true } });
     await db.$disconnect();
     const diff = diffProjection(projected, rows);

@@ -42,8 +42,9 @@ export async function start(): Promise<void> {
     const url = new URL(splitServers(config.NATS_URL).servers[0]!.replace(/^nats:/, 'http:'));
     // Authorization on: every process connects as its own identity (generated on first start).
     const auth = ensureNatsAuth(defaultAuthDir(config));
-    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), configFile: auth.serverConfig });
-    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, pid ${embedded.child.pid}; authorization ${auth.serverConfig})`);
+    // watchParent: it stops when we do, even if we are SIGKILLed (see nats/watchdog.sh).
+    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), configFile: auth.serverConfig, watchParent: true });
+    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, log ${join(config.DATA_DIR, 'nats-server.log')}, pid ${embedded.pid}; authorization ${auth.serverConfig})`);
   } else {
     say(`using the NATS server at ${redactUrl(config.NATS_URL)}`);
   }
@@ -67,7 +68,8 @@ export async function start(): Promise<void> {
   }
   const env = {
     ...process.env,
-    ORDERFLOW_PRETTY: process.env.ORDERFLOW_PRETTY ?? '1',
+    // Children write to a pipe (ours): pretty unless the operator said otherwise.
+    ORDERFLOW_PRETTY: config.ORDERFLOW_PRETTY ?? '1',
     ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
   };
   const sup = supervise(
@@ -76,12 +78,20 @@ export async function start(): Promise<void> {
       return { name, env, args: [...nodeFlags(args), BIN, ...args] };
     }),
     say,
+    {
+      // The order form's address once the web app listens (not before: the port may be taken).
+      onMessage: (name, msg) => {
+        if (name === 'web' && msg.type === 'ready' && msg.url) {
+          say(`order form: ${msg.url}/orders/create   (Ctrl-C stops everything)`);
+          // The token was resolved above, before the web app started, so both read the same file.
+          say(`dashboard (operators): ${signInUrl(msg.url, operator)}`);
+        }
+      },
+      commands: process.stdin,
+    },
   );
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
-  const base = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
-  say(`order form: ${base}/orders/create   (Ctrl-C stops everything)`);
-  // Created here, before the web app starts, so that both read the same token file.
-  say(`dashboard (operators): ${signInUrl(base, operator)}`);
+  if (process.stdin.isTTY) say(`type \`stop <name>\`, \`start <name>\`, \`restart <name>\` or \`status\` here (names: ${STARTED_PROCESSES.join(', ')})`);
 
   const code = await sup.done;
   if (embedded) {

@@ -30,12 +30,25 @@ export type DashboardData = Awaited<ReturnType<typeof dashboardData>>;
 
 /** Everything the dashboard shows, in one JSON document (also what /dashboard/data serves). */
 export async function dashboardData(db: Db, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {
+  hub.forgetOld();
   const [orders, streams, dlq, payments] = await Promise.all([orderFigures(db), streamViews(jsm), listDeadLetters(jsm, 20).catch(() => ({ total: 0, items: [] })), paymentsInstances(nc)]);
   const now = Date.now();
   const workers = [...hub.heartbeats.values()]
-    .map((h) => ({ name: h.name, pid: h.pid, host: h.host, started_at: h.started_at, last_seen_ms: now - h.seen_at, up: now - h.seen_at < WorkerHeartbeat.everyMs * 3 }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .map((h) => {
+      const status = workerStatus(h, now);
+      return { name: h.name, pid: h.pid, host: h.host, started_at: h.started_at, last_seen_ms: now - h.seen_at, status, up: status === 'up' };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
   return { at: new Date(now).toISOString(), orders, streams, dlq, workers, payments_service: { name: PAYMENTS_SERVICE.name, subject: PaymentsValidate.subject, instances: payments }, events: hub.recent };
+}
+
+/**
+ * up: beating. stopped: said goodbye (a clean shutdown). silent: missed three beats (crashed,
+ * killed, or cut off from NATS). The hub forgets each after a while (see LiveHub).
+ */
+export function workerStatus(h: { seen_at: number; state?: 'running' | 'stopped' | undefined }, now: number): 'up' | 'stopped' | 'silent' {
+  if (h.state === 'stopped') return 'stopped';
+  return now - h.seen_at < WorkerHeartbeat.everyMs * 3 ? 'up' : 'silent';
 }
 
 async function orderFigures(db: Db) {

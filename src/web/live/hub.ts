@@ -4,6 +4,9 @@ import { MetricEvents, ORDER_SUBJECTS_WILDCARD, parseEvent, WorkerHeartbeat, typ
 import { summarize } from '../../orders/activity.js';
 import type { Runtime } from '../../runtime/context.js';
 
+const STOPPED_SHOWN_MS = 60_000;
+const SILENT_SHOWN_MS = 10 * 60_000;
+
 /** One event as the live pages show it. */
 export interface LiveEvent {
   subject: string;
@@ -69,9 +72,21 @@ export class LiveHub {
           const hb = WorkerHeartbeat.schema.safeParse(safeJson(m.data));
           // Only the identity allowed to publish on orderflow.heartbeat.<name> may say <name> is up.
           if (hb.success && m.subject === WorkerHeartbeat.subjectFor(hb.data.name)) this.heartbeats.set(`${hb.data.name}:${hb.data.pid}`, { ...hb.data, seen_at: Date.now() });
+          this.forgetOld();
         },
       }),
     );
+  }
+
+  /**
+   * A process that stopped is shown for a minute, one gone silent for ten (long enough to notice),
+   * then dropped: a restarted worker has a new pid, and the old row would stay red forever.
+   */
+  forgetOld(now = Date.now()): void {
+    for (const [key, h] of this.heartbeats) {
+      const age = now - h.seen_at;
+      if (age > (h.state === 'stopped' ? STOPPED_SHOWN_MS : SILENT_SHOWN_MS)) this.heartbeats.delete(key);
+    }
   }
 
   /** The latest events, newest first. */

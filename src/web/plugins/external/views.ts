@@ -6,10 +6,11 @@ import { Eta } from 'eta';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { PROJECT_ROOT } from '../../paths.js';
+import { BODY_LIMIT_BYTES } from '../../errors.js';
 
 /** HTML forms, Eta views (autoEscape: every `<%= %>` is escaped) and the /public assets. */
 async function views(app: FastifyInstance, opts: { production: boolean }) {
-  await app.register(formbody, { bodyLimit: 16 * 1024 });
+  await app.register(formbody, { bodyLimit: BODY_LIMIT_BYTES });
   await app.register(view, {
     engine: { eta: new Eta({ autoEscape: true, autoTrim: false }) },
     root: resolve(PROJECT_ROOT, 'views'),

@@ -9,9 +9,11 @@ import { dlqPageQuery, jobBody, ownFilter, publishBody, requestBody, seqParam } 
 import type { LiveEvent } from '../../live/hub.js';
 import { fieldErrors } from '../../schemas.js';
 import { refuse } from '../../edge/refuse.js';
+import { sendApiError } from '../../errors.js';
 
 function invalid(reply: FastifyReply, error: z.ZodError) {
-  return reply.code(400).send({ error: 'validation_failed', message: 'Some fields are invalid; see fields.', fields: fieldErrors(error) });
+  const fields = fieldErrors(error);
+  return sendApiError(reply, 'validation_failed', `Correct ${Object.keys(fields).join(' and ')} and try again.`, fields);
 }
 
 /** Dead letters retried per request by "Retry all" (the next click goes on from there). */

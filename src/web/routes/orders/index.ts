@@ -5,6 +5,7 @@ import { wantsJson } from '../../negotiate.js';
 import { orderJson } from '../../order-json.js';
 import { fieldErrors, listQuery, orderInput, orderParams } from '../../schemas.js';
 import { formatCents } from '../../../orders/money.js';
+import { apiError } from '../../errors.js';
 
 const helpers = { formatCents };
 
@@ -22,7 +23,7 @@ export default async function orders(app: FastifyInstance) {
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
       reply.code(400);
-      if (wantsJson(req)) return { error: 'validation_failed', fields: errors };
+      if (wantsJson(req)) return apiError('validation_failed', `Correct ${Object.keys(errors).join(' and ')} and send the order again.`, errors);
       return reply.view('orders/create', { values: { customer_email: String(body.customer_email ?? ''), amount: String(body.amount ?? '') }, errors, csrf: reply.generateCsrf() });
     }
     const order = await placeOrder(
@@ -39,7 +40,7 @@ export default async function orders(app: FastifyInstance) {
     const q = listQuery.safeParse(req.query);
     if (!q.success) {
       reply.code(400);
-      return wantsJson(req) ? { error: 'validation_failed', fields: fieldErrors(q.error) } : reply.view('error', { title: 'Bad request', message: 'page and per_page must be positive whole numbers (per_page at most 100).' });
+      return wantsJson(req) ? apiError('validation_failed', 'page and per_page must be positive whole numbers (per_page at most 100).', fieldErrors(q.error)) : reply.view('error', { title: 'Bad request', message: 'page and per_page must be positive whole numbers (per_page at most 100).' });
     }
     const page = await app.orders.list(q.data.page, q.data.per_page);
     if (wantsJson(req)) return { items: page.items.map((o) => orderJson(o)), page: page.page, per_page: page.perPage, total: page.total, pages: page.pages };
@@ -49,7 +50,7 @@ export default async function orders(app: FastifyInstance) {
   // The order page's live feed: a message whenever an event about this order is published.
   app.get('/:id/stream', { sse: 'only' }, async (req, reply) => {
     const p = orderParams.safeParse(req.params);
-    if (!p.success) return reply.code(404).send({ error: 'not_found', message: 'No order with that id.' });
+    if (!p.success) return reply.code(404).send(apiError('not_found', 'No order with that id; order ids are UUIDs.'));
     const stream = app.streams.open(req, reply);
     if (!stream) return reply;
     reply.sse.keepAlive();
@@ -64,7 +65,7 @@ export default async function orders(app: FastifyInstance) {
     const order = p.success ? await app.orders.find(p.data.id) : null;
     if (!order) {
       reply.code(404);
-      return wantsJson(req) ? { error: 'not_found', message: 'No order with that id.' } : reply.view('error', { title: 'Order not found', message: 'There is no order with that id.' });
+      return wantsJson(req) ? apiError('not_found', 'No order with that id; list the orders at GET /orders.') : reply.view('error', { title: 'Order not found', message: 'There is no order with that id.' });
     }
     const timeline = await app.orders.activities(order.id);
     const json = orderJson(order, timeline);

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { envSchema } from '../../src/config/env.js';
+import { program, workerNames } from '../../src/cli/main.js';
+
+/**
+ * No Docker engine runs these tests, so the compose file and the Dockerfile are checked by reading
+ * them: every orderflow service runs a real `orderflow` command with settings the schema knows,
+ * from one image built once, with a healthcheck on /ready.
+ */
+const ROOT = join(import.meta.dirname, '../..');
+interface Service {
+  build?: unknown;
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  healthcheck?: { test: string[] };
+  init?: boolean;
+}
+const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service> };
+const services = Object.entries(compose.services);
+const ours = services.filter(([, s]) => s.image === 'orderflow:local' || s.build !== undefined);
+// Settings of the processes themselves, not orderflow's.
+const NODE_SETTINGS = new Set(['NODE_OPTIONS']);
+
+function resolveCommand(args: string[]): { command: Command; rest: string[] } {
+  let command: Command = program;
+  const rest = [...args];
+  while (rest.length && !rest[0]!.startsWith('-')) {
+    const sub = command.commands.find((c) => c.name() === rest[0]);
+    if (!sub) break;
+    command = sub;
+    rest.shift();
+  }
+  return { command, rest };
+}
+
+describe('docker-compose.yml', () => {
+  it('builds the orderflow image once and every other service reuses it', () => {
+    const builders = services.filter(([, s]) => s.build !== undefined);
+    expect(builders.map(([n]) => n)).toEqual(['setup']);
+    expect(ours.length).toBeGreaterThanOrEqual(6);
+    for (const [name, s] of ours) expect(s.image, name).toBe('orderflow:local');
+  });
+
+  it('runs a real orderflow command in each service', () => {
+    for (const [name, s] of ours) {
+      expect(s.command, name).toBeDefined();
+      const { command, rest } = resolveCommand(s.command!);
+      expect(command, `${name}: ${s.command!.join(' ')}`).not.toBe(program);
+      expect(command.commands, `${name}: ${command.name()} needs a subcommand`).toHaveLength(0);
+      const positional = rest.filter((a, i) => !a.startsWith('-') && !(i > 0 && rest[i - 1]!.startsWith('--') && command.options.find((o) => o.long === rest[i - 1])?.required));
+      if (command.name() === 'worker') expect(workerNames.options, name).toContain(positional[0]);
+      for (const flag of rest.filter((a) => a.startsWith('--'))) expect(command.options.map((o) => o.long), `${name}: ${flag}`).toContain(flag);
+    }
+  });
+
+  it('sets only environment variables the config schema knows', () => {
+    const known = new Set(Object.keys(envSchema.shape));
+    for (const [name, s] of ours) for (const key of Object.keys(s.environment ?? {})) expect(known.has(key) || NODE_SETTINGS.has(key), `${name}: ${key}`).toBe(true);
+  });
+
+  it('checks /ready of the web app and of every worker (on its --metrics-port)', () => {
+    for (const [name, s] of ours.filter(([, s]) => s.command?.[0] === 'web' || s.command?.[0] === 'worker')) {
+      const test = s.healthcheck?.test.join(' ') ?? '';
+      expect(test, name).toMatch(/\/ready/);
+      if (s.command![0] === 'worker') {
+        const port = s.command![s.command!.indexOf('--metrics-port') + 1];
+        expect(port, `${name} serves /ready with --metrics-port`).toBeDefined();
+        expect(test, name).toContain(`:${port}/ready`);
+      } else expect(test, name).toContain(`:${s.environment?.PORT ?? 3000}/ready`);
+    }
+  });
+
+  it('runs nats-box under an init, so it stops on SIGTERM', () => {
+    expect(compose.services['nats-box']?.init).toBe(true);
+  });
+});
+
+describe('Dockerfile', () => {
+  const file = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const stages = file.split(/^FROM /m).slice(1);
+  const final = stages.at(-1)!;
+
+  it('runs a maintained Node LTS, without dev dependencies, as a non-root user', () => {
+    expect(final).toMatch(/^node:(22|24)[.-]/);
+    expect(file).toMatch(/npm prune --omit=dev/);
+    const user = /^USER (\S+)/m.exec(final)?.[1];
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+  });
+});
