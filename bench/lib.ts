@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { nkeyAuthenticator, type ConnectionOptions } from 'nats';
 
 /** Small helpers shared by the bench runner and the ceiling scripts. */
 
@@ -183,4 +184,14 @@ export async function stopChild(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * How the bench's own NATS clients (the ceilings, its backlog probe) connect: as the bench's
+ * identity, whose seed file run.ts names in BENCH_NATS_SEED, on the same authorized server that
+ * orderflow runs on; without it, anonymously.
+ */
+export function benchNatsOptions(url: string): ConnectionOptions {
+  const seed = process.env.BENCH_NATS_SEED;
+  return { servers: url, ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed, 'utf8').trim())) } : {}) };
 }

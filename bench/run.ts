@@ -12,10 +12,12 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { connect } from 'nats';
 import { z } from 'zod';
+import { defaultAuthDir, ensureNatsAuth } from '../src/nats/auth/identities.js';
+import { TEST_PERMISSIONS } from '../src/nats/auth/permissions.js';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
 import { Pipeline } from './backlog.js';
-import { cannon, procStats, round, say, sleep, startScript, stopChild, type HttpResult } from './lib.js';
+import { benchNatsOptions, cannon, procStats, round, say, sleep, startScript, stopChild, type HttpResult } from './lib.js';
 import { drain, pipelineStep, type Latency, type Step } from './step.js';
 import { summarize, table } from './summary.js';
 
@@ -44,7 +46,11 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
   const began = Date.now();
   const dir = join(ROOT, 'bench', 'tmp', `${began}-${run}`);
   mkdirSync(dir, { recursive: true });
-  const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+  // NATS as `npm start` runs it: with the generated authorization, each process its own identity
+  // (found in DATA_DIR), and the bench's own clients as a `bench` identity that may do anything.
+  const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
+  process.env.BENCH_NATS_SEED = join(auth.identitiesDir, 'bench.nk');
+  const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig });
   const result: Record<string, unknown> = {};
   const procs: Running[] = [];
   try {
@@ -68,6 +74,9 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
       LOG_LEVEL: 'warn',
       ORDERFLOW_PRETTY: '0',
       NODE_ENV: 'production',
+      // The bench offers thousands of orders a second from one address: the per-IP limits are off.
+      RATE_LIMIT_ORDERS_PER_MIN: '0',
+      RATE_LIMIT_OPERATOR_PER_MIN: '0',
     };
     say('orderflow: setup, then web + payments + activity + fulfillment + reconciler');
     const setup = await runCli(['setup'], env);
@@ -75,7 +84,7 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     for (const name of ['web', 'payments', 'activity', 'fulfillment', 'reconciler']) procs.push(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], env));
     await waitReady(`http://127.0.0.1:${webPort}/ready`);
     const db = new Database(join(dir, 'orderflow.db'), { readonly: true });
-    const nc = await connect({ servers: nats.url, name: 'bench' });
+    const nc = await connect({ ...benchNatsOptions(nats.url), name: 'bench' });
     const pipe = new Pipeline(db, await nc.jetstreamManager());
     const url = `http://127.0.0.1:${webPort}/orders`;
     const cpuOf = () => Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.cpu_ms ?? 0]), ['nats-server', procStats(nats.child.pid!)?.cpu_ms ?? 0]]) as Record<string, number>;

@@ -8,12 +8,13 @@ import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { connect } from 'nats';
 import { SqlWriter } from '../../src/db/sql.js';
+import { benchNatsOptions } from '../lib.js';
 
 const [url, dbPath] = [process.argv[2]!, process.argv[3]!];
 const db = new SqlWriter(`file:${dbPath}`);
 await db.write((sql) => sql.stmt('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL)').run());
 const INSERT = 'INSERT INTO orders (id, email, amount_cents, created_at) VALUES (?, ?, ?, ?)';
-const nc = await connect({ servers: url });
+const nc = await connect(benchNatsOptions(url));
 const jsm = await nc.jetstreamManager();
 await jsm.streams.add({ name: 'MINIMAL', subjects: ['minimal.>'] });
 const js = nc.jetstream();

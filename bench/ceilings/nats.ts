@@ -1,11 +1,11 @@
 // Ceiling: raw NATS, no orderflow code. Prints one JSON line:
 //   request/reply round trip one at a time, and JetStream publish awaiting each ack.
 import { connect } from 'nats';
-import { timeLoop } from '../lib.js';
+import { benchNatsOptions, timeLoop } from '../lib.js';
 
 const [url, ms] = [process.argv[2]!, Number(process.argv[3] ?? 3000)];
-const server = await connect({ servers: url });
-const client = await connect({ servers: url });
+const server = await connect(benchNatsOptions(url));
+const client = await connect(benchNatsOptions(url));
 server.subscribe('bench.echo', { callback: (_e, m) => m.respond(m.data) });
 await server.flush();
 const payload = new TextEncoder().encode(JSON.stringify({ order_id: 'bench', amount_cents: 1250 }));

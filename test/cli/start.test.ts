@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,9 @@ async function startAll(name: string, extra: Record<string, string> = {}) {
   runs.push(run);
   await run.waitFor(/started nats-server -js at nats:\/\/127\.0\.0\.1:\d+ .*pid (\d+)/, 20_000);
   const natsPid = Number(/started nats-server.*pid (\d+)/.exec(run.output())![1]);
-  return { run, natsPid, webPort, base: `http://127.0.0.1:${webPort}` };
+  // The operator token `orderflow start` generated (read when needed: it is written before the web app starts).
+  const operator = () => ({ authorization: `Bearer ${readFileSync(join(data, 'operator-token'), 'utf8').trim()}` });
+  return { run, natsPid, webPort, base: `http://127.0.0.1:${webPort}`, operator };
 }
 
 /** The pids `status` reports, by process name. */
@@ -75,7 +77,7 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
   });
 
   it('restarts a crashed worker, leaves a cleanly stopped one down until `start`, and shows the dashboard which is which', async () => {
-    const { run, base } = await startAll('manager');
+    const { run, base, operator } = await startAll('manager');
     for (const r of READY) await run.waitFor(r, 30_000);
     const before = await pids(run);
 
@@ -92,7 +94,7 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
       body: JSON.stringify({ customer_email: 'p@b.co', amount: '3.00' }),
     });
     expect(((await pending.json()) as { status: string }).status).toBe('payment_pending');
-    const workers = async () => ((await (await fetch(`${base}/dashboard/data`)).json()) as { workers: { name: string; pid: number; status: string }[] }).workers;
+    const workers = async () => ((await (await fetch(`${base}/dashboard/data`, { headers: operator() })).json()) as { workers: { name: string; pid: number; status: string }[] }).workers;
     await waitFor(async () => (await workers()).some((w) => w.name === 'payments' && w.pid === before.payments && w.status === 'stopped'), 10_000, 'payments shown as stopped');
 
     run.child.stdin!.write('start payments\n');
