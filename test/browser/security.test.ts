@@ -163,7 +163,8 @@ describe('a page on another origin, visited by a signed-in operator', () => {
     h.set('Orderflow-Dlq-Consumer', 'jobs-fulfillment');
     h.set('Orderflow-Dlq-Stream', 'JOBS');
     h.set('Orderflow-Dlq-Error', 'failed on purpose');
-    const { seq } = await rt.js.publish('dlq.jobs-fulfillment', new TextEncoder().encode(JSON.stringify(job)), { headers: h });
+    // Planted by the test's own client: the web app's NATS identity may not write dead letters.
+    const { seq } = await (await stack.connect()).jetstream().publish('dlq.jobs-fulfillment', new TextEncoder().encode(JSON.stringify(job)), { headers: h });
     await page.reload();
     await page.click(`#dlq button`);
     await expect.poll(() => page.locator('#dlq-result').innerText(), { timeout: 10_000 }).toBe(`Dead letter #${seq} went back to jobs.fulfillment.demo for jobs-fulfillment.`);

@@ -185,7 +185,8 @@ describe('operator tools cannot hurt production', () => {
     const probe = await stack.runtime('probe-inject');
     const jsm = await probe.nats.default.jetstreamManager();
     const before = (await jsm.streams.info('ORDERS')).state.last_seq;
-    const injected = await tool('/dashboard/tools/publish', { subject: 'orders.test', payload: '{}', inject: 'true' });
+    // Injection still goes only where the web app's NATS identity may publish (orders it writes).
+    const injected = await tool('/dashboard/tools/publish', { subject: 'orders.declined', payload: '{}', inject: 'true' });
     expect(injected.json()).toMatchObject({ published: true, injected: true, stream: 'ORDERS', seq: before + 1 });
     expect((await tool('/dashboard/tools/publish', { subject: 'demo.hello', payload: '{}' })).json()).toMatchObject({ published: true, injected: false });
     expect((await tool('/dashboard/tools/publish', { subject: 'orders.test', inject: 'maybe' })).json()).toMatchObject({ error: 'validation_failed' });
