@@ -22,7 +22,7 @@ mkdirSync(profDir, { recursive: true });
 
 const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
 const port = await freePort();
-const env = { NATS_URL: nats.url, PORT: String(port), DATA_DIR: dir, DATABASE_URL: `file:${join(dir, 'o.db')}`, LOG_LEVEL: 'warn', ORDERFLOW_PRETTY: '0', NODE_ENV: 'production' };
+const env = { NATS_URL: nats.url, PORT: String(port), DATA_DIR: dir, DATABASE_URL: `file:${join(dir, 'o.db')}`, LOG_LEVEL: 'warn', ORDERFLOW_PRETTY: '0', NODE_ENV: 'production', RATE_LIMIT_ORDERS_PER_MIN: '0', RATE_LIMIT_OPERATOR_PER_MIN: '0' };
 await runCli(['setup'], env);
 const names = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'];
 const procs: Running[] = names.filter((n) => n !== target).map((n) => spawnCli(n, n === 'web' ? ['web'] : ['worker', n], env));
