@@ -18,6 +18,20 @@ export const API_ERRORS = {
   payload_too_large: { status: 413, meaning: 'the body is larger than 16 KiB' },
   unsupported_media_type: { status: 415, meaning: 'the body is not `application/json` or `application/x-www-form-urlencoded`' },
   internal_error: { status: 500, meaning: 'a fault on our side; it was logged with the correlation id' },
+  // The edge (src/web/edge): who may do what, and how much.
+  unauthorized: { status: 401, meaning: 'an operator route without a session or `Authorization: Bearer <token>` (a browser asking for a page is sent to `/signin` instead)' },
+  forbidden: { status: 403, meaning: 'signed in, but not allowed to do that' },
+  csrf_invalid: { status: 403, meaning: 'a browser\'s state-changing request without a valid CSRF token (reload the page)' },
+  origin_not_allowed: { status: 403, meaning: 'a browser\'s state-changing request from another origin' },
+  host_not_allowed: { status: 403, meaning: 'a `Host` that is not loopback, `HOST` or in `ALLOWED_HOSTS` (DNS rebinding)' },
+  protected_subject: { status: 400, meaning: 'a dashboard tool aimed at one of orderflow\'s own subjects without `inject: true`' },
+  request_timeout: { status: 408, meaning: 'the request\'s headers or body did not arrive within `HTTP_REQUEST_TIMEOUT_MS`' },
+  uri_too_long: { status: 414, meaning: 'the URL is too long' },
+  rate_limited: { status: 429, meaning: 'too many requests from this address; `Retry-After` says when to try again' },
+  headers_too_large: { status: 431, meaning: 'the request headers are too large' },
+  retry_failed: { status: 409, meaning: 'NATS did not take a dead letter back (its subject is in no stream, or a permission)' },
+  publish_failed: { status: 502, meaning: 'NATS did not take a dashboard tool\'s message (a permission, no stream)' },
+  too_many_streams: { status: 503, meaning: 'too many live streams open in total (429 when too many from this address); `Retry-After` says when' },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

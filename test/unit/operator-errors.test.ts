@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { subjectMatches } from '../../src/cli/commands/inspect.js';
+import { subjectMatches } from '../../src/nats/subjects.js';
 import { CliError, describeFailure, EXIT_CONFIG } from '../../src/cli/errors.js';
 import { WorkerHeartbeat } from '../../src/events/contracts.js';
 import { workerStatus } from '../../src/web/dashboard/data.js';

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MetricEvents, OrderEvents, PaymentsValidate, WorkerHeartbeat } from '../../src/events/contracts.js';
 import { Jobs, jobSubject } from '../../src/events/jobs.js';
+import { subjectMatches } from '../../src/nats/subjects.js';
 import { IDENTITY_KINDS, inboxPrefix, permissionsFor, type IdentityKind } from '../../src/nats/auth/permissions.js';
 
-/** NATS subject matching: `*` is one token, `>` the rest (one or more). */
-function matches(pattern: string, subject: string): boolean {
-  const p = pattern.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === '>') return s.length > i;
-    if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
-  }
-  return p.length === s.length;
-}
+const matches = subjectMatches;
 const mayPublish = (k: IdentityKind, subject: string) => permissionsFor(k).publish.some((p) => matches(p, subject));
 const maySubscribe = (k: IdentityKind, subject: string) => permissionsFor(k).subscribe.some((p) => matches(p, subject));
 const who = (may: (k: IdentityKind, s: string) => boolean, subject: string) => IDENTITY_KINDS.filter((k) => may(k, subject));

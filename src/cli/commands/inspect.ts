@@ -1,5 +1,6 @@
 import { DeliverPolicy } from 'nats';
 import { withNats } from '../nats-session.js';
+import { subjectMatches } from '../../nats/subjects.js';
 import { CliError } from '../errors.js';
 import { openExistingDb, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
@@ -124,16 +125,6 @@ function refuseOwnSubjects(prefix: string): void {
     throw new CliError(`--to-subject ${prefix}: the copies (${sample}, …) would be stored in orderflow's ${own.name} stream; choose a prefix outside ${(own.subjects ?? []).join(', ')}, like replay`, 2);
 }
 
-/** NATS subject matching: `*` is one token, `>` the rest. */
-export function subjectMatches(filter: string, subject: string): boolean {
-  const f = filter.split('.');
-  const s = subject.split('.');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '>') return s.length > i;
-    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
-  }
-  return f.length === s.length;
-}
 
 /** `orderflow projections rebuild`: the order read model from the ORDERS stream alone, compared with the database. */
 export const projectionsRebuild = (opts: { json: boolean }) =>

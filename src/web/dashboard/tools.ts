@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { streamConfigs } from '../../nats/topology.js';
+import { subjectMatches } from '../../nats/subjects.js';
 
 /**
  * The dashboard's tools must not hurt production: publish and request go to any subject except
@@ -34,15 +35,6 @@ export const seqParam = z.object({ seq: z.coerce.number().int().positive() });
 /** The subject filters orderflow consumes: every stream's, and the workers' heartbeats. */
 const OWN_FILTERS = [...streamConfigs({ ordersMaxAgeDays: 1 }).flatMap((c) => c.subjects ?? []), 'orderflow.>'];
 
-export function matchesFilter(subject: string, filter: string): boolean {
-  const s = subject.split('.');
-  const f = filter.split('.');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '>') return s.length > i;
-    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
-  }
-  return s.length === f.length;
-}
 
 /** The filter that makes `subject` one of orderflow's own, or undefined. */
-export const ownFilter = (subject: string) => OWN_FILTERS.find((f) => matchesFilter(subject, f));
+export const ownFilter = (subject: string) => OWN_FILTERS.find((f) => subjectMatches(f, subject));
