@@ -18,7 +18,11 @@ let shuttingDown = false;
 export const isShuttingDown = () => shuttingDown;
 
 export function onShutdown(log: Logger, close: () => Promise<void>, delayMs = STOP_WITHIN_MS - 1000): void {
-  closeWithGrace({ delay: delayMs, logger: { error: (m: unknown) => log.error(String(m)) } }, async ({ signal, err }) => {
+  // Only the signals that ask a process to stop: a real SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT
+  // must kill it as the fault it is (Node warns that JS listeners on them can leave it hanging), so
+  // a supervisor and the fault suite see a crash, not a clean exit 0.
+  const skip = ['SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV'] as const;
+  closeWithGrace({ delay: delayMs, skip: [...skip], logger: { error: (m: unknown) => log.error(String(m)) } }, async ({ signal, err }) => {
     shuttingDown = true;
     if (err) log.error({ err }, 'fatal error; shutting down');
     else log.info({ signal }, 'shutting down');
