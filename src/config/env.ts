@@ -75,6 +75,13 @@ export const envSchema = z.object({
   JOBS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2).describe('size cap of `JOBS` in bytes (full: new jobs are refused)'),
   DLQ_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30).describe('age cap of `DLQ`, in days'),
   DLQ_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2).describe('size cap of `DLQ` in bytes (full: the oldest dead letters go)'),
+  NATS_STREAM_REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe('copies of every stream (`ORDERS`, `JOBS`, `DLQ`) on a NATS cluster: `1` on one server, `3` on a three-node cluster (one node may die); `orderflow setup` changes existing streams in place'),
   JOB_MAX_DELAY_MS: z.coerce.number().int().min(1000).max(86_400_000).default(86_400_000).describe('a job due further ahead than this is dead-lettered on arrival, whoever published it'),
 
   // ---- the web app's edge (issue 10, HTTP side): who may do what, and how much ----
