@@ -1,17 +1,21 @@
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { connectionOptions } from '../../src/nats/auth/options.js';
-import { parseConfig } from '../../src/config/env.js';
+import { openNats } from '../../src/nats/connections.js';
+import { parseConfig, type Config } from '../../src/config/env.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY, waitFor } from '../helpers/stack.js';
 
 /** The launcher of src/nats/cluster.ts on real nats-server processes: three nodes, one R3 stream, a leader killed and brought back. */
 let tc: TestCluster;
 let nc: NatsConnection;
+let config: Config;
 
 beforeAll(async () => {
   tc = await startTestCluster();
-  const config = parseConfig({ DATA_DIR: tc.dir, NATS_URL: tc.cluster.urls });
+  config = parseConfig({ DATA_DIR: tc.dir, NATS_URL: tc.cluster.urls });
   nc = await connect({ ...connectionOptions(config, TEST_IDENTITY), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
 }, 60_000);
 afterAll(async () => {
@@ -66,5 +70,23 @@ describe('a three-node cluster on loopback', () => {
       `${leader} current again`,
     );
     expect(back.state.messages).toBe(21);
+  }, 90_000);
+
+  it('a process connects to the first node of NATS_URL, says so, and after that node dies says which one it moved to', async () => {
+    const lines: { msg: string; nats_server?: string; nats_url?: string }[] = [];
+    const sink = new Writable({ write: (chunk, _enc, cb) => (lines.push(...String(chunk).trim().split('\n').map((l) => JSON.parse(l))), cb()) });
+    const log = pino({ level: 'info' }, sink);
+    const conn = await openNats(TEST_IDENTITY, config, { log, name: 'cluster-test' });
+    try {
+      expect(lines[0]).toMatchObject({ msg: 'nats connected to n1', nats_server: 'n1', nats_url: tc.cluster.node('n1').url.replace('nats://', '') });
+      await tc.cluster.killNode('n1');
+      const moved = await waitFor(() => lines.find((l) => l.msg.startsWith('nats reconnected to')), 30_000, 'a reconnect line');
+      expect(['n2', 'n3']).toContain(moved.nats_server);
+      expect(moved.msg).toBe(`nats reconnected to ${moved.nats_server}`);
+      expect(await conn.rtt()).toBeGreaterThanOrEqual(0);
+    } finally {
+      await conn.close();
+      await tc.cluster.restartNode('n1');
+    }
   }, 90_000);
 });
