@@ -52,9 +52,11 @@ export const envSchema = z.object({
   // an operator moves metrics to a cluster of their own.
   NATS_ANALYTICS_URL: natsUrl.optional().describe('the `analytics` connection (`metrics.orders`); unset: `NATS_URL`'),
   NATS_EMBEDDED: z
-    .enum(['auto', 'never'])
+    .enum(['auto', 'cluster', 'never'])
     .default('auto')
-    .describe('`auto`: `orderflow start` runs a local `nats-server -js` when nothing answers at `NATS_URL`; `never`: it fails instead'),
+    .describe(
+      '`auto`: `orderflow start` runs a local `nats-server -js` when nothing answers at `NATS_URL`; `cluster`: it runs a three-node loopback cluster instead (client ports: the three `NATS_URL` lists, or its port and the next two) with R3 streams; `never`: it fails instead',
+    ),
   PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000).describe('how long the web app waits for `payments.validate` before keeping the order as `payment_pending`'),
   ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90).describe('retention of the `ORDERS` stream, in days'),
   PAYMENT_RETRY_BASE_MS: z.coerce
