@@ -12,7 +12,7 @@ export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   const webMetrics = Registry.merge([registry, systemRegistry]);
   // Public, so nothing a visitor could use: no pid, no versions (the worker's own ports keep the pid).
   app.get('/health', async () => {
-    const { pid: _pid, ...h } = health(rt.name);
+    const { pid: _pid, ...h } = health(rt.instance);
     return h;
   });
   app.get('/ready', async (_req, reply) => {
