@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env.js';
 import { OrderEvents } from '../../src/events/contracts.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
-import { freePort, isAlive, spawnCli, type Running } from '../helpers/processes.js';
+import { freePort, isAlive, runCli, spawnCli, type Running } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-start-'));
@@ -131,6 +131,20 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     expect(children).toHaveLength(5);
     run.child.kill('SIGKILL');
     await waitFor(() => [natsPid, ...children].every((pid) => !isAlive(pid)), 20_000, 'every child gone');
+  });
+
+  it('a bad --scale is one line naming it, before anything starts', async () => {
+    for (const [value, says] of [
+      ['billing=2', /^orderflow start --scale: "billing=2": unknown process kind "billing" \(kinds: web, payments/],
+      ['web=0', /^orderflow start --scale: "web=0": at least 1 copy/],
+      ['web=x', /^orderflow start --scale: "web=x": the number of copies must be a whole number/],
+    ] as const) {
+      const r = await runCli(['start', '--scale', value], { DATA_DIR: join(dir, 'bad-scale'), NATS_URL: 'nats://127.0.0.1:1' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(says);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
   });
 
   it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', async () => {
