@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { createInterface } from 'node:readline';
 import { EXIT_CONFIG } from './errors.js';
 import type { SupervisorMessage } from './supervisor-link.js';
+import { answerMetricsRequest } from '../observability/cluster-metrics.js';
 
 /**
  * Runs orderflow's processes side by side, like a small process manager:
@@ -119,7 +120,10 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
     e.startedAt = Date.now();
     const prefix = prefixer(e.spec.name, e.index, width);
     for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream! }).on('line', (line) => process.stdout.write(`${prefix(line)}\n`));
-    child.on('message', (msg: SupervisorMessage) => opts.onMessage?.(e.spec, msg));
+    child.on('message', (msg: SupervisorMessage) => {
+      if (e.spec.sharesListeners && answerMetricsRequest(child, msg)) return;
+      opts.onMessage?.(e.spec, msg);
+    });
     // A failed spawn (no such executable) also ends in 'exit' for Node children; log it either way.
     child.once('error', (err) => log(`${e.spec.name} could not be started: ${err.message}`));
     child.once('exit', (code, signal) => onExit(e, child, code, signal));

@@ -168,8 +168,16 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
         }).on('error', reject),
       );
     const served = new Set<string>();
-    for (let i = 0; i < 20 && served.size < 2; i++) served.add(await servedBy());
+    let asked = 0;
+    for (; asked < 20 && served.size < 2; asked++) served.add(await servedBy());
     expect([...served].sort()).toEqual(['web-1', 'web-2']);
+    // /metrics on the one port is the web copies' figures summed, whichever copy answers the scrape.
+    const healthCount = async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      expect(text.match(/^orderflow_orders\{status="shipped"\}/gm)).toHaveLength(1);
+      return Number(/^orderflow_http_request_duration_seconds_count\{method="GET",route="\/health",status="200"\} (\d+)/m.exec(text)?.[1]);
+    };
+    expect([await healthCount(), await healthCount(), await healthCount()]).toEqual([asked, asked, asked]);
 
     // Shipments counted from the wire (the `cli` identity may watch orders.>), by distinct event id per order.
     const nc = await connect({ ...connectionOptions(parseConfig({ ...process.env, ...env }), 'cli'), name: 'test:scale-wire' });
