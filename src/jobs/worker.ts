@@ -6,6 +6,7 @@ import { MAX_MESSAGE_BYTES } from '../events/contracts.js';
 import { describeZodError } from '../events/envelope.js';
 import { fromDelayLane, JOB_HOPS_HEADER, jobEnvelopeSchema, toDelayLane, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
 import { ACK, type Verdict } from '../nats/consumer.js';
+import { publishToStream } from '../nats/publish.js';
 
 export interface JobContext {
   jobId: string;
@@ -82,7 +83,7 @@ async function move(js: JetStreamClient, m: JsMsg, subject: string, env: JobEnve
     for (const v of vs) h.append(k, v);
   }
   h.set(JOB_HOPS_HEADER, String(hops));
-  await js.publish(subject, m.data, { headers: h, msgID: `${env.job_id}:${kind}:${hops}` });
+  await publishToStream(js, { id: `${env.job_id}:${kind}:${hops}`, subject, payload: m.data, headers: h });
 }
 
 /**

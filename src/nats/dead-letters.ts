@@ -1,5 +1,6 @@
 import type { JetStreamClient, JetStreamManager, MsgHdrs, StoredMsg } from 'nats';
 import { headers as natsHeaders } from 'nats';
+import { publishToStream } from './publish.js';
 
 /**
  * Dead letters: messages a consumer gave up on (after MAX_DELIVERIES failed deliveries, or at once
@@ -50,11 +51,13 @@ export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Pr
   h.set(DlqHeaders.At, new Date().toISOString());
   if (dl.stream) h.set(DlqHeaders.Stream, dl.stream);
   if (dl.streamSeq !== undefined) h.set(DlqHeaders.StreamSeq, String(dl.streamSeq));
-  await js.publish(dlqSubject(dl.consumer), dl.data, {
-    headers: h,
+  await publishToStream(js, {
     // A worker that dies between dead-lettering and terming a message dead-letters it again on
     // redelivery; the same id keeps that to one entry.
-    ...(dl.stream && dl.streamSeq !== undefined ? { msgID: `${dl.stream}:${dl.streamSeq}:${dl.consumer}` } : {}),
+    id: dl.stream && dl.streamSeq !== undefined ? `${dl.stream}:${dl.streamSeq}:${dl.consumer}` : undefined,
+    subject: dlqSubject(dl.consumer),
+    payload: dl.data,
+    headers: h,
   });
 }
 
@@ -162,7 +165,7 @@ export async function retryDeadLetter(js: JetStreamClient, jsm: JetStreamManager
     if (k.startsWith('Orderflow-Dlq-')) continue;
     for (const v of vs) h.append(k, v);
   }
-  await js.publish(d.subject, m.data, { headers: h, msgID: `dlq-retry:${seq}` });
+  await publishToStream(js, { id: `dlq-retry:${seq}`, subject: d.subject, payload: m.data, headers: h });
   await jsm.streams.deleteMessage(DLQ_STREAM, seq, false);
   return 'retried';
 }

@@ -1,13 +1,9 @@
-import type { z } from 'zod';
 import type { Causation, Envelope, PaymentReply, PaymentRequest } from '../events/contracts.js';
-import type { DispatchOptions, JobDefinition } from '../events/jobs.js';
 import type { OutboxMessage } from '../outbox/outbox.js';
-
-export type { DispatchOptions };
 
 /**
  * What the order domain needs from the outside world. The NATS implementations live in
- * src/nats and src/jobs; the domain never imports them.
+ * src/nats and src/outbox; the domain never imports them.
  */
 export interface EventPublisher {
   /** Resolves once the event is stored (JetStream ack) or delivered to the connection. */
@@ -22,10 +18,6 @@ export interface PaymentGateway {
   validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome>;
 }
 
-
-export interface JobDispatcher {
-  dispatch<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions): Promise<string>;
-}
 
 /** Publishes outbox messages that have just been committed (the fast path; a sweep catches the rest). */
 export interface OutboxPublisher {
