@@ -99,7 +99,10 @@ function watch(nc: NatsConnection, log: Logger, kind: string): void {
         continue;
       }
       if (s.type === 'disconnect') connected.set(nc, false);
-      if (s.type === 'reconnect') connected.set(nc, true);
+      if (s.type === 'reconnect') {
+        connected.set(nc, true);
+        for (const fn of reconnectListeners.get(nc) ?? []) fn();
+      }
       // One line per attempt (every half second while the server is away) would bury the rest.
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : s.type === 'reconnecting' ? 'debug' : 'info';
       log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
@@ -108,6 +111,19 @@ function watch(nc: NatsConnection, log: Logger, kind: string): void {
 }
 
 const connected = new WeakMap<NatsConnection, boolean>();
+const reconnectListeners = new WeakMap<NatsConnection, Set<() => void>>();
+
+/**
+ * Calls `fn` each time a process's connection (one opened with a `log`) is back after a
+ * disconnect: what waited for NATS can go at once instead of on its retry timer. Returns the
+ * function that stops it.
+ */
+export function onReconnect(nc: NatsConnection, fn: () => void): () => void {
+  let set = reconnectListeners.get(nc);
+  if (!set) reconnectListeners.set(nc, (set = new Set()));
+  set.add(fn);
+  return () => set.delete(fn);
+}
 
 /**
  * Whether the connection is up right now. Callers on a request path use it to fail fast (and let

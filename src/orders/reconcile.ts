@@ -10,14 +10,28 @@ export interface ReconcileOptions {
   /** How long a claimed payment retry is held, so two reconcilers do not ask twice at once. */
   claimMs: number;
   batchSize?: number;
+  /**
+   * Take waiting payments whatever their retry timer says (a dependency answers again: catch up
+   * now, paced by `concurrency`, not by timers). A claim another reconciler holds is still
+   * respected: a timer later than `claimMs` from now is a backoff, not a claim.
+   */
+  ignoreBackoff?: boolean;
+  /** Payments asked at once (default 1). */
+  concurrency?: number;
 }
 
 export interface ReconcileReport {
   paymentsRetried: number;
+  /** Of those, how many the payment service answered (approved or declined). */
+  paymentsAnswered: number;
+  /** Orders waiting for payment that this pass selected (a full batch means more may wait). */
+  paymentsSelected: number;
   fulfilmentsRequeued: number;
 }
 
 const DUE = '(next_attempt_at IS NULL OR next_attempt_at <= ?)';
+/** DUE, or waiting on a retry timer rather than on another reconciler's claim (later than any claim). */
+const DUE_OR_BACKING_OFF = '(next_attempt_at IS NULL OR next_attempt_at <= ? OR next_attempt_at > ?)';
 
 /**
  * The database is the source of truth: one pass re-drives every order that should have moved on.
@@ -32,23 +46,28 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
   const now = new Date();
   const take = opts.batchSize ?? 100;
   const [nowAt, stuckBefore] = [sqlTime(now), sqlTime(new Date(now.getTime() - opts.stuckAfterMs))];
-  const report: ReconcileReport = { paymentsRetried: 0, fulfilmentsRequeued: 0 };
+  const report: ReconcileReport = { paymentsRetried: 0, paymentsAnswered: 0, paymentsSelected: 0, fulfilmentsRequeued: 0 };
 
-  const awaitingPayment = deps.sql.read((tx) =>
-    selectOrders(tx, `(status = 'payment_pending' OR (status = 'created' AND created_at < ?)) AND ${DUE} ORDER BY created_at LIMIT ?`, stuckBefore, nowAt, take),
-  );
   const claimUntil = sqlTime(new Date(now.getTime() + opts.claimMs));
-  for (const order of awaitingPayment) {
-    if (!(await deps.sql.write((tx) => claim(tx, order.id, order.status, nowAt, claimUntil)))) continue;
-    await settlePayment(deps, order, { correlationId: order.correlationId });
+  // With ignoreBackoff the claim horizon is part of "due": see DUE_OR_BACKING_OFF.
+  const [due, dueArgs] = opts.ignoreBackoff ? [DUE_OR_BACKING_OFF, [nowAt, claimUntil]] : [DUE, [nowAt]];
+  const awaitingPayment = deps.sql.read((tx) =>
+    selectOrders(tx, `(status = 'payment_pending' OR (status = 'created' AND created_at < ?)) AND ${due} ORDER BY created_at LIMIT ?`, stuckBefore, ...dueArgs, take),
+  );
+  report.paymentsSelected = awaitingPayment.length;
+  // One commit claims the whole batch.
+  const claimed = awaitingPayment.length ? await deps.sql.write((tx) => awaitingPayment.filter((o) => claim(tx, o.id, o.status, due, dueArgs, claimUntil))) : [];
+  await eachAtMost(opts.concurrency ?? 1, claimed, async (order) => {
+    const settled = await settlePayment(deps, order, { correlationId: order.correlationId });
     report.paymentsRetried++;
-  }
+    if (settled.status !== 'payment_pending') report.paymentsAnswered++;
+  });
 
   const unshipped = deps.sql.read((tx) => selectOrders(tx, `status = 'paid' AND paid_at < ? AND ${DUE} ORDER BY paid_at LIMIT ?`, stuckBefore, nowAt, take));
   const requeueUntil = sqlTime(new Date(now.getTime() + opts.stuckAfterMs));
   for (const order of unshipped) {
     const messages = await deps.sql.write((tx) => {
-      if (!claim(tx, order.id, 'paid', nowAt, requeueUntil)) return [];
+      if (!claim(tx, order.id, 'paid', DUE, [nowAt], requeueUntil)) return [];
       const messages = [jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId }))];
       insertOutbox(tx, messages);
       return messages;
@@ -61,7 +80,16 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
   return report;
 }
 
-/** Takes an order for re-driving until `until`, if it is still in `status` and due. */
-function claim(tx: Sql, id: string, status: string, now: string, until: string): boolean {
-  return tx.stmt(`UPDATE orders SET next_attempt_at = ? WHERE id = ? AND status = ? AND ${DUE}`).run(until, id, status, now).changes === 1;
+/** Takes an order for re-driving until `until`, if it is still in `status` and `due`. */
+function claim(tx: Sql, id: string, status: string, due: string, dueArgs: string[], until: string): boolean {
+  return tx.stmt(`UPDATE orders SET next_attempt_at = ? WHERE id = ? AND status = ? AND ${due}`).run(until, id, status, ...dueArgs).changes === 1;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
