@@ -2,6 +2,7 @@ import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { connectionOptions, redactUrl, type ConnectionName } from './auth/options.js';
+import { isPermissionsViolation } from './errors.js';
 
 /**
  * The PoC's two named connections (config/nats.php): `default` carries orders, payments and jobs;
@@ -69,7 +70,7 @@ export async function openNats(kind: string, config: Config, opts: OpenOptions =
 
 /** A permissions violation, said as what to check: which identity this process connected as. */
 export function explainNatsError(err: Error, kind: string): Error {
-  if (!/permissions violation/i.test(err.message)) return err;
+  if (!isPermissionsViolation(err)) return err;
   return new Error(
     `${err.message.replace(/^'|'$/g, '')}: the NATS identity in use may not do this. This command runs as the "${kind}" identity: ` +
       `its seed is DATA_DIR/nats-auth/identities/${kind}.nk (or give it as NATS_NKEY_SEED_FILE); another identity's credential was given`,

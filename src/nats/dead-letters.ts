@@ -1,5 +1,6 @@
 import type { JetStreamClient, JetStreamManager, MsgHdrs, StoredMsg } from 'nats';
 import { headers as natsHeaders } from 'nats';
+import { isJsError, JsErrCode } from './errors.js';
 import { publishToStream } from './publish.js';
 
 /**
@@ -103,7 +104,7 @@ async function stored(jsm: JetStreamManager, seq: number): Promise<StoredMsg | n
   try {
     return await jsm.streams.getMessage(DLQ_STREAM, { seq });
   } catch (err) {
-    if (/no message found|not found/i.test((err as Error).message)) return null;
+    if (isJsError(err, JsErrCode.NoMessageFound)) return null;
     throw err;
   }
 }
@@ -141,7 +142,7 @@ async function nextStored(jsm: JetStreamManager, seq: number): Promise<StoredMsg
     // STREAM.MSG.GET with next_by_subj (nats-server 2.9+); the client's type lists it for direct gets only.
     return await jsm.streams.getMessage(DLQ_STREAM, { seq, next_by_subj: DLQ_SUBJECTS } as unknown as { seq: number });
   } catch (err) {
-    if (/no message found|not found/i.test((err as Error).message)) return null;
+    if (isJsError(err, JsErrCode.NoMessageFound)) return null;
     throw err;
   }
 }
