@@ -1,7 +1,7 @@
 import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
-import { connectionOptions, redactUrl, type ConnectionName } from './auth/options.js';
+import { connectionOptions, redactUrl, splitServers, type ConnectionName } from './auth/options.js';
 import { isPermissionsViolation } from './errors.js';
 
 /**
@@ -19,9 +19,13 @@ export interface OpenOptions {
   name?: string;
   /** A long-lived process: reconnect for as long as it lives, and log status changes here. */
   log?: Logger;
+  /** Reconnect for as long as the connection lives (implied by `log`; a test's client without one). */
+  reconnect?: boolean;
   waitOnFirstConnect?: boolean;
   /** Connect timeout for one-shot commands (ms). */
   timeout?: number;
+  /** No credentials, only the servers: to see whether anything answers there (`orderflow start`). */
+  anonymous?: boolean;
 }
 
 /**
@@ -31,8 +35,9 @@ export interface OpenOptions {
  */
 export async function openNats(kind: string, config: Config, opts: OpenOptions = {}): Promise<NatsConnection> {
   const which = opts.which ?? 'default';
-  const base = connectionOptions(config, kind, which);
-  const long = opts.log !== undefined;
+  const url = which === 'analytics' ? config.NATS_ANALYTICS_URL : config.NATS_URL;
+  const base = opts.anonymous ? { servers: splitServers(url).servers } : connectionOptions(config, kind, which);
+  const long = opts.reconnect ?? opts.log !== undefined;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -54,17 +59,20 @@ export async function openNats(kind: string, config: Config, opts: OpenOptions =
       noAsyncTraces: true,
     });
   } catch (err) {
-    if ((err as NatsError).code === ErrorCode.AuthorizationViolation) {
-      const url = redactUrl(which === 'analytics' ? config.NATS_ANALYTICS_URL : config.NATS_URL);
-      throw new Error(
-        `the NATS server at ${url} refused identity "${kind}" (authorization violation): give this process its credential ` +
-          `(NATS_NKEY_SEED_FILE, NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN), or put its identity file where it looks ` +
-          `(NATS_IDENTITIES_DIR, default DATA_DIR/nats-auth/identities; \`orderflow nats auth init\` writes them)`,
+    if ((err as NatsError).code === ErrorCode.AuthorizationViolation && !opts.anonymous) {
+      // The same code, a message that says what to do.
+      throw Object.assign(
+        new Error(
+          `the NATS server at ${redactUrl(url)} refused identity "${kind}" (authorization violation): give this process its credential ` +
+            `(NATS_NKEY_SEED_FILE, NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN), or put its identity file where it looks ` +
+            `(NATS_IDENTITIES_DIR, default DATA_DIR/nats-auth/identities; \`orderflow nats auth init\` writes them)`,
+        ),
+        { code: ErrorCode.AuthorizationViolation },
       );
     }
     throw err;
   }
-  if (long) watch(nc, opts.log!, kind);
+  if (long) watch(nc, opts.log, kind);
   return nc;
 }
 
@@ -88,7 +96,7 @@ export async function connectNats(kind: string, config: Config, log: Logger, opt
   }
 }
 
-function watch(nc: NatsConnection, log: Logger, kind: string): void {
+function watch(nc: NatsConnection, log: Logger | undefined, kind: string): void {
   connected.set(nc, true);
   void (async () => {
     for await (const s of nc.status()) {
@@ -96,7 +104,7 @@ function watch(nc: NatsConnection, log: Logger, kind: string): void {
       // A denied publish or subscription: name it, so a missing permission is found from one line.
       const denied = (s as { permissionContext?: { operation: string; subject: string } }).permissionContext;
       if (denied) {
-        log.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
+        log?.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
         continue;
       }
       if (s.type === 'disconnect') connected.set(nc, false);
@@ -106,7 +114,7 @@ function watch(nc: NatsConnection, log: Logger, kind: string): void {
       }
       // One line per attempt (every half second while the server is away) would bury the rest.
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : s.type === 'reconnecting' ? 'debug' : 'info';
-      log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
+      log?.[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
     }
   })();
 }

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { ConnectionOptions, NatsConnection } from 'nats';
+import { openNats } from '../../src/nats/connections.js';
 import { createDb, type Db } from '../../src/db/client.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { parseConfig } from '../../src/config/env.js';
@@ -257,7 +258,7 @@ export class System {
   }
 
   async connect(): Promise<NatsConnection> {
-    return connect({ ...this.natsOptions(), name: 'faults-test' });
+    return openNats('test', parseConfig(this.env), { name: 'faults-test', reconnect: true });
   }
 
   async deadLetters(): Promise<number> {

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/env.js';
 import { migrate } from '../../src/db/migrate.js';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
-import { connectionOptions } from '../../src/nats/auth/options.js';
+import { openNats } from '../../src/nats/connections.js';
 import { isIdentityKind, TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { ensureTopology, topologyOptions } from '../../src/nats/topology.js';
@@ -21,7 +21,7 @@ export const OPERATOR = { authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } as co
  * file. Nothing is mocked: tests talk to the same parts a user runs, and the server runs with
  * the authorization `orderflow start` generates (DATA_DIR/nats-auth). A runtime named after a
  * process kind (web, payments, …) connects as that identity; any other name, and the test's own
- * client (connect()), as the test-only identity `test`, which may do anything.
+ * client (connect(), through openNats like every process), as the test-only identity `test`, which may do anything.
  */
 export interface TestStack {
   dir: string;
@@ -76,7 +76,7 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
       return rt;
     },
     async connect(identity = TEST_IDENTITY) {
-      const nc = await connect({ ...connectionOptions(config, identity), name: `test:${identity}` });
+      const nc = await openNats(identity, config, { name: `test:${identity}`, reconnect: true });
       clients.push(nc);
       return nc;
     },

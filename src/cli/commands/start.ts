@@ -1,9 +1,10 @@
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, ErrorCode, type NatsError } from 'nats';
+import { ErrorCode, type NatsError } from 'nats';
 import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
 import { redactUrl, splitServers } from '../../nats/auth/options.js';
-import { loadConfig } from '../../config/env.js';
+import { loadConfig, type Config } from '../../config/env.js';
+import { openNats } from '../../nats/connections.js';
 import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServerProcess } from '../../nats/server-process.js';
 import { supervise } from '../supervisor.js';
 import { formatSetup, runSetup } from './setup.js';
@@ -13,9 +14,9 @@ import { resolveOperatorToken, signInUrl } from '../../config/operator-token.js'
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
 export const STARTED_PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
 
-async function natsAnswers(url: string): Promise<boolean> {
+async function natsAnswers(config: Config): Promise<boolean> {
   try {
-    const nc = await connect({ servers: splitServers(url).servers, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
+    const nc = await openNats('probe', config, { anonymous: true, timeout: 1000 });
     await nc.close();
     return true;
   } catch (err) {
@@ -30,7 +31,7 @@ export async function start(): Promise<void> {
   const say = (line: string) => process.stdout.write(`[orderflow] ${line}\n`);
   let embedded: NatsServerProcess | undefined;
 
-  if (!(await natsAnswers(config.NATS_URL))) {
+  if (!(await natsAnswers(config))) {
     if (config.NATS_EMBEDDED === 'never') {
       process.stderr.write(`orderflow start: nothing answers at NATS_URL=${redactUrl(config.NATS_URL)} (and NATS_EMBEDDED=never)\n`);
       process.exit(1);
