@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { ErrorCode } from 'nats';
-import { sqlitePath } from '../db/path.js';
+import { redactUrl } from '../nats/auth/options.js';
 import { isJsError, JsErrCode } from '../nats/errors.js';
+import { sqlitePath } from '../storage/sqlite/path.js';
 
 /**
  * What a person sees when a command fails: one line naming the cause and the fix, never a stack.
@@ -30,7 +31,8 @@ export interface Where {
   databaseUrl?: string;
 }
 
-export const databaseLabel = (databaseUrl: string) => resolve(sqlitePath(databaseUrl));
+/** The database file (SQLite), or the server and database without credentials (PostgreSQL). */
+export const databaseLabel = (databaseUrl: string) => (databaseUrl.startsWith('file:') ? resolve(sqlitePath(databaseUrl)) : redactUrl(databaseUrl));
 
 function whereText(where: Where): string {
   const parts = [];

@@ -1,8 +1,6 @@
-import { sqlTime, type Sql } from '../db/sql.js';
 import { createJob, Jobs } from '../events/jobs.js';
-import { insertOutbox, jobMessage } from '../outbox/outbox.js';
+import { jobMessage } from '../outbox/outbox.js';
 import { settlePayment, type PlaceOrderDeps } from './place-order.js';
-import { selectOrders } from './repository.js';
 
 export interface ReconcileOptions {
   /** An order in a non-final state this long is re-driven (STUCK_AFTER_MS). */
@@ -29,10 +27,6 @@ export interface ReconcileReport {
   fulfilmentsRequeued: number;
 }
 
-const DUE = '(next_attempt_at IS NULL OR next_attempt_at <= ?)';
-/** DUE, or waiting on a retry timer rather than on another reconciler's claim (later than any claim). */
-const DUE_OR_BACKING_OFF = '(next_attempt_at IS NULL OR next_attempt_at <= ? OR next_attempt_at > ?)';
-
 /**
  * The database is the source of truth: one pass re-drives every order that should have moved on.
  * - `payment_pending` whose retry time has come, and `created` left behind by a crash between the
@@ -44,32 +38,29 @@ const DUE_OR_BACKING_OFF = '(next_attempt_at IS NULL OR next_attempt_at <= ? OR 
  */
 export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions): Promise<ReconcileReport> {
   const now = new Date();
-  const take = opts.batchSize ?? 100;
-  const [nowAt, stuckBefore] = [sqlTime(now), sqlTime(new Date(now.getTime() - opts.stuckAfterMs))];
+  const limit = opts.batchSize ?? 100;
+  const stuckBefore = new Date(now.getTime() - opts.stuckAfterMs);
   const report: ReconcileReport = { paymentsRetried: 0, paymentsAnswered: 0, paymentsSelected: 0, fulfilmentsRequeued: 0 };
 
-  const claimUntil = sqlTime(new Date(now.getTime() + opts.claimMs));
-  // With ignoreBackoff the claim horizon is part of "due": see DUE_OR_BACKING_OFF.
-  const [due, dueArgs] = opts.ignoreBackoff ? [DUE_OR_BACKING_OFF, [nowAt, claimUntil]] : [DUE, [nowAt]];
-  const awaitingPayment = deps.sql.read((tx) =>
-    selectOrders(tx, `(status = 'payment_pending' OR (status = 'created' AND created_at < ?)) AND ${due} ORDER BY created_at LIMIT ?`, stuckBefore, ...dueArgs, take),
-  );
+  const claimUntil = new Date(now.getTime() + opts.claimMs);
+  // Catching up: also what waits on a retry timer, i.e. later than any claim could be.
+  const backingOffAfter = opts.ignoreBackoff ? claimUntil : undefined;
+  const awaitingPayment = await deps.storage.awaitingPayment({ now, stuckBefore, limit, backingOffAfter });
   report.paymentsSelected = awaitingPayment.length;
-  // One commit claims the whole batch.
-  const claimed = awaitingPayment.length ? await deps.sql.write((tx) => awaitingPayment.filter((o) => claim(tx, o.id, o.status, due, dueArgs, claimUntil))) : [];
-  await eachAtMost(opts.concurrency ?? 1, claimed, async (order) => {
+  await eachAtMost(opts.concurrency ?? 1, awaitingPayment, async (order) => {
+    if (!(await deps.storage.run((tx) => tx.orders.claim(order.id, order.status, now, claimUntil, backingOffAfter)))) return;
     const settled = await settlePayment(deps, order, { correlationId: order.correlationId });
     report.paymentsRetried++;
     if (settled.status !== 'payment_pending') report.paymentsAnswered++;
   });
 
-  const unshipped = deps.sql.read((tx) => selectOrders(tx, `status = 'paid' AND paid_at < ? AND ${DUE} ORDER BY paid_at LIMIT ?`, stuckBefore, nowAt, take));
-  const requeueUntil = sqlTime(new Date(now.getTime() + opts.stuckAfterMs));
+  const unshipped = await deps.storage.unshipped({ now, paidBefore: stuckBefore, limit });
+  const requeueUntil = new Date(now.getTime() + opts.stuckAfterMs);
   for (const order of unshipped) {
-    const messages = await deps.sql.write((tx) => {
-      if (!claim(tx, order.id, 'paid', DUE, [nowAt], requeueUntil)) return [];
+    const messages = await deps.storage.run(async (tx) => {
+      if (!(await tx.orders.claim(order.id, 'paid', now, requeueUntil))) return [];
       const messages = [jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId }))];
-      insertOutbox(tx, messages);
+      await tx.outbox.add(messages, now);
       return messages;
     });
     if (messages.length === 0) continue;
@@ -78,11 +69,6 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
     report.fulfilmentsRequeued++;
   }
   return report;
-}
-
-/** Takes an order for re-driving until `until`, if it is still in `status` and `due`. */
-function claim(tx: Sql, id: string, status: string, due: string, dueArgs: string[], until: string): boolean {
-  return tx.stmt(`UPDATE orders SET next_attempt_at = ? WHERE id = ? AND status = ? AND ${due}`).run(until, id, status, ...dueArgs).changes === 1;
 }
 
 /** Runs `fn` over `items`, at most `limit` at a time. */

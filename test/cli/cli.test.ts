@@ -7,7 +7,7 @@ import { createEvent, OrderEvents } from '../../src/events/contracts.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { publishToStream } from '../../src/nats/publish.js';
 import { eventMessage } from '../../src/outbox/outbox.js';
-import { createDb } from '../../src/db/client.js';
+import { dbTime, n, testDb } from '../helpers/db.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
@@ -66,6 +66,12 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     expect(report.topology.streams.every((s: { action: string }) => s.action === 'unchanged')).toBe(true);
   });
 
+  it('setup with NATS_STREAM_REPLICAS=3 on a single server says in one line that it needs a cluster', async () => {
+    const r = await runCli(['setup'], { ...env, NATS_STREAM_REPLICAS: '3' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/NATS_STREAM_REPLICAS=3 needs a JetStream cluster.*set NATS_STREAM_REPLICAS=1/)]);
+  });
+
   it('worker payments answers requests and exits 0 on SIGTERM', async () => {
     const w = spawnCli('payments', ['worker', 'payments'], env);
     try {
@@ -84,12 +90,12 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     const e = createEvent(OrderEvents.created, { order_id: 'cli-order', reference: 'ORD-DDDDDDDD', customer_email: 'c@example.com', amount_cents: 5, currency: 'USD' }, { correlationId: 'cli' });
     await publishToStream(nc.jetstream(), eventMessage(e));
     const w = spawnCli('activity', ['worker', 'activity'], env);
-    const db = createDb(env.DATABASE_URL!);
+    const db = testDb(env.DATABASE_URL!);
     try {
-      await waitFor(async () => (await db.natsActivity.count({ where: { eventId: e.event_id } })) === 1, 15_000, 'activity row');
+      await waitFor(async () => n(await db.selectFrom('nats_activities').select((eb) => eb.fn.countAll().as('n')).where('event_id', '=', e.event_id).executeTakeFirst()) === 1, 15_000, 'activity row');
       await w.waitFor(/orders\.created/);
     } finally {
-      await db.$disconnect();
+      await db.destroy();
       expect(await w.stop('SIGINT')).toBe(0);
     }
   });
@@ -127,16 +133,17 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
   });
 
   it('check counts the invariants of a database that breaks some', async () => {
-    const db = createDb(env.DATABASE_URL!);
+    const db = testDb(env.DATABASE_URL!);
     try {
-      const order = (id: string, status: string) => ({ id, reference: `ORD-CHK${id}`, customerEmail: 'chk@example.com', amountCents: 500, status, correlationId: `c-${id}` });
-      await db.order.createMany({ data: [order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')] });
+      const now = dbTime(new Date());
+      const order = (id: string, status: string) => ({ id, reference: `ORD-CHK${id}`, customer_email: 'chk@example.com', amount_cents: 500, status, correlation_id: `c-${id}`, created_at: now, updated_at: now });
+      await db.insertInto('orders').values([order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')]).execute();
       // Order 0001 shipped twice as the activity consumer received it: two events, two event ids.
-      const activity = (orderId: string, subject: string) => ({ consumer: 'activity', subject, eventId: crypto.randomUUID(), eventType: subject, orderId, summary: 's', payload: '{}', occurredAt: new Date() });
-      await db.natsActivity.createMany({ data: [activity('0001', 'orders.shipped'), activity('0001', 'orders.shipped'), activity('0004', 'orders.shipped'), activity('0002', 'orders.declined')] });
-      await db.outboxMessage.create({ data: { id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}' } });
+      const activity = (orderId: string, subject: string) => ({ consumer: 'activity', subject, event_id: crypto.randomUUID(), event_type: subject, order_id: orderId, summary: 's', payload: '{}', occurred_at: now });
+      await db.insertInto('nats_activities').values([activity('0001', 'orders.shipped'), activity('0001', 'orders.shipped'), activity('0004', 'orders.shipped'), activity('0002', 'orders.declined')]).execute();
+      await db.insertInto('outbox').values({ id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}', created_at: now }).execute();
     } finally {
-      await db.$disconnect();
+      await db.destroy();
     }
     const check = await runCli(['check', '--json'], env);
     expect(check.code).toBe(0);

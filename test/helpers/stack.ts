@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/env.js';
-import { migrate } from '../../src/db/migrate.js';
+import type { Kysely } from 'kysely';
+import { migrateStorage } from '../../src/storage/open.js';
+import type { DB } from '../../src/storage/schema.js';
+import { testDb } from './db.js';
 import type { NatsConnection } from 'nats';
 import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
 import { openNats } from '../../src/nats/connections.js';
@@ -30,6 +33,8 @@ export interface TestStack {
   config: Config;
   env: Record<string, string>;
   runtime(name: string, identity?: string): Promise<Runtime>;
+  /** The test's own way into the database (see helpers/db.ts). */
+  db(): Kysely<DB>;
   /** A plain client as `identity` (default: the all-powerful test identity). */
   connect(identity?: string): Promise<NatsConnection>;
   stop(): Promise<void>;
@@ -38,17 +43,28 @@ export interface TestStack {
 export const TEST_IDENTITY = 'test';
 
 export async function startStack(overrides: Record<string, string> = {}): Promise<TestStack> {
-  const dir = mkdtempSync(join(tmpdir(), 'orderflow-test-'));
-  const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: TEST_IDENTITY, permissions: TEST_PERMISSIONS }] });
+  const { dir, auth } = testDirWithAuth();
   // TEST_NATS_LOG_DIR=dir keeps each server's log (permission violations are logged there).
   const logFile = process.env.TEST_NATS_LOG_DIR ? join(process.env.TEST_NATS_LOG_DIR, `nats-${basename(dir)}.log`) : undefined;
   const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig, ...(logFile ? { logFile } : {}) });
+  return { ...(await stackOn(dir, auth, nats.url, () => nats.stop(), overrides)), nats };
+}
+
+/** A temporary DATA_DIR with the generated NATS authorization and the test-only identity in it. */
+export function testDirWithAuth(): { dir: string; auth: AuthFiles } {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-test-'));
+  const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: TEST_IDENTITY, permissions: TEST_PERMISSIONS }] });
+  return { dir, auth };
+}
+
+/** The database, topology, runtimes and clients of a stack whose NATS runs at `natsUrl` (one server or a comma list). */
+export async function stackOn(dir: string, auth: AuthFiles, natsUrl: string, stopNats: () => Promise<void>, overrides: Record<string, string>): Promise<Omit<TestStack, 'nats'>> {
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: `file:${join(dir, 'orderflow.db')}`,
     DATA_DIR: dir,
-    NATS_URL: nats.url,
+    NATS_URL: natsUrl,
     PAYMENT_TIMEOUT_MS: '1500',
     ORDERFLOW_PRETTY: '0',
     ORDERFLOW_OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
@@ -58,7 +74,8 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
     ...overrides,
   };
   const config = parseConfig(env);
-  migrate(config.DATABASE_URL);
+  await migrateStorage(config.DATABASE_URL);
+  let db: Kysely<DB> | undefined;
   const runtimes: Runtime[] = [];
   const setup = await createRuntime('test-setup', config, 'setup');
   await ensureTopology(await setup.nats.default.jetstreamManager(), topologyOptions(config));
@@ -66,7 +83,6 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
   const clients: NatsConnection[] = [];
   return {
     dir,
-    nats,
     auth,
     config,
     env,
@@ -74,6 +90,9 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
       const rt = await createRuntime(name, config, identity ?? (isIdentityKind(name) ? name : TEST_IDENTITY));
       runtimes.push(rt);
       return rt;
+    },
+    db() {
+      return (db ??= testDb(config.DATABASE_URL));
     },
     async connect(identity = TEST_IDENTITY) {
       const nc = await openNats(identity, config, { name: `test:${identity}`, reconnect: true });
@@ -83,7 +102,8 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
     async stop() {
       await Promise.allSettled(clients.map((nc) => nc.close()));
       await Promise.allSettled(runtimes.map((rt) => closeRuntime(rt)));
-      await nats.stop();
+      await db?.destroy();
+      await stopNats();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,13 +2,13 @@ import { DeliverPolicy } from 'nats';
 import { withNats } from '../nats-session.js';
 import { subjectMatches } from '../../nats/subjects.js';
 import { CliError } from '../errors.js';
-import { openExistingDb, requireExistingDb } from '../existing-db.js';
+import { openExistingStorage, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
-import { SqlWriter } from '../../db/sql.js';
+import { openStorage } from '../../storage/open.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { addEphemeral, readStream } from '../../nats/stream-reader.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
-import { isActivityRecorded, recordActivity, summarize } from '../../orders/activity.js';
+import { recordActivity, summarize } from '../../orders/activity.js';
 import { applyEvent, diffProjection, type ProjectedOrder } from '../../orders/projection.js';
 
 const out = (line: string): void => {
@@ -18,20 +18,41 @@ const out = (line: string): void => {
 const pad = (s: unknown, n: number) => String(s).padEnd(n);
 const padL = (s: unknown, n: number) => String(s).padStart(n);
 
-/** `orderflow nats streams`: what `nats stream ls` / `nats stream info` would print. */
+/**
+ * `orderflow nats streams`: what `nats stream ls` / `nats stream info` would print, with where
+ * each stream lives on a cluster (its leader and every replica: current or not, how many
+ * operations behind, when last heard from) and each consumer's pending and ack pending.
+ */
 export const natsStreams = (opts: { json: boolean }) =>
   withNats('nats streams', async (nc) => {
     const jsm = await nc.jetstreamManager();
     const infos = await jsm.streams.list().next();
-    if (opts.json) return out(JSON.stringify(infos.map((i) => ({ config: i.config, state: i.state }))));
-    out(`${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`);
+    const consumers = new Map(await Promise.all(infos.map(async (i) => [i.config.name, await jsm.consumers.list(i.config.name).next()] as const)));
+    if (opts.json)
+      return out(
+        JSON.stringify(
+          infos.map((i) => ({
+            config: i.config,
+            state: i.state,
+            cluster: i.cluster ?? null,
+            consumers: (consumers.get(i.config.name) ?? []).map((c) => ({ name: c.name, num_pending: c.num_pending, num_ack_pending: c.num_ack_pending, num_redelivered: c.num_redelivered, cluster: c.cluster ?? null })),
+          })),
+        ),
+      );
+    out(`${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Replicas', 8)} ${pad('Leader', 10)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`);
     for (const i of infos) {
       const age = i.config.max_age ? `${Math.round(i.config.max_age / 1e9 / 86400)}d` : '∞';
       out(
-        `${pad(i.config.name, 10)} ${pad((i.config.subjects ?? []).join(','), 12)} ${padL(i.state.messages, 9)} ${padL(i.state.bytes, 10)} ${padL(i.state.first_seq, 7)} ${padL(i.state.last_seq, 7)} ${padL(i.state.consumer_count, 9)}  ${pad(i.config.retention, 9)}  ${pad(age, 7)}  ${i.state.last_ts}`,
+        `${pad(i.config.name, 10)} ${pad((i.config.subjects ?? []).join(','), 12)} ${padL(`R${i.config.num_replicas || 1}`, 8)} ${pad(i.cluster?.leader ?? '-', 10)} ${padL(i.state.messages, 9)} ${padL(i.state.bytes, 10)} ${padL(i.state.first_seq, 7)} ${padL(i.state.last_seq, 7)} ${padL(i.state.consumer_count, 9)}  ${pad(i.config.retention, 9)}  ${pad(age, 7)}  ${i.state.last_ts}`,
       );
+      for (const r of i.cluster?.replicas ?? []) out(`  replica  ${pad(r.name, 10)} ${pad(r.offline ? 'offline' : r.current ? 'current' : 'behind', 8)} lag ${padL(r.lag ?? 0, 6)}  active ${seconds(r.active)} ago`);
+      for (const c of consumers.get(i.config.name) ?? [])
+        out(`  consumer ${pad(c.name, 26)} pending ${padL(c.num_pending, 6)}  ack pending ${padL(c.num_ack_pending, 5)}  redelivered ${padL(c.num_redelivered, 4)}  leader ${c.cluster?.leader ?? '-'}`);
     }
   });
+
+/** Nanoseconds as seconds, e.g. `0.21 s`. */
+const seconds = (ns: number | undefined) => `${((ns ?? 0) / 1e9).toFixed(2)} s`;
 
 /** `orderflow nats consumers [stream]`: what `nats consumer ls` / `nats consumer info` would print. */
 export const natsConsumers = (stream: string | undefined, opts: { json: boolean }) =>
@@ -83,7 +104,7 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
   const config = loadConfig();
   if (opts.consumer) requireExistingDb('events replay', config.DATABASE_URL);
   return withNats('events replay', async (nc) => {
-    const sql = opts.consumer ? new SqlWriter(config.DATABASE_URL) : undefined;
+    const storage = opts.consumer ? await openStorage(config.DATABASE_URL) : undefined;
     const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
     const consumer = ACTIVITY_CONSUMER.config.durable_name;
     try {
@@ -99,14 +120,14 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
           counts.unparseable++;
           continue;
         }
-        // A dry run asks the same question the recorder's INSERT OR IGNORE would answer, without writing.
-        const fresh = opts.dryRun ? !isActivityRecorded(sql!, consumer, p.event.event_id) : await recordActivity(sql!, consumer, m.subject, p.event);
+        // A dry run asks the same question the recorder's ON CONFLICT DO NOTHING would answer, without writing.
+        const fresh = opts.dryRun ? !(await storage!.isActivityRecorded(consumer, p.event.event_id)) : await recordActivity(storage!, consumer, m.subject, p.event);
         if (fresh) counts.replayed++;
         else counts.already_recorded++;
       }
       await nc.flush();
     } finally {
-      await sql?.close();
+      await storage?.close();
     }
     // In a dry run, "replayed" counts what a real run would replay.
     const { replayed, ...rest } = counts;
@@ -137,9 +158,8 @@ export const projectionsRebuild = (opts: { json: boolean }) =>
       events++;
       applyEvent(projected, p.event);
     }
-    const db = openExistingDb('projections rebuild', loadConfig().DATABASE_URL);
-    const rows = await db.order.findMany({ select: { id: true, status: true } });
-    await db.$disconnect();
+    const storage = await openExistingStorage('projections rebuild', loadConfig().DATABASE_URL);
+    const rows = await storage.orderStatuses().finally(() => storage.close());
     const diff = diffProjection(projected, rows);
     if (opts.json) return out(JSON.stringify({ events, ...diff }));
     out(`rebuilt ${diff.inStream} orders from ${events} events; the database has ${diff.inDatabase}`);
