@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { connect, ErrorCode, type NatsError } from 'nats';
+import { ErrorCode, type NatsError } from 'nats';
 import type { Config } from '../../config/env.js';
 import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
 import { redactUrl, splitServers } from '../../nats/auth/options.js';
 import { startNatsCluster } from '../../nats/cluster.js';
+import { openNats } from '../../nats/connections.js';
 import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer } from '../../nats/server-process.js';
 
 /**
@@ -20,9 +21,9 @@ export interface EmbeddedNats {
 
 export const CLUSTER_SIZE = 3;
 
-async function natsAnswers(url: string): Promise<boolean> {
+async function natsAnswers(config: Config): Promise<boolean> {
   try {
-    const nc = await connect({ servers: splitServers(url).servers, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
+    const nc = await openNats('probe', config, { anonymous: true, timeout: 1000 });
     await nc.close();
     return true;
   } catch (err) {
@@ -33,7 +34,7 @@ async function natsAnswers(url: string): Promise<boolean> {
 
 /** Undefined when a NATS server already answers (it is used as it is). Exits 1 with one line when none may or can be started. */
 export async function ensureNats(config: Config, say: (line: string) => void): Promise<EmbeddedNats | undefined> {
-  if (await natsAnswers(config.NATS_URL)) {
+  if (await natsAnswers(config)) {
     say(`using the NATS server at ${redactUrl(config.NATS_URL)}`);
     return undefined;
   }
