@@ -44,9 +44,9 @@ export const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data').describe('local data: the embedded nats-server\'s store and log'),
   DATABASE_URL: z
     .string()
-    .regex(/^file:.+/, 'must be a SQLite URL such as file:./data/orderflow.db')
+    .regex(/^(file:.+|postgres(ql)?:\/\/.+)/i, 'must be a SQLite URL such as file:./data/orderflow.db or a PostgreSQL URL such as postgresql://user@host:5432/orderflow')
     .default('file:./data/orderflow.db')
-    .describe('SQLite database file (a relative path is relative to the working directory)'),
+    .describe('the database: a SQLite file, `file:<path>` (relative to the working directory), or PostgreSQL, `postgres://` / `postgresql://user:password@host:5432/db` (`?schema=` as for Prisma)'),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222').describe('the `default` NATS connection: orders, payments, jobs (several servers: comma-separated)'),
   // Defaults to NATS_URL: the PoC's "analytics" connection points at the same server until
   // an operator moves metrics to a cluster of their own.
