@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import type { Config } from '../../config/env.js';
 
 /** `postgres://` or `postgresql://`: the URLs that select PostgreSQL over SQLite. */
 export function isPostgresUrl(databaseUrl: string): boolean {
@@ -61,4 +63,24 @@ export function describePostgres(databaseUrl: string): string {
   } catch {
     return 'the DATABASE_URL';
   }
+}
+
+/**
+ * The password of DATABASE_PASSWORD_FILE when DATABASE_URL has none (compose hands it out as a
+ * file, so it is in no environment and no `ps` listing); undefined otherwise, and pg falls back to
+ * PGPASSWORD or ~/.pgpass as libpq does.
+ */
+export function databasePassword(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_PASSWORD_FILE'>): string | undefined {
+  if (!config.DATABASE_PASSWORD_FILE || new URL(config.DATABASE_URL).password) return undefined;
+  try {
+    return readFileSync(config.DATABASE_PASSWORD_FILE, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new Error(`cannot read DATABASE_PASSWORD_FILE ${config.DATABASE_PASSWORD_FILE}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** pg's settings for one of our processes: the URL, the password file, the pool's size. */
+export function postgresSettings(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_PASSWORD_FILE' | 'DATABASE_POOL_SIZE'>, name: string): pg.PoolConfig {
+  const password = databasePassword(config);
+  return pgConfig(config.DATABASE_URL, { application_name: `orderflow ${name}`, max: config.DATABASE_POOL_SIZE, ...(password !== undefined ? { password } : {}) });
 }

@@ -37,9 +37,10 @@ interface Recorded {
   rolled_back_at: Date | null;
 }
 
-export async function migratePostgres(databaseUrl: string, dir = POSTGRES_MIGRATIONS_DIR): Promise<MigrationResult> {
+/** `connection`: more of pg's settings (a password from DATABASE_PASSWORD_FILE, see postgresSettings). */
+export async function migratePostgres(databaseUrl: string, dir = POSTGRES_MIGRATIONS_DIR, connection: pg.ClientConfig = {}): Promise<MigrationResult> {
   const migrations = listMigrations(dir);
-  const client = new pg.Client(pgConfig(databaseUrl, { application_name: 'orderflow setup' }));
+  const client = new pg.Client(pgConfig(databaseUrl, { application_name: 'orderflow setup', ...connection }));
   await client.connect();
   try {
     // Session-level: held across every migration's transaction, released when we are done or
