@@ -163,28 +163,26 @@ export async function startPostgres(opts: { settings?: Record<string, string> } 
     up = false;
   };
   const url = (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`;
+  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url() });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
   return {
     url,
     port,
     dir,
     async createDatabase(name = `test_${process.pid}_${++counter}`) {
-      const client = new pg.Client({ connectionString: url() });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-      } finally {
-        await client.end();
-      }
+      await admin(`CREATE DATABASE ${quote(name)}`);
       return url(name);
     },
     async createSchema(name = `s_${process.pid}_${++counter}`) {
-      const client = new pg.Client({ connectionString: url() });
-      await client.connect();
-      try {
-        await client.query(`CREATE SCHEMA "${name.replace(/"/g, '""')}"`);
-      } finally {
-        await client.end();
-      }
+      await admin(`CREATE SCHEMA ${quote(name)}`);
       return `${url()}?schema=${encodeURIComponent(name)}`;
     },
     stop,

@@ -1,5 +1,6 @@
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
+import { StorageUnavailableError } from '../../orders/errors.js';
 import type { Storage, Tx } from '../../orders/ports.js';
 import { Queries } from '../queries.js';
 import { storageReads, transactionPorts, type Executor } from '../store.js';
@@ -20,6 +21,7 @@ export interface PostgresOptions {
 // A unit that deadlocks or fails serialization committed nothing and is only database work (the
 // port's rule), so it runs again, a few times.
 const RETRIES = 3;
+const PING_TIMEOUT_MS = 2000;
 
 /**
  * Storage on PostgreSQL through a `pg` pool: each unit of work is one transaction (BEGIN …
@@ -91,6 +93,19 @@ export function openPostgresStorage(databaseUrl: string, opts: PostgresOptions =
   return {
     kind: 'postgresql',
     ...reads,
+    // For /ready, which a probe asks with a short timeout of its own: a server that does not
+    // answer (a dropped route, a full pool) is reported as such within PING_TIMEOUT_MS.
+    async ping() {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StorageUnavailableError(`PostgreSQL at ${where} did not answer within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([reads.ping(), late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async run(work) {
       for (let attempt = 1; ; attempt++) {
         try {
