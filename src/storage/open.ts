@@ -1,6 +1,7 @@
+import type { Config } from '../config/env.js';
 import type { Storage } from '../orders/ports.js';
 import { openPostgresStorage, type PostgresOptions } from './postgres/adapter.js';
-import { isPostgresUrl } from './postgres/connection.js';
+import { databasePassword, isPostgresUrl } from './postgres/connection.js';
 import { migratePostgres } from './postgres/migrate.js';
 import { openSqliteStorage, type SqliteOptions } from './sqlite/adapter.js';
 import { migrate as migrateSqlite, type MigrationResult } from './sqlite/migrate.js';
@@ -9,6 +10,13 @@ export type { MigrationResult };
 
 /** Each adapter takes the options that concern it and ignores the others'. */
 export type StorageOptions = SqliteOptions & PostgresOptions;
+
+/** A process's storage options from its settings (`name`: which process, for the database's view of connections). */
+export function storageOptions(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_PASSWORD_FILE' | 'DATABASE_POOL_SIZE'>, name: string): StorageOptions {
+  if (!isPostgresUrl(config.DATABASE_URL)) return {};
+  const password = databasePassword(config);
+  return { poolSize: config.DATABASE_POOL_SIZE, name, ...(password !== undefined ? { password } : {}) };
+}
 
 /** Which adapter a DATABASE_URL means. */
 export function storageKind(databaseUrl: string): 'sqlite' | 'postgresql' {
