@@ -75,8 +75,12 @@ export function openPostgresStorage(databaseUrl: string, opts: PostgresOptions =
     } catch (err) {
       throw translate(err, where);
     }
-    // A connection whose transaction could not be ended cleanly is destroyed, not reused.
+    // A connection whose transaction could not be ended cleanly is destroyed, not reused. One
+    // that the server drops while we hold it (a restart) emits 'error', which pg's pool listens
+    // for only on idle connections: unheard, it would crash the process.
     let broken: Error | undefined;
+    const dropped = (err: Error) => (broken = err);
+    client.on('error', dropped);
     try {
       await client.query('BEGIN');
       const result = await work(transactionPorts(executor(client), queries));
@@ -86,6 +90,7 @@ export function openPostgresStorage(databaseUrl: string, opts: PostgresOptions =
       await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw translate(err, where);
     } finally {
+      client.off('error', dropped);
       client.release(broken);
     }
   }
