@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -205,7 +205,7 @@ function postgresIds(): { uid: number; gid: number } {
   const out = spawnSync('id', ['postgres'], { encoding: 'utf8' }).stdout;
   const uid = /uid=(\d+)/.exec(out)?.[1];
   const gid = /gid=(\d+)/.exec(out)?.[1];
-  if (!uid || !gid) throw new Error('running as root, but there is no `postgres` user to run PostgreSQL as (Debian\'s postgresql package creates it)');
+  if (!uid || !gid) throw new Error("running as root, but there is no `postgres` user to run PostgreSQL as (Debian's postgresql package creates it)");
   return { uid: Number(uid), gid: Number(gid) };
 }
 

@@ -1,11 +1,11 @@
 import { AckPolicy, type JsMsg } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageUnavailableError } from '../../src/orders/errors.js';
 import { ACK, runPullConsumer } from '../../src/nats/consumer.js';
 import { listDeadLetters } from '../../src/nats/dead-letters.js';
 import { JOBS_STREAM } from '../../src/nats/topology.js';
+import { StorageUnavailableError } from '../../src/orders/errors.js';
 import type { Runtime } from '../../src/runtime/context.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * A consumer whose handler finds the database away holds the message and pulls nothing more,

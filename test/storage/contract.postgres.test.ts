@@ -3,7 +3,7 @@ import { DuplicateKeyError, StorageUnavailableError } from '../../src/orders/err
 import { newOrder } from '../../src/orders/order.js';
 import type { Storage } from '../../src/orders/ports.js';
 import { migrateStorage, openStorage } from '../../src/storage/open.js';
-import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
 import { describeStorageContract } from './contract.js';
 
 // One real server for the file; a fresh schema (`?schema=`, a few ms) for each test.

@@ -2,10 +2,10 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate, MIGRATIONS_DIR } from '../../src/storage/sqlite/migrate.js';
 import { migratePostgres, POSTGRES_MIGRATIONS_DIR } from '../../src/storage/postgres/migrate.js';
-import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
-import { compareModels, compareShapes, postgresShape, sqliteShape, type Shape } from './schema-shape.js';
+import { listMigrations, MIGRATIONS_DIR, migrate } from '../../src/storage/sqlite/migrate.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
+import { compareModels, compareShapes, postgresShape, type Shape, sqliteShape } from './schema-shape.js';
 
 /**
  * SQLite and PostgreSQL must hold the same schema: the same migrations (by name), and once both
@@ -100,7 +100,9 @@ describe('the drift check fails on drift', () => {
 
   it('reports a model that differs between the two schema files', () => {
     const a = readFileSync(join(ROOT, 'prisma/schema.prisma'), 'utf8');
-    const b = a.replace('currency        String    @default("USD")', 'currency        String    @default("EUR")').replace(/model ProcessedMessage \{[\s\S]*?\n\}/, '');
+    const b = a
+      .replace('currency        String    @default("USD")', 'currency        String    @default("EUR")')
+      .replace(/model ProcessedMessage \{[\s\S]*?\n\}/, '');
     expect(compareModels(a, b)).toEqual([
       'model Order: differs at "currency String @default("USD")" in prisma/schema.prisma vs "currency String @default("EUR")" in prisma/postgresql/schema.prisma',
       'model ProcessedMessage: only in prisma/schema.prisma',

@@ -8,8 +8,8 @@ import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startReconciler } from '../../src/workers/reconciler.js';
-import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * Issue 12, "fails closed when the database is away", on a real PostgreSQL that is stopped and
@@ -64,7 +64,10 @@ describe('PostgreSQL stopped under a running system, then started again', () => 
     const refused = await post(6);
     expect(refused.statusCode).toBe(503);
     expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.json()).toEqual({ error: 'database_unavailable', message: expect.stringMatching(/^The database is not answering, so nothing was stored and no order was taken; try again/) });
+    expect(refused.json()).toEqual({
+      error: 'database_unavailable',
+      message: expect.stringMatching(/^The database is not answering, so nothing was stored and no order was taken; try again/),
+    });
     const page = await app.inject({ url: '/orders/create' });
     expect(page.statusCode).toBe(200); // the form needs no database
     const placed = await app.inject({ method: 'GET', url: `/orders/${ids[0]}`, headers: { accept: 'application/json' } });
@@ -72,7 +75,10 @@ describe('PostgreSQL stopped under a running system, then started again', () => 
 
     const ready = await app.inject({ url: '/ready' });
     expect(ready.statusCode).toBe(503);
-    expect(ready.json()).toMatchObject({ ready: false, checks: { database: expect.stringMatching(new RegExp(`^PostgreSQL at 127\\.0\\.0\\.1:${pg.port}/\\S+ is unavailable: `)), nats: 'ok', jetstream: 'ok' } });
+    expect(ready.json()).toMatchObject({
+      ready: false,
+      checks: { database: expect.stringMatching(new RegExp(`^PostgreSQL at 127\\.0\\.0\\.1:${pg.port}/\\S+ is unavailable: `)), nats: 'ok', jetstream: 'ok' },
+    });
 
     // Long past two deliveries' backoff: nothing was dead-lettered, nothing shipped.
     await new Promise((r) => setTimeout(r, 4000));
@@ -94,10 +100,14 @@ describe('PostgreSQL stopped under a running system, then started again', () => 
       'every accepted order shipped',
     );
     expect(shipped).toHaveLength(6);
-    const report = await waitFor(async () => {
-      const r = await checkInvariants(web.storage);
-      return r.unpublishedOutbox === 0 && r.final === r.accepted ? r : null;
-    }, 15_000, 'the system at rest');
+    const report = await waitFor(
+      async () => {
+        const r = await checkInvariants(web.storage);
+        return r.unpublishedOutbox === 0 && r.final === r.accepted ? r : null;
+      },
+      15_000,
+      'the system at rest',
+    );
     // Six accepted (the refused one never stored), six final, nothing twice.
     expect(report).toMatchObject({ accepted: 6, final: 6, shippedTwice: 0, duplicateActivity: 0 });
     await waitFor(async () => (await Promise.all(ids.map((id) => web.storage.activityFor(id)))).every((a) => a.length === 3), 15_000, 'every event recorded');

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations } from '../../src/storage/sqlite/migrate.js';
 import { pgConfig, toParam } from '../../src/storage/postgres/connection.js';
 import { migratePostgres, POSTGRES_MIGRATIONS_DIR } from '../../src/storage/postgres/migrate.js';
-import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { listMigrations } from '../../src/storage/sqlite/migrate.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
 
 // A server and a process whose time zones are far from UTC (and from each other), so a timestamp
 // read or written in local time shows.
@@ -40,7 +40,10 @@ describe('PostgreSQL migrations', () => {
     const first = await migratePostgres(url);
     expect(first.applied).toEqual(listMigrations(POSTGRES_MIGRATIONS_DIR).map((m) => m.name));
     expect(await migratePostgres(url)).toEqual({ applied: [], alreadyApplied: first.applied });
-    const rows = await query(url, 'SELECT migration_name, checksum, finished_at, rolled_back_at, logs, applied_steps_count, started_at FROM _prisma_migrations ORDER BY migration_name');
+    const rows = await query(
+      url,
+      'SELECT migration_name, checksum, finished_at, rolled_back_at, logs, applied_steps_count, started_at FROM _prisma_migrations ORDER BY migration_name',
+    );
     expect(rows).toEqual(
       listMigrations(POSTGRES_MIGRATIONS_DIR).map((m) => ({
         migration_name: m.name,
@@ -118,11 +121,15 @@ describe('timestamps are UTC, whatever the time zone of the server or the proces
     expect(Math.abs(row!.created_at.getTime() - before)).toBeLessThan(60_000);
   });
 
-  it('keeps Prisma\'s ?schema= working: the tables go into that schema', async () => {
+  it("keeps Prisma's ?schema= working: the tables go into that schema", async () => {
     const url = await server.createDatabase();
     await query(url, 'CREATE SCHEMA shop');
     await migratePostgres(`${url}?schema=shop`);
-    expect(await query(url, "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'shop' AND table_name = 'orders'")).toEqual([{ n: 1 }]);
-    expect(await query(url, "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'orders'")).toEqual([{ n: 0 }]);
+    expect(await query(url, "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'shop' AND table_name = 'orders'")).toEqual([
+      { n: 1 },
+    ]);
+    expect(await query(url, "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'orders'")).toEqual([
+      { n: 0 },
+    ]);
   });
 });

@@ -99,26 +99,41 @@ export function sqliteShape(file: string): Shape {
     return tables
       .filter((t) => !IGNORED.has(t.name))
       .map((t): Table => {
-        const info = db.prepare(`PRAGMA table_info("${t.name}")`).all() as { name: string; type: string; notnull: number; dflt_value: string | null; pk: number }[];
+        const info = db.prepare(`PRAGMA table_info("${t.name}")`).all() as {
+          name: string;
+          type: string;
+          notnull: number;
+          dflt_value: string | null;
+          pk: number;
+        }[];
         const autoincrement = /AUTOINCREMENT/i.test(t.sql);
-        const primaryKey = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+        const primaryKey = info
+          .filter((c) => c.pk > 0)
+          .sort((a, b) => a.pk - b.pk)
+          .map((c) => c.name);
         const columns = info
-          .map((c): Column => ({
-            name: c.name,
-            type: sqliteType(c.type),
-            // A PRIMARY KEY column is NOT NULL in Prisma's SQLite DDL; say so either way.
-            nullable: c.notnull === 0 && c.pk === 0,
-            default: normaliseDefault(c.dflt_value),
-            generated: autoincrement && c.pk > 0,
-          }))
+          .map(
+            (c): Column => ({
+              name: c.name,
+              type: sqliteType(c.type),
+              // A PRIMARY KEY column is NOT NULL in Prisma's SQLite DDL; say so either way.
+              nullable: c.notnull === 0 && c.pk === 0,
+              default: normaliseDefault(c.dflt_value),
+              generated: autoincrement && c.pk > 0,
+            }),
+          )
           .sort(byName);
         const indexes = (db.prepare(`PRAGMA index_list("${t.name}")`).all() as { name: string; unique: number; origin: string }[])
           .filter((i) => i.origin !== 'pk')
-          .map((i): Index => ({
-            name: i.name,
-            unique: i.unique === 1,
-            columns: (db.prepare(`PRAGMA index_info("${i.name}")`).all() as { seqno: number; name: string }[]).sort((a, b) => a.seqno - b.seqno).map((c) => c.name),
-          }))
+          .map(
+            (i): Index => ({
+              name: i.name,
+              unique: i.unique === 1,
+              columns: (db.prepare(`PRAGMA index_info("${i.name}")`).all() as { seqno: number; name: string }[])
+                .sort((a, b) => a.seqno - b.seqno)
+                .map((c) => c.name),
+            }),
+          )
           .sort(byName);
         const fks = db.prepare(`PRAGMA foreign_key_list("${t.name}")`).all() as { id: number; seq: number; table: string; from: string; to: string }[];
         const foreignKeys = [...new Set(fks.map((f) => f.id))].map((id) => {
@@ -151,7 +166,13 @@ export async function postgresShape(databaseUrl: string): Promise<Shape> {
       const columns = cols
         .map((c): Column => {
           const generated = c.is_identity === 'YES' || /^nextval\(/.test(c.column_default ?? '');
-          return { name: c.name, type: pgType(c.data_type), nullable: c.is_nullable === 'YES', default: generated ? null : normaliseDefault(c.column_default), generated };
+          return {
+            name: c.name,
+            type: pgType(c.data_type),
+            nullable: c.is_nullable === 'YES',
+            default: generated ? null : normaliseDefault(c.column_default),
+            generated,
+          };
         })
         .sort(byName);
       const idx = await q<{ name: string; unique: boolean; primary: boolean; columns: string[] }>(

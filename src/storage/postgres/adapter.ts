@@ -3,7 +3,7 @@ import pg from 'pg';
 import { StorageUnavailableError } from '../../orders/errors.js';
 import type { Storage, Tx } from '../../orders/ports.js';
 import { Queries } from '../queries.js';
-import { storageReads, transactionPorts, type Executor } from '../store.js';
+import { type Executor, storageReads, transactionPorts } from '../store.js';
 import { describePostgres, pgConfig, toParam } from './connection.js';
 import { isRetryable, translate } from './errors.js';
 
@@ -103,7 +103,10 @@ export function openPostgresStorage(databaseUrl: string, opts: PostgresOptions =
     async ping() {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new StorageUnavailableError(`PostgreSQL at ${where} did not answer within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new StorageUnavailableError(`PostgreSQL at ${where} did not answer within ${PING_TIMEOUT_MS / 1000} s`)),
+          PING_TIMEOUT_MS,
+        );
       });
       try {
         await Promise.race([reads.ping(), late]);
@@ -122,7 +125,8 @@ export function openPostgresStorage(databaseUrl: string, opts: PostgresOptions =
     },
     close() {
       // Waits for checked-out connections (units in flight) to be released, then ends them all.
-      return (closed ??= pool.end());
+      if (!closed) closed = pool.end();
+      return closed;
     },
   };
 }

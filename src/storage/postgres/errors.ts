@@ -23,7 +23,8 @@ function unavailableState(code: string): boolean {
 }
 
 /** pg's own errors for a connection that died or never came, which carry no code. */
-const PG_CONNECTION_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end)/;
+const PG_CONNECTION_MESSAGE =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end)/;
 
 /** Deadlock and serialization failures: nothing was committed; the whole unit may run again. */
 export function isRetryable(err: unknown): boolean {
@@ -34,7 +35,12 @@ export function isRetryable(err: unknown): boolean {
 export function isUnavailable(err: unknown): boolean {
   const e = err as PgError;
   const code = typeof e?.code === 'string' ? e.code : '';
-  return NETWORK.has(code) || unavailableState(code) || PG_CONNECTION_MESSAGE.test(e?.message ?? '') || (err instanceof AggregateError && err.errors.some(isUnavailable));
+  return (
+    NETWORK.has(code) ||
+    unavailableState(code) ||
+    PG_CONNECTION_MESSAGE.test(e?.message ?? '') ||
+    (err instanceof AggregateError && err.errors.some(isUnavailable))
+  );
 }
 
 /** A driver error in the domain's words, or the error itself when it has none. */
