@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Storage } from '../orders/ports.js';
-import { openStorage, storageKind } from '../storage/open.js';
+import { loadConfig } from '../config/env.js';
+import { openStorage, storageKind, storageOptions } from '../storage/open.js';
 import { databaseLabel, fail, CliError } from './errors.js';
 
 /**
@@ -10,7 +11,8 @@ import { databaseLabel, fail, CliError } from './errors.js';
  */
 export async function openExistingStorage(command: string, databaseUrl: string): Promise<Storage> {
   requireExistingDb(command, databaseUrl);
-  return openStorage(databaseUrl, { readOnly: true });
+  // PostgreSQL's password file and pool size come from the same settings as the URL.
+  return openStorage(databaseUrl, { ...storageOptions({ ...loadConfig(), DATABASE_URL: databaseUrl }, command), readOnly: true });
 }
 
 export function requireExistingDb(command: string, databaseUrl: string): void {

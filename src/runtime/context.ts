@@ -7,7 +7,7 @@ import { NatsPaymentGateway } from '../nats/payments-client.js';
 import type { PlaceOrderDeps } from '../orders/place-order.js';
 import type { Storage } from '../orders/ports.js';
 import { OutboxRelay } from '../outbox/relay.js';
-import { openStorage } from '../storage/open.js';
+import { openStorage, storageOptions } from '../storage/open.js';
 import { bounded } from './shutdown.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
@@ -36,7 +36,7 @@ export interface Runtime {
  */
 export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name, instance: string = name): Promise<Runtime> {
   const log = createLogger(instance, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
-  const storage = await openStorage(config.DATABASE_URL);
+  const storage = await openStorage(config.DATABASE_URL, storageOptions(config, instance));
   let nats: NatsConnections;
   try {
     nats = await connectNats(identity, config, log, { name: instance });

@@ -4,7 +4,7 @@ import { subjectMatches } from '../../nats/subjects.js';
 import { CliError } from '../errors.js';
 import { openExistingStorage, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
-import { openStorage } from '../../storage/open.js';
+import { openStorage, storageOptions } from '../../storage/open.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { addEphemeral, readStream } from '../../nats/stream-reader.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
@@ -104,7 +104,7 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
   const config = loadConfig();
   if (opts.consumer) requireExistingDb('events replay', config.DATABASE_URL);
   return withNats('events replay', async (nc) => {
-    const storage = opts.consumer ? await openStorage(config.DATABASE_URL) : undefined;
+    const storage = opts.consumer ? await openStorage(config.DATABASE_URL, storageOptions(config, 'events replay')) : undefined;
     const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
     const consumer = ACTIVITY_CONSUMER.config.durable_name;
     try {
