@@ -147,11 +147,12 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     }
   });
 
-  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', async () => {
+  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', { timeout: 420_000 }, async () => {
     const kinds = Object.keys(READY_LINE);
     const instances = kinds.flatMap((k) => [`${k}-1`, `${k}-2`]);
     const { run, natsPid, base, operator, env } = await startAll('scale', {}, ['--scale', kinds.map((k) => `${k}=2`).join(',')], { detached: true });
-    for (const i of instances) await run.waitFor(ready(i), 60_000);
+    // Ten Node processes starting at once on two shared cores: a bound, not a timing assertion.
+    for (const i of instances) await run.waitFor(ready(i), 150_000);
     await run.waitFor(/order form: http:\/\/127\.0\.0\.1:\d+\/orders\/create/, 5000);
     expect(run.output().match(/order form:/g)).toHaveLength(1);
 
@@ -232,6 +233,21 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     }, 30_000, 'payments-2 running again');
     expect(after['payments-1']).toBe(before['payments-1']);
     await waitFor(async () => (await rows()).some((r) => r.instance === 'payments-2' && r.pid === after['payments-2'] && r.status === 'up'), 20_000, 'the restarted copy on the dashboard');
+
+    // `restart web` rolls, one copy at a time: the port answers every request meanwhile.
+    const listening = (i: string) => run.output().match(new RegExp(`\\[${i}\\]\\s+.*listening on`, 'g'))?.length ?? 0;
+    const [l1, l2] = [listening('web-1'), listening('web-2')];
+    let [answered, failed, polling] = [0, [] as string[], true];
+    const poll = (async () => {
+      while (polling) await servedBy().then(() => answered++, (err: Error) => failed.push(err.message));
+    })();
+    run.child.stdin!.write('restart web\n');
+    await waitFor(() => listening('web-1') > l1 && listening('web-2') > l2, 90_000, 'both web copies listening again');
+    polling = false;
+    await poll;
+    expect(failed).toEqual([]);
+    expect(answered).toBeGreaterThan(0);
+    expect(run.output()).toMatch(/restarting web-1[\s\S]*web-1 stopped[\s\S]*restarting web-2/);
 
     // Ctrl-C as a terminal sends it: SIGINT to the whole process group, where the web copies (cluster
     // workers) are too. Each is asked twice (terminal and supervisor) and still drains and exits 0.
