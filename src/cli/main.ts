@@ -173,7 +173,7 @@ program
   .action((opts: { json?: boolean }) => projectionsRebuild({ json: !!opts.json }));
 
 const nats = program.command('nats').description('inspect JetStream without the NATS CLI');
-nats.command('streams').description('streams with their subjects, messages, bytes, sequences and consumers').option('--json', 'print JSON').action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
+nats.command('streams').description('streams with their subjects, replicas (leader, lag), messages, bytes, sequences and consumers (pending, ack pending)').option('--json', 'print JSON').action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
 nats
   .command('consumers')
   .description('consumers with their pending, ack pending, redelivered and waiting counts')

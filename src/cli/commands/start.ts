@@ -1,10 +1,7 @@
-import { join, resolve, dirname } from 'node:path';
+import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, ErrorCode, type NatsError } from 'nats';
-import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
-import { redactUrl, splitServers } from '../../nats/auth/options.js';
 import { loadConfig } from '../../config/env.js';
-import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServerProcess } from '../../nats/server-process.js';
+import { ensureNats } from './embedded-nats.js';
 import { supervise, type ChildSpec } from '../supervisor.js';
 import { defaultScale, instanceNames, PROCESS_KINDS, type Scale } from '../scale.js';
 import { formatSetup, runSetup } from './setup.js';
@@ -12,17 +9,6 @@ import { nodeFlags } from '../../runtime/node-flags.js';
 import { resolveOperatorToken, signInUrl } from '../../config/operator-token.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
-
-async function natsAnswers(url: string): Promise<boolean> {
-  try {
-    const nc = await connect({ servers: splitServers(url).servers, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
-    await nc.close();
-    return true;
-  } catch (err) {
-    // A server with authorization answers an anonymous probe with a refusal.
-    return (err as NatsError).code === ErrorCode.AuthorizationViolation;
-  }
-}
 
 /**
  * One child per instance. Workers need nothing to be copied: a kind's copies share its durable
@@ -55,28 +41,10 @@ export function childSpecs(scale: Scale, env: NodeJS.ProcessEnv): ChildSpec[] {
 
 /** `orderflow start`: NATS (embedded if need be), setup, then the web app and every worker, `scale` copies of each. */
 export async function start(opts: { scale: Scale } = { scale: defaultScale() }): Promise<void> {
-  const config = loadConfig();
   const say = (line: string) => process.stdout.write(`[orderflow] ${line}\n`);
-  let embedded: NatsServerProcess | undefined;
-
-  if (!(await natsAnswers(config.NATS_URL))) {
-    if (config.NATS_EMBEDDED === 'never') {
-      process.stderr.write(`orderflow start: nothing answers at NATS_URL=${redactUrl(config.NATS_URL)} (and NATS_EMBEDDED=never)\n`);
-      process.exit(1);
-    }
-    if (!natsServerAvailable()) {
-      process.stderr.write(`orderflow start: ${NATS_INSTALL_HINT}\n`);
-      process.exit(1);
-    }
-    const url = new URL(splitServers(config.NATS_URL).servers[0]!.replace(/^nats:/, 'http:'));
-    // Authorization on: every process connects as its own identity (generated on first start).
-    const auth = ensureNatsAuth(defaultAuthDir(config));
-    // watchParent: it stops when we do, even if we are SIGKILLed (see nats/watchdog.sh).
-    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), configFile: auth.serverConfig, watchParent: true });
-    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, log ${join(config.DATA_DIR, 'nats-server.log')}, pid ${embedded.pid}; authorization ${auth.serverConfig})`);
-  } else {
-    say(`using the NATS server at ${redactUrl(config.NATS_URL)}`);
-  }
+  const embedded = await ensureNats(loadConfig(), say);
+  // NATS_EMBEDDED=cluster: the cluster's URLs and R3 replace the configured single server.
+  const config = loadConfig({ ...process.env, ...embedded?.env });
 
   try {
     const report = await runSetup(config);
@@ -97,6 +65,7 @@ export async function start(opts: { scale: Scale } = { scale: defaultScale() }):
   }
   const env = {
     ...process.env,
+    ...embedded?.env,
     // Children write to a pipe (ours): pretty unless the operator said otherwise.
     ORDERFLOW_PRETTY: config.ORDERFLOW_PRETTY ?? '1',
     ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
