@@ -29,7 +29,8 @@ async function startAll(name: string, extra: Record<string, string> = {}, args: 
   const env = { NATS_URL: `nats://127.0.0.1:${natsPort}`, PORT: String(webPort), DATA_DIR: data, DATABASE_URL: `file:${join(data, 'orderflow.db')}`, LOG_LEVEL: 'info', ...extra };
   const run = spawnCli(name, ['start', ...args], env, { stdin: true, ...opts });
   runs.push(run);
-  await run.waitFor(/started nats-server -js at nats:\/\/127\.0\.0\.1:\d+ .*pid (\d+)/, 20_000);
+  // A bound for a busy machine (tsx compiles the sources first), not a timing assertion.
+  await run.waitFor(/started nats-server -js at nats:\/\/127\.0\.0\.1:\d+ .*pid (\d+)/, 60_000);
   const natsPid = Number(/started nats-server.*pid (\d+)/.exec(run.output())![1]);
   // The operator token `orderflow start` generated (read when needed: it is written before the web app starts).
   const operator = () => ({ authorization: `Bearer ${readFileSync(join(data, 'operator-token'), 'utf8').trim()}` });
