@@ -259,4 +259,13 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     expect(run.output().match(/\[web-\d\]\s+.*\bstopped\b/g)?.length).toBeGreaterThanOrEqual(2);
     expect(isAlive(natsPid)).toBe(false);
   });
+
+  it('with --scale, every copy (the web cluster workers too) stops when the supervisor is SIGKILLed', async () => {
+    const { run, natsPid } = await startAll('scale-orphans', {}, ['--scale', 'web=2,payments=2']);
+    for (const i of ['web-1', 'web-2', 'payments-1', 'payments-2', 'activity', 'fulfillment', 'reconciler']) await run.waitFor(ready(i), 150_000);
+    const children = Object.values(await pids(run));
+    expect(children).toHaveLength(7);
+    run.child.kill('SIGKILL');
+    await waitFor(() => [natsPid, ...children].every((pid) => !isAlive(pid)), 30_000, 'every child gone');
+  });
 });
