@@ -13,7 +13,12 @@ const copies = z
   .string()
   .regex(/^\d+$/, 'the number of copies must be a whole number, like payments=2')
   .transform(Number)
-  .pipe(z.number().min(1, 'at least 1 copy of each kind runs (to run none, `stop <name>` it once started)').max(MAX_COPIES, `at most ${MAX_COPIES} copies of a kind on one machine`));
+  .pipe(
+    z
+      .number()
+      .min(1, 'at least 1 copy of each kind runs (to run none, `stop <name>` it once started)')
+      .max(MAX_COPIES, `at most ${MAX_COPIES} copies of a kind on one machine`),
+  );
 
 /**
  * `--scale web=2,payments=3`: how many copies of each kind `orderflow start` runs; a kind left out
@@ -56,4 +61,6 @@ export function instanceNames(kind: ProcessKind, n: number): string[] {
 }
 
 /** What `--instance` accepts: it appears in logs, NATS connection names and heartbeats. */
-export const instanceArg = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'an instance name of letters, digits, ".", "_" and "-" (at most 63), like payments-2');
+export const instanceArg = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'an instance name of letters, digits, ".", "_" and "-" (at most 63), like payments-2');

@@ -86,14 +86,18 @@ interface Entry {
   timer?: NodeJS.Timeout;
   /** Set when someone asked this child to stop (stop/restart command): its exit is not a crash. */
   asked?: 'stop' | 'restart';
+  /** Whether the running child said it is ready (supervisor-link: after it started its work). */
+  ready: boolean;
 }
 
 const CLEAN_SIGNALS = new Set(['SIGINT', 'SIGTERM']);
+const ROLL_WAIT_MS = 60_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function supervise(specs: ChildSpec[], log: (line: string) => void, opts: SuperviseOptions = {}): Supervisor {
   const backoff = opts.backoff ?? { firstMs: 1000, maxMs: 30_000, stableAfterMs: 60_000 };
   const width = Math.max(...specs.map((s) => s.name.length));
-  const entries = new Map(specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, crashes: 0 } as Entry]));
+  const entries = new Map(specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, crashes: 0, ready: false } as Entry]));
   let stopping = false;
   let exitCode = 0;
   let resolveDone!: (code: number) => void;
@@ -119,11 +123,13 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
     }
     e.child = child;
     e.state = 'running';
+    e.ready = false;
     e.startedAt = Date.now();
     const prefix = prefixer(e.spec.name, e.index, width);
     for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream! }).on('line', (line) => process.stdout.write(`${prefix(line)}\n`));
     child.on('message', (msg: SupervisorMessage) => {
       if (e.spec.sharesListeners && answerMetricsRequest(child, msg)) return;
+      if (msg?.type === 'ready' && e.child === child) e.ready = true;
       opts.onMessage?.(e.spec, msg);
     });
     // A failed spawn (no such executable) also ends in 'exit' for Node children; log it either way.
@@ -204,7 +210,22 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
       return;
     }
     if (stopping) return;
+    if (verb === 'restart' && targets.length > 1) return void rolling(targets);
     for (const e of targets) act(verb as 'start' | 'stop' | 'restart', e);
+  };
+  // `restart web` with several copies: one at a time, each once the one before is ready again, so
+  // the kind never stops serving (the web copies' port stays open). Bounded: a copy that does not
+  // come back within ROLL_WAIT_MS (it crashed, a setting) does not hold the others forever.
+  const rolling = async (targets: Entry[]) => {
+    for (const e of targets) {
+      if (stopping) return;
+      const old = e.child;
+      act('restart', e);
+      // Its old life ends (it drains), then launch() makes a new child, ready once it says so.
+      const back = () => e.child !== old && (e.ready || e.state === 'down');
+      const deadline = Date.now() + ROLL_WAIT_MS;
+      while (!stopping && Date.now() < deadline && !back()) await sleep(50);
+    }
   };
   const act = (verb: 'start' | 'stop' | 'restart', e: Entry) => {
     const name = e.spec.name;

@@ -1,5 +1,5 @@
-import cluster from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
 import { AggregatorRegistry, type PrometheusContentType } from 'prom-client';
 import { registry } from './metrics.js';
 

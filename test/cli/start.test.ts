@@ -29,7 +29,8 @@ async function startAll(name: string, extra: Record<string, string> = {}, args: 
   const env = { NATS_URL: `nats://127.0.0.1:${natsPort}`, PORT: String(webPort), DATA_DIR: data, DATABASE_URL: `file:${join(data, 'orderflow.db')}`, LOG_LEVEL: 'info', ...extra };
   const run = spawnCli(name, ['start', ...args], env, { stdin: true, ...opts });
   runs.push(run);
-  await run.waitFor(/started nats-server -js at nats:\/\/127\.0\.0\.1:\d+ .*pid (\d+)/, 20_000);
+  // A bound for a busy machine (tsx compiles the sources first), not a timing assertion.
+  await run.waitFor(/started nats-server -js at nats:\/\/127\.0\.0\.1:\d+ .*pid (\d+)/, 60_000);
   const natsPid = Number(/started nats-server.*pid (\d+)/.exec(run.output())![1]);
   // The operator token `orderflow start` generated (read when needed: it is written before the web app starts).
   const operator = () => ({ authorization: `Bearer ${readFileSync(join(data, 'operator-token'), 'utf8').trim()}` });
@@ -147,11 +148,12 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     }
   });
 
-  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', async () => {
+  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', { timeout: 420_000 }, async () => {
     const kinds = Object.keys(READY_LINE);
     const instances = kinds.flatMap((k) => [`${k}-1`, `${k}-2`]);
     const { run, natsPid, base, operator, env } = await startAll('scale', {}, ['--scale', kinds.map((k) => `${k}=2`).join(',')], { detached: true });
-    for (const i of instances) await run.waitFor(ready(i), 60_000);
+    // Ten Node processes starting at once on two shared cores: a bound, not a timing assertion.
+    for (const i of instances) await run.waitFor(ready(i), 150_000);
     await run.waitFor(/order form: http:\/\/127\.0\.0\.1:\d+\/orders\/create/, 5000);
     expect(run.output().match(/order form:/g)).toHaveLength(1);
 
@@ -233,6 +235,21 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     expect(after['payments-1']).toBe(before['payments-1']);
     await waitFor(async () => (await rows()).some((r) => r.instance === 'payments-2' && r.pid === after['payments-2'] && r.status === 'up'), 20_000, 'the restarted copy on the dashboard');
 
+    // `restart web` rolls, one copy at a time: the port answers every request meanwhile.
+    const listening = (i: string) => run.output().match(new RegExp(`\\[${i}\\]\\s+.*listening on`, 'g'))?.length ?? 0;
+    const [l1, l2] = [listening('web-1'), listening('web-2')];
+    let [answered, failed, polling] = [0, [] as string[], true];
+    const poll = (async () => {
+      while (polling) await servedBy().then(() => answered++, (err: Error) => failed.push(err.message));
+    })();
+    run.child.stdin!.write('restart web\n');
+    await waitFor(() => listening('web-1') > l1 && listening('web-2') > l2, 90_000, 'both web copies listening again');
+    polling = false;
+    await poll;
+    expect(failed).toEqual([]);
+    expect(answered).toBeGreaterThan(0);
+    expect(run.output()).toMatch(/restarting web-1[\s\S]*web-1 stopped[\s\S]*restarting web-2/);
+
     // Ctrl-C as a terminal sends it: SIGINT to the whole process group, where the web copies (cluster
     // workers) are too. Each is asked twice (terminal and supervisor) and still drains and exits 0.
     process.kill(-run.child.pid!, 'SIGINT');
@@ -241,5 +258,14 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     expect(run.output()).not.toMatch(/exited unexpectedly|exited with code|killing it|second SIG/);
     expect(run.output().match(/\[web-\d\]\s+.*\bstopped\b/g)?.length).toBeGreaterThanOrEqual(2);
     expect(isAlive(natsPid)).toBe(false);
+  });
+
+  it('with --scale, every copy (the web cluster workers too) stops when the supervisor is SIGKILLed', async () => {
+    const { run, natsPid } = await startAll('scale-orphans', {}, ['--scale', 'web=2,payments=2']);
+    for (const i of ['web-1', 'web-2', 'payments-1', 'payments-2', 'activity', 'fulfillment', 'reconciler']) await run.waitFor(ready(i), 150_000);
+    const children = Object.values(await pids(run));
+    expect(children).toHaveLength(7);
+    run.child.kill('SIGKILL');
+    await waitFor(() => [natsPid, ...children].every((pid) => !isAlive(pid)), 30_000, 'every child gone');
   });
 });

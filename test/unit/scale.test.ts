@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { describeZodError } from '../../src/events/envelope.js';
 import { childSpecs } from '../../src/cli/commands/start.js';
 import { defaultScale, scaleArg } from '../../src/cli/scale.js';
+import { describeZodError } from '../../src/events/envelope.js';
 
 const parse = (s: string) => {
   const r = scaleArg.safeParse(s);

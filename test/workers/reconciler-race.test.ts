@@ -5,7 +5,7 @@ import { PaymentsValidate } from '../../src/events/contracts.js';
 import { buildApp } from '../../src/web/app.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startReconciler } from '../../src/workers/reconciler.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * Two reconcilers on one database (two connections to one SQLite file, two NATS connections: what
