@@ -1,4 +1,4 @@
-import { ConsumerDebugEvents, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
+import { ConsumerDebugEvents, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { eventsConsumed } from '../observability/metrics.js';
 import { publishDeadLetter } from './dead-letters.js';
@@ -45,6 +45,16 @@ const LOST = new Set<string>([ConsumerEvents.ConsumerNotFound, ConsumerEvents.St
  */
 export const PULL_EXPIRES_MS = 2000;
 export const PULL_IDLE_HEARTBEAT_MS = 1000;
+/**
+ * The JetStream API timeout for a consumer's own requests (the look-up after missed beats, and
+ * dead letters). While a consumer has no leader its info request is answered by nobody and waits
+ * out the whole timeout (nats.js's default 5 s), so a new leader is found up to 5 s late; 2 s
+ * keeps that short and is still ample for an API call that normally takes milliseconds.
+ */
+export const PULL_API_TIMEOUT_MS = 2000;
+
+/** The JetStream client a pull consumer should run on (see PULL_API_TIMEOUT_MS). */
+export const pullClient = (nc: NatsConnection): JetStreamClient => nc.jetstream({ timeout: PULL_API_TIMEOUT_MS });
 
 /**
  * Runs a durable pull consumer until stopped, one message at a time, in order.
