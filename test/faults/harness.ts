@@ -150,7 +150,9 @@ export class System {
       fulfillment: /consuming/,
       reconciler: /reconciler running/,
     };
-    await run.waitFor(ready[name], 30_000);
+    // Five processes start at once on two shared cores (load averages of 30 seen): the web app,
+    // loading Prisma's query compiler, has needed more than 30 s.
+    await run.waitFor(ready[name], 60_000);
     return run;
   }
 
