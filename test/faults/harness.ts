@@ -150,9 +150,9 @@ export class System {
       fulfillment: /consuming/,
       reconciler: /reconciler running/,
     };
-    // Five processes start at once on two shared cores (load averages of 30 seen): the web app,
-    // loading Prisma's query compiler, has needed more than 30 s.
-    await run.waitFor(ready[name], 60_000);
+    // Five processes start at once on two shared cores (load averages of 30–45 seen, when
+    // `orderflow --help` alone took 10 s): the web app has needed more than 60 s.
+    await run.waitFor(ready[name], 120_000);
     return run;
   }
 
