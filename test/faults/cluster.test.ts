@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
 import { waitFor } from '../helpers/stack.js';
-import { reportLine, StallMeter, System, type DriveResult } from './harness.js';
+import { countOrders, reportLine, StallMeter, System, type DriveResult } from './harness.js';
 
 /**
  * Cluster faults: the whole system (web and every worker as separate processes, one SQLite file)
@@ -116,4 +116,4 @@ describe('cluster faults (3 nodes, R3 streams)', { timeout: 300_000 }, () => {
   });
 });
 
-const finalOrders = () => sys.db.order.count({ where: { status: { in: ['shipped', 'payment_declined'] } } });
+const finalOrders = () => countOrders(sys.db, 'final');

@@ -1,5 +1,5 @@
 import type { Config } from '../../config/env.js';
-import { migrate, type MigrationResult } from '../../db/migrate.js';
+import { migrateStorage, type MigrationResult } from '../../storage/open.js';
 import { explainNatsError, openNats } from '../../nats/connections.js';
 import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
@@ -10,7 +10,7 @@ export interface SetupReport {
 
 /** Migrations, then streams and consumers; both idempotent, so it runs on every start. */
 export async function runSetup(config: Config): Promise<SetupReport> {
-  const migrations = migrate(config.DATABASE_URL);
+  const migrations = await migrateStorage(config.DATABASE_URL);
   const nc = await openNats('setup', config);
   try {
     // A single server takes an update to R3 without a word and stays R1: say so instead.

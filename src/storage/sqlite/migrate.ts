@@ -11,7 +11,7 @@ import { sqlitePath } from './path.js';
  * `prisma migrate deploy` writes, so the Prisma CLI agrees with us on machines that have it.
  * We do this ourselves because the Prisma CLI's schema engine cannot be downloaded everywhere.
  */
-export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../prisma/migrations');
+export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../prisma/migrations');
 
 const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "id"                    TEXT PRIMARY KEY NOT NULL,
