@@ -41,6 +41,7 @@ const FLAT_OUT_S = args.quick ? 2 : 8;
 /** See StepLimits (bench/step.ts). */
 const DRAIN_LIMIT_MS = args.quick ? 60_000 : 180_000;
 const MAX_LAG_MS = 1000;
+const COMPARED_AT = 300;
 const ROOT = resolve(import.meta.dirname, '..');
 const ORDER = { customer_email: 'bench@example.com', amount: '12.50' };
 
@@ -154,10 +155,14 @@ async function orderflowOn(o: { dir: string; db: string; natsUrl: string; natsPi
             `POST ${l({ whole: step.http, last_third: step.http.last_third })} ms; e2e ${l(step.e2e_events_ms)} ms; POST→shipped ${l(step.post_to_shipped_ms)} ms; ` +
             `samples ${step.samples_pct_of_accepted}% of accepted; ${step.cpu_ms_per_order} CPU ms/order${step.sustained ? '' : ` — NOT SUSTAINED: ${step.not_sustained_because.join('; ')}`}`,
         );
-        if (!step.sustained && !args.quick) break;
+        // The steps go on until one is not sustained, but always reach 300/s: the rate the single
+        // node and the R3 cluster are compared at (issue 13).
+        if (!step.sustained && !args.quick && rate >= COMPARED_AT) break;
       }
       result.pipeline = steps;
-      result.max_sustained_per_s = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.offered_per_s));
+      // The highest rate below which every step was sustained (a lucky step past a failed one does not count).
+      const failed = steps.findIndex((s) => !s.sustained);
+      result.max_sustained_per_s = Math.max(0, ...(failed < 0 ? steps : steps.slice(0, failed)).map((s) => s.offered_per_s));
       const natsRss = Math.max(0, ...o.natsPids().map((pid) => procStats(pid)?.peak_rss_mb ?? 0));
       result.peak_rss_mb = Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.peak_rss_mb ?? null]), ['nats-server', natsRss || null]]);
     } finally {

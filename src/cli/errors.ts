@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
+import { ErrorCode } from 'nats';
 import { redactUrl } from '../nats/auth/options.js';
+import { isJsError, JsErrCode } from '../nats/errors.js';
 import { sqlitePath } from '../storage/sqlite/path.js';
 
 /**
@@ -62,13 +64,13 @@ export function describeFailure(err: unknown, where: Where = {}): { message: str
   } else if (code === 'EACCES' && /listen/.test(msg)) {
     line = `${msg}: not allowed to listen there; use a port above 1023`;
     exitCode = EXIT_CONFIG;
-  } else if (/stream not found/i.test(msg) || e.api_error?.err_code === 10059) {
+  } else if (isJsError(err, JsErrCode.StreamNotFound)) {
     line = 'the JetStream stream does not exist; `orderflow nats streams` lists them, `orderflow setup` creates orderflow’s';
-  } else if (/consumer not found/i.test(msg) || e.api_error?.err_code === 10014) {
+  } else if (isJsError(err, JsErrCode.ConsumerNotFound)) {
     line = 'the JetStream consumer does not exist; `orderflow setup` creates orderflow’s consumers';
-  } else if (/jetstream not enabled|JetStream not enabled/i.test(msg) || code === '503') {
+  } else if (isJsError(err, JsErrCode.NotEnabled) || isJsError(err, JsErrCode.NotEnabledForAccount) || code === ErrorCode.JetStreamNotEnabled) {
     line = 'JetStream is not enabled on the NATS server; start it with `nats-server -js`';
-  } else if (code === 'CONNECTION_REFUSED' || code === 'TIMEOUT' || /ECONNREFUSED|connection refused/i.test(msg)) {
+  } else if (code === ErrorCode.ConnectionRefused || code === ErrorCode.Timeout || code === 'ECONNREFUSED') {
     line = 'cannot reach the NATS server; start one (README, "Run the pieces in separate terminals") or set NATS_URL';
   } else if (code === 'P2021' || /no such table/i.test(msg)) {
     line = 'the database has no orderflow tables; run `orderflow setup` (or set DATABASE_URL to the right file)';

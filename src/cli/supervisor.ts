@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
 import { createInterface } from 'node:readline';
 import { EXIT_CONFIG } from './errors.js';
+import { retryDelay } from '../retry/backoff.js';
 import type { SupervisorMessage } from './supervisor-link.js';
 import { answerMetricsRequest } from '../observability/cluster-metrics.js';
 
@@ -80,7 +81,8 @@ interface Entry {
   state: State;
   startedAt: number;
   restarts: number;
-  nextDelayMs: number;
+  /** Crashes in a row (reset after a stable run or a `start`): the restart delay follows them. */
+  crashes: number;
   timer?: NodeJS.Timeout;
   /** Set when someone asked this child to stop (stop/restart command): its exit is not a crash. */
   asked?: 'stop' | 'restart';
@@ -91,7 +93,7 @@ const CLEAN_SIGNALS = new Set(['SIGINT', 'SIGTERM']);
 export function supervise(specs: ChildSpec[], log: (line: string) => void, opts: SuperviseOptions = {}): Supervisor {
   const backoff = opts.backoff ?? { firstMs: 1000, maxMs: 30_000, stableAfterMs: 60_000 };
   const width = Math.max(...specs.map((s) => s.name.length));
-  const entries = new Map(specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, nextDelayMs: backoff.firstMs } as Entry]));
+  const entries = new Map(specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, crashes: 0 } as Entry]));
   let stopping = false;
   let exitCode = 0;
   let resolveDone!: (code: number) => void;
@@ -157,9 +159,8 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
       log(`${e.spec.name} cannot start with this configuration (its message is above); stopping everything`);
       return stop(`${e.spec.name} cannot start`);
     }
-    if (Date.now() - e.startedAt >= backoff.stableAfterMs) e.nextDelayMs = backoff.firstMs;
-    const delay = e.nextDelayMs;
-    e.nextDelayMs = Math.min(backoff.maxMs, delay * 2);
+    if (Date.now() - e.startedAt >= backoff.stableAfterMs) e.crashes = 0;
+    const delay = retryDelay(backoff, ++e.crashes);
     e.restarts++;
     e.state = 'restarting';
     log(`${e.spec.name} exited unexpectedly (${how}); restarting it in ${delay / 1000} s (restart ${e.restarts})`);
@@ -210,7 +211,7 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
     if (verb === 'start') {
       if (alive(e)) return log(`${name} is already running (pid ${e.child!.pid})`);
       if (e.timer) clearTimeout(e.timer);
-      e.nextDelayMs = backoff.firstMs;
+      e.crashes = 0;
       log(`starting ${name}`);
       return launch(e);
     }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { decode, MAX_MESSAGE_BYTES } from './decode.js';
 import { createEvent, defineEvent, describeZodError, envelopeSchema, type Causation, type Envelope, type EventDefinition } from './envelope.js';
 
 /**
@@ -126,31 +127,23 @@ export type ParsedEvent =
   | { ok: true; event: Envelope; definition: EventDefinition }
   | { ok: false; error: string };
 
-/** Anything bigger is not one of our messages (ours are well under 1 KiB): rejected before parsing. */
-export const MAX_MESSAGE_BYTES = 64 * 1024;
+export { MAX_MESSAGE_BYTES };
 
 /** Parses bytes received on `subject` into a validated envelope; never throws. */
 export function parseEvent(subject: string, bytes: Uint8Array): ParsedEvent {
-  if (bytes.length > MAX_MESSAGE_BYTES) return { ok: false, error: `payload is larger than ${MAX_MESSAGE_BYTES} bytes` };
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return { ok: false, error: 'payload is not JSON' };
-  }
-  const envelope = envelopeSchema.safeParse(json);
-  if (!envelope.success) return { ok: false, error: `bad envelope: ${describeZodError(envelope.error)}` };
+  const envelope = decode(envelopeSchema, bytes, 'payload', 'envelope');
+  if (!envelope.ok) return envelope;
   const definition = eventsBySubject.get(subject);
   if (!definition) return { ok: false, error: `no contract for subject ${subject}` };
-  if (envelope.data.type !== definition.subject) {
-    return { ok: false, error: `type ${envelope.data.type} published on ${subject}` };
+  if (envelope.value.type !== definition.subject) {
+    return { ok: false, error: `type ${envelope.value.type} published on ${subject}` };
   }
-  if (envelope.data.version !== definition.version) {
-    return { ok: false, error: `unsupported version ${envelope.data.version} of ${subject}` };
+  if (envelope.value.version !== definition.version) {
+    return { ok: false, error: `unsupported version ${envelope.value.version} of ${subject}` };
   }
-  const data = definition.data.safeParse(envelope.data.data);
+  const data = definition.data.safeParse(envelope.value.data);
   if (!data.success) return { ok: false, error: `bad ${subject} data: ${describeZodError(data.error)}` };
-  return { ok: true, event: { ...envelope.data, data: data.data }, definition };
+  return { ok: true, event: { ...envelope.value, data: data.data }, definition };
 }
 
 export { createEvent, describeZodError, type Causation, type Envelope, type EventDefinition };

@@ -2,10 +2,11 @@ import type { JetStreamClient, JsMsg } from 'nats';
 import { headers as natsHeaders } from 'nats';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { MAX_MESSAGE_BYTES } from '../events/contracts.js';
+import { decode } from '../events/decode.js';
 import { describeZodError } from '../events/envelope.js';
 import { fromDelayLane, JOB_HOPS_HEADER, jobEnvelopeSchema, toDelayLane, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
 import { ACK, type Verdict } from '../nats/consumer.js';
+import { publishToStream } from '../nats/publish.js';
 
 export interface JobContext {
   jobId: string;
@@ -43,30 +44,14 @@ export interface JobWorkerOptions {
  * (One that comes back from the delay lane is a new message there: nothing to subtract.)
  */
 export function jobAttempt(m: JsMsg): number {
-  try {
-    const env = m.json<{ run_at?: string; dispatched_at?: string }>();
-    const delayed =
-      !m.headers?.has(JOB_HOPS_HEADER) && env.run_at !== undefined && env.dispatched_at !== undefined && Date.parse(env.run_at) > Date.parse(env.dispatched_at);
-    return Math.max(1, m.info.deliveryCount - (delayed ? 1 : 0));
-  } catch {
-    return m.info.deliveryCount;
-  }
+  const job = parseJob(m);
+  if (!job.ok) return m.info.deliveryCount;
+  const { run_at, dispatched_at } = job.value;
+  const delayed = !m.headers?.has(JOB_HOPS_HEADER) && Date.parse(run_at) > Date.parse(dispatched_at);
+  return Math.max(1, m.info.deliveryCount - (delayed ? 1 : 0));
 }
 
-type Parsed = { ok: true; env: JobEnvelope } | { ok: false; reject: string };
-
-function parseJob(m: JsMsg): Parsed {
-  if (m.data.length > MAX_MESSAGE_BYTES) return { ok: false, reject: `job is larger than ${MAX_MESSAGE_BYTES} bytes` };
-  let raw: unknown;
-  try {
-    raw = m.json();
-  } catch {
-    return { ok: false, reject: 'job payload is not JSON' };
-  }
-  const env = jobEnvelopeSchema.safeParse(raw);
-  if (!env.success) return { ok: false, reject: `bad job envelope: ${describeZodError(env.error)}` };
-  return { ok: true, env: env.data };
-}
+const parseJob = (m: JsMsg) => decode(jobEnvelopeSchema, m.data, 'job payload', 'job envelope');
 
 /** Whoever published it, a job due beyond the bound is refused with a reason an operator can act on. */
 const tooFar = (env: JobEnvelope, maxDelayMs: number) =>
@@ -82,7 +67,7 @@ async function move(js: JetStreamClient, m: JsMsg, subject: string, env: JobEnve
     for (const v of vs) h.append(k, v);
   }
   h.set(JOB_HOPS_HEADER, String(hops));
-  await js.publish(subject, m.data, { headers: h, msgID: `${env.job_id}:${kind}:${hops}` });
+  await publishToStream(js, { id: `${env.job_id}:${kind}:${hops}`, subject, payload: m.data, headers: h });
 }
 
 /**
@@ -98,17 +83,17 @@ export function jobMessageHandler(handlers: JobHandler[], log: Logger, opts: Job
   const byName = new Map(handlers.map((h) => [h.job.name, h]));
   return async (m: JsMsg): Promise<Verdict> => {
     const parsed = parseJob(m);
-    if (!parsed.ok) return { reject: parsed.reject };
-    const { job_id, name, run_at, correlation_id } = parsed.env;
+    if (!parsed.ok) return { reject: parsed.error };
+    const { job_id, name, run_at, correlation_id } = parsed.value;
     const h = byName.get(name);
     if (!h) return { reject: `no handler for job ${name}` };
 
     const wait = Date.parse(run_at) - now();
-    if (wait > maxDelayMs) return { reject: tooFar(parsed.env, maxDelayMs) };
+    if (wait > maxDelayMs) return { reject: tooFar(parsed.value, maxDelayMs) };
     if (wait > HOLD_IN_QUEUE_MS && o.js) {
       const hops = hopsOf(m) + 1;
       if (hops > MAX_HOPS) return { reject: `job went to the delay lane ${hops - 1} times and is still not due (run_at ${run_at}); refused as looping` };
-      await move(o.js, m, toDelayLane(m.subject), parsed.env, hops, 'delay');
+      await move(o.js, m, toDelayLane(m.subject), parsed.value, hops, 'delay');
       log.debug({ job_id, job: name, run_at, correlation_id }, 'job not due yet: moved to the delay lane');
       return ACK;
     }
@@ -116,7 +101,7 @@ export function jobMessageHandler(handlers: JobHandler[], log: Logger, opts: Job
     if (wait > 25) return { retryInMs: wait };
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
 
-    const payload = h.job.payload.safeParse(parsed.env.payload);
+    const payload = h.job.payload.safeParse(parsed.value.payload);
     if (!payload.success) return { reject: `bad ${name} payload: ${describeZodError(payload.error)}` };
     const jobLog = log.child({ job_id, job: name, correlation_id });
     await h.handle(payload.data, { jobId: job_id, correlationId: correlation_id, log: jobLog });
@@ -134,13 +119,13 @@ export function delayLaneHandler(js: JetStreamClient, log: Logger, opts: Omit<Jo
   const maxDelayMs = opts.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
   return async (m: JsMsg): Promise<Verdict> => {
     const parsed = parseJob(m);
-    if (!parsed.ok) return { reject: parsed.reject };
-    const wait = Date.parse(parsed.env.run_at) - now();
-    if (wait > maxDelayMs) return { reject: tooFar(parsed.env, maxDelayMs) };
+    if (!parsed.ok) return { reject: parsed.error };
+    const wait = Date.parse(parsed.value.run_at) - now();
+    if (wait > maxDelayMs) return { reject: tooFar(parsed.value, maxDelayMs) };
     if (m.info.deliveryCount > MAX_LANE_DELIVERIES) return { reject: `job delivered ${m.info.deliveryCount} times in the delay lane; refused as looping` };
     if (wait > 25) return { retryInMs: Math.min(wait, maxDelayMs) };
-    await move(js, m, fromDelayLane(m.subject), parsed.env, hopsOf(m), 'due');
-    log.debug({ job_id: parsed.env.job_id, job: parsed.env.name, correlation_id: parsed.env.correlation_id }, 'delayed job due: back on its queue');
+    await move(js, m, fromDelayLane(m.subject), parsed.value, hopsOf(m), 'due');
+    log.debug({ job_id: parsed.value.job_id, job: parsed.value.name, correlation_id: parsed.value.correlation_id }, 'delayed job due: back on its queue');
     return ACK;
   };
 }

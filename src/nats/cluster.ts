@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import type { JetStreamManager } from 'nats';
 import { startNatsServer, type NatsServerProcess } from './server-process.js';
 
 /**
@@ -222,4 +223,23 @@ async function metaLeader(host: string, monitorPort: number): Promise<string | u
   const res = await fetch(`http://${host}:${monitorPort}/jsz`, { signal: AbortSignal.timeout(1000) });
   const body = (await res.json()) as { meta_cluster?: { leader?: string } };
   return body.meta_cluster?.leader || undefined;
+}
+
+/**
+ * The node leading `stream` (`jsm.streams.info(stream).cluster.leader`), waiting (bounded) until
+ * it has one, and, with `not`, until it is another node than that one (after its leader died).
+ */
+export async function waitForStreamLeader(jsm: JetStreamManager, stream: string, opts: { not?: string; timeoutMs?: number } = {}): Promise<string> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    const leader = await jsm.streams.info(stream).then(
+      (i) => i.cluster?.leader,
+      (err: Error) => void (last = err.message),
+    );
+    if (leader && leader !== opts.not) return leader;
+    if (Date.now() > deadline) throw new Error(`stream ${stream} has no leader${opts.not ? ` other than ${opts.not}` : ''} after ${timeoutMs} ms (${last})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

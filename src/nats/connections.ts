@@ -1,7 +1,8 @@
 import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
-import { connectionOptions, redactUrl, type ConnectionName } from './auth/options.js';
+import { connectionOptions, redactUrl, splitServers, type ConnectionName } from './auth/options.js';
+import { isPermissionsViolation } from './errors.js';
 
 /**
  * The PoC's two named connections (config/nats.php): `default` carries orders, payments and jobs;
@@ -18,9 +19,13 @@ export interface OpenOptions {
   name?: string;
   /** A long-lived process: reconnect for as long as it lives, and log status changes here. */
   log?: Logger;
+  /** Reconnect for as long as the connection lives (implied by `log`; a test's client without one). */
+  reconnect?: boolean;
   waitOnFirstConnect?: boolean;
   /** Connect timeout for one-shot commands (ms). */
   timeout?: number;
+  /** No credentials, only the servers: to see whether anything answers there (`orderflow start`). */
+  anonymous?: boolean;
 }
 
 /**
@@ -30,8 +35,9 @@ export interface OpenOptions {
  */
 export async function openNats(kind: string, config: Config, opts: OpenOptions = {}): Promise<NatsConnection> {
   const which = opts.which ?? 'default';
-  const base = connectionOptions(config, kind, which);
-  const long = opts.log !== undefined;
+  const url = which === 'analytics' ? config.NATS_ANALYTICS_URL : config.NATS_URL;
+  const base = opts.anonymous ? { servers: splitServers(url).servers } : connectionOptions(config, kind, which);
+  const long = opts.reconnect ?? opts.log !== undefined;
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -56,23 +62,26 @@ export async function openNats(kind: string, config: Config, opts: OpenOptions =
       noAsyncTraces: true,
     });
   } catch (err) {
-    if ((err as NatsError).code === ErrorCode.AuthorizationViolation) {
-      const url = redactUrl(which === 'analytics' ? config.NATS_ANALYTICS_URL : config.NATS_URL);
-      throw new Error(
-        `the NATS server at ${url} refused identity "${kind}" (authorization violation): give this process its credential ` +
-          `(NATS_NKEY_SEED_FILE, NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN), or put its identity file where it looks ` +
-          `(NATS_IDENTITIES_DIR, default DATA_DIR/nats-auth/identities; \`orderflow nats auth init\` writes them)`,
+    if ((err as NatsError).code === ErrorCode.AuthorizationViolation && !opts.anonymous) {
+      // The same code, a message that says what to do.
+      throw Object.assign(
+        new Error(
+          `the NATS server at ${redactUrl(url)} refused identity "${kind}" (authorization violation): give this process its credential ` +
+            `(NATS_NKEY_SEED_FILE, NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN), or put its identity file where it looks ` +
+            `(NATS_IDENTITIES_DIR, default DATA_DIR/nats-auth/identities; \`orderflow nats auth init\` writes them)`,
+        ),
+        { code: ErrorCode.AuthorizationViolation },
       );
     }
     throw err;
   }
-  if (long) watch(nc, opts.log!, kind);
+  if (long) watch(nc, opts.log, kind);
   return nc;
 }
 
 /** A permissions violation, said as what to check: which identity this process connected as. */
 export function explainNatsError(err: Error, kind: string): Error {
-  if (!/permissions violation/i.test(err.message)) return err;
+  if (!isPermissionsViolation(err)) return err;
   return new Error(
     `${err.message.replace(/^'|'$/g, '')}: the NATS identity in use may not do this. This command runs as the "${kind}" identity: ` +
       `its seed is DATA_DIR/nats-auth/identities/${kind}.nk (or give it as NATS_NKEY_SEED_FILE); another identity's credential was given`,
@@ -93,32 +102,46 @@ export async function connectNats(kind: string, config: Config, log: Logger, opt
 /** Which server a connection is on, for a log line: on a cluster, the node's name as well as its URL. */
 export const serverOf = (nc: NatsConnection) => ({ nats_server: nc.info?.server_name, nats_server_id: nc.info?.server_id, nats_url: nc.getServer(), nats_cluster: nc.info?.cluster });
 
-function watch(nc: NatsConnection, log: Logger, kind: string): void {
+function watch(nc: NatsConnection, log: Logger | undefined, kind: string): void {
   connected.set(nc, true);
-  log.info(serverOf(nc), `nats connected to ${nc.info?.server_name ?? nc.getServer()}`);
+  log?.info(serverOf(nc), `nats connected to ${nc.info?.server_name ?? nc.getServer()}`);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'pingTimer') continue;
       // A denied publish or subscription: name it, so a missing permission is found from one line.
       const denied = (s as { permissionContext?: { operation: string; subject: string } }).permissionContext;
       if (denied) {
-        log.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
+        log?.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
         continue;
       }
       if (s.type === 'disconnect') connected.set(nc, false);
       if (s.type === 'reconnect') {
         connected.set(nc, true);
-        log.info(serverOf(nc), `nats reconnected to ${nc.info?.server_name ?? nc.getServer()}`);
+        for (const fn of reconnectListeners.get(nc) ?? []) fn();
+        log?.info(serverOf(nc), `nats reconnected to ${nc.info?.server_name ?? nc.getServer()}`);
         continue;
       }
       // One line per attempt (every half second while the server is away) would bury the rest.
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : s.type === 'reconnecting' ? 'debug' : 'info';
-      log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
+      log?.[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);
     }
   })();
 }
 
 const connected = new WeakMap<NatsConnection, boolean>();
+const reconnectListeners = new WeakMap<NatsConnection, Set<() => void>>();
+
+/**
+ * Calls `fn` each time a process's connection (one opened with a `log`) is back after a
+ * disconnect: what waited for NATS can go at once instead of on its retry timer. Returns the
+ * function that stops it.
+ */
+export function onReconnect(nc: NatsConnection, fn: () => void): () => void {
+  let set = reconnectListeners.get(nc);
+  if (!set) reconnectListeners.set(nc, (set = new Set()));
+  set.add(fn);
+  return () => set.delete(fn);
+}
 
 /**
  * Whether the connection is up right now. Callers on a request path use it to fail fast (and let

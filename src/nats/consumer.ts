@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { eventsConsumed } from '../observability/metrics.js';
 import { publishDeadLetter } from './dead-letters.js';
 import type { ConsumerDefinition } from './topology.js';
+import { retryDelay, type Backoff } from '../retry/backoff.js';
 
 /** What a handler decides about one message. Throwing means "failed: retry with backoff". */
 export type Verdict = { ack: true } | { retryInMs: number } | { reject: string };
@@ -27,8 +28,8 @@ export interface ConsumerOptions {
   concurrency?: number;
 }
 
-/** Retry delays for a handler that threw: 0.5 s, 1 s, 2 s … capped at 30 s. */
-export const backoffMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
+/** Retry delays for a handler that threw: 0.5 s, 1 s, 2 s … capped at 30 s (nak with delay). */
+export const HANDLER_RETRY: Backoff = { firstMs: 500, maxMs: 30_000 };
 
 // Statuses after which the pull will not recover by itself: look the consumer up (and re-create it) again.
 const LOST = new Set<string>([ConsumerEvents.ConsumerNotFound, ConsumerEvents.StreamNotFound, ConsumerEvents.ConsumerDeleted, ConsumerEvents.NoResponders]);
@@ -86,7 +87,7 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
     } catch (err) {
       const error = (err as Error).message ?? String(err);
       if (attempt >= opts.maxDeliveries) return deadLetter(m, error, attempt);
-      const delay = backoffMs(attempt);
+      const delay = retryDelay(HANDLER_RETRY, attempt);
       log.warn({ err, subject: m.subject, seq: m.seq, attempt, retry_in_ms: delay }, 'handler failed; will retry');
       verdict = { retryInMs: delay };
     }

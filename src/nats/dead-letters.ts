@@ -1,5 +1,7 @@
 import type { JetStreamClient, JetStreamManager, MsgHdrs, StoredMsg } from 'nats';
 import { headers as natsHeaders } from 'nats';
+import { isJsError, JsErrCode } from './errors.js';
+import { publishToStream } from './publish.js';
 
 /**
  * Dead letters: messages a consumer gave up on (after MAX_DELIVERIES failed deliveries, or at once
@@ -50,11 +52,13 @@ export async function publishDeadLetter(js: JetStreamClient, dl: DeadLetter): Pr
   h.set(DlqHeaders.At, new Date().toISOString());
   if (dl.stream) h.set(DlqHeaders.Stream, dl.stream);
   if (dl.streamSeq !== undefined) h.set(DlqHeaders.StreamSeq, String(dl.streamSeq));
-  await js.publish(dlqSubject(dl.consumer), dl.data, {
-    headers: h,
+  await publishToStream(js, {
     // A worker that dies between dead-lettering and terming a message dead-letters it again on
     // redelivery; the same id keeps that to one entry.
-    ...(dl.stream && dl.streamSeq !== undefined ? { msgID: `${dl.stream}:${dl.streamSeq}:${dl.consumer}` } : {}),
+    id: dl.stream && dl.streamSeq !== undefined ? `${dl.stream}:${dl.streamSeq}:${dl.consumer}` : undefined,
+    subject: dlqSubject(dl.consumer),
+    payload: dl.data,
+    headers: h,
   });
 }
 
@@ -100,7 +104,7 @@ async function stored(jsm: JetStreamManager, seq: number): Promise<StoredMsg | n
   try {
     return await jsm.streams.getMessage(DLQ_STREAM, { seq });
   } catch (err) {
-    if (/no message found|not found/i.test((err as Error).message)) return null;
+    if (isJsError(err, JsErrCode.NoMessageFound)) return null;
     throw err;
   }
 }
@@ -138,7 +142,7 @@ async function nextStored(jsm: JetStreamManager, seq: number): Promise<StoredMsg
     // STREAM.MSG.GET with next_by_subj (nats-server 2.9+); the client's type lists it for direct gets only.
     return await jsm.streams.getMessage(DLQ_STREAM, { seq, next_by_subj: DLQ_SUBJECTS } as unknown as { seq: number });
   } catch (err) {
-    if (/no message found|not found/i.test((err as Error).message)) return null;
+    if (isJsError(err, JsErrCode.NoMessageFound)) return null;
     throw err;
   }
 }
@@ -162,7 +166,7 @@ export async function retryDeadLetter(js: JetStreamClient, jsm: JetStreamManager
     if (k.startsWith('Orderflow-Dlq-')) continue;
     for (const v of vs) h.append(k, v);
   }
-  await js.publish(d.subject, m.data, { headers: h, msgID: `dlq-retry:${seq}` });
+  await publishToStream(js, { id: `dlq-retry:${seq}`, subject: d.subject, payload: m.data, headers: h });
   await jsm.streams.deleteMessage(DLQ_STREAM, seq, false);
   return 'retried';
 }

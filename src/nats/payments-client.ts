@@ -1,5 +1,6 @@
 import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
-import { describeZodError, PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
+import { PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
+import { decode } from '../events/decode.js';
 import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from './codec.js';
 import { isConnected } from './connections.js';
@@ -59,25 +60,19 @@ export class NatsPaymentGateway implements PaymentGateway {
     }
     const serviceError = msg.headers?.get('Nats-Service-Error');
     if (serviceError) return { kind: 'unavailable', error: `payment service error: ${serviceError}` };
-    let json: unknown;
-    try {
-      json = msg.json();
-    } catch {
-      return { kind: 'unavailable', error: 'payment service replied with something that is not JSON' };
-    }
-    const reply = PaymentsValidate.reply.safeParse(json);
-    if (!reply.success) return { kind: 'unavailable', error: `payment service reply is invalid: ${describeZodError(reply.error)}` };
+    const reply = decode(PaymentsValidate.reply, msg.data, 'payment service reply');
+    if (!reply.ok) return { kind: 'unavailable', error: reply.error };
     // A reply is an answer about one order and one amount: anything else (a stale or forged
     // reply, a responder that mixed requests up) decides nothing, and the order waits for a retry.
-    const mismatch = reply.data.order_id !== asked.order_id ? 'order_mismatch' : reply.data.amount_cents !== asked.amount_cents ? 'amount_mismatch' : undefined;
+    const mismatch = reply.value.order_id !== asked.order_id ? 'order_mismatch' : reply.value.amount_cents !== asked.amount_cents ? 'amount_mismatch' : undefined;
     if (mismatch) {
       paymentRepliesRejected.inc({ reason: mismatch });
       this.log?.warn(
-        { order_id: asked.order_id, amount_cents: asked.amount_cents, reply_order_id: reply.data.order_id, reply_amount_cents: reply.data.amount_cents, correlation_id: cause.correlationId, reason: mismatch },
+        { order_id: asked.order_id, amount_cents: asked.amount_cents, reply_order_id: reply.value.order_id, reply_amount_cents: reply.value.amount_cents, correlation_id: cause.correlationId, reason: mismatch },
         'payment reply refused: it does not answer the order asked about',
       );
-      return { kind: 'unavailable', error: `payment reply refused (${mismatch.replace('_', ' ')}): it answers order ${reply.data.order_id} for ${reply.data.amount_cents} cents` };
+      return { kind: 'unavailable', error: `payment reply refused (${mismatch.replace('_', ' ')}): it answers order ${reply.value.order_id} for ${reply.value.amount_cents} cents` };
     }
-    return { kind: 'reply', reply: reply.data };
+    return { kind: 'reply', reply: reply.value };
   }
 }

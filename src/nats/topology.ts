@@ -9,6 +9,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from 'nats';
+import { isJsError, JsErrCode } from './errors.js';
 import { ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD } from '../events/contracts.js';
 import { delayedQueueSubjects, JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
 import type { Config } from '../config/env.js';
@@ -154,7 +155,7 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
   for (const cfg of streamConfigs(opts)) {
     const name = cfg.name!;
     const existing = await jsm.streams.info(name).catch((err: Error) => {
-      if (/stream not found/i.test(err.message)) return null;
+      if (isJsError(err, JsErrCode.StreamNotFound)) return null;
       throw err;
     });
     if (!existing) {
@@ -170,7 +171,7 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
   for (const def of consumerDefinitions()) {
     const name = def.config.durable_name;
     const existing = await jsm.consumers.info(def.stream, name).catch((err: Error) => {
-      if (/consumer not found/i.test(err.message)) return null;
+      if (isJsError(err, JsErrCode.ConsumerNotFound)) return null;
       throw err;
     });
     if (!existing) {
@@ -197,7 +198,7 @@ export async function recreateMissing(jsm: JetStreamManager, opts: TopologyOptio
     const missing = await jsm.streams.info(cfg.name!).then(
       () => false,
       (err: Error) => {
-        if (/stream not found/i.test(err.message)) return true;
+        if (isJsError(err, JsErrCode.StreamNotFound)) return true;
         throw err;
       },
     );
@@ -210,7 +211,7 @@ export async function recreateMissing(jsm: JetStreamManager, opts: TopologyOptio
     const missing = await jsm.consumers.info(def.stream, def.config.durable_name).then(
       () => false,
       (err: Error) => {
-        if (/consumer not found/i.test(err.message)) return true;
+        if (isJsError(err, JsErrCode.ConsumerNotFound)) return true;
         throw err;
       },
     );

@@ -6,6 +6,7 @@ import { DuplicateKeyError } from './errors.js';
 import { newOrder, type Order } from './order.js';
 import type { OutboxPublisher, PaymentGateway, Storage, Tx } from './ports.js';
 import { IllegalTransitionError } from './state.js';
+import { retryDelay } from '../retry/backoff.js';
 
 export interface PlaceOrderDeps {
   storage: Storage;
@@ -22,9 +23,8 @@ export interface PlaceOrderInput {
   correlationId: string;
 }
 
-/** When to ask the payment service again after `attempts` unanswered tries: base × 2^(n-1), at most 60 s. */
-export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.now()) =>
-  new Date(now + Math.min(60_000, baseMs * 2 ** Math.max(0, attempts - 1)));
+/** When to ask the payment service again after `attempts` unanswered tries: base × 2^(n-1), at most 60 s (the one retry rule). */
+export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.now()) => new Date(now + retryDelay({ firstMs: baseMs, maxMs: 60_000 }, attempts));
 
 /**
  * The PoC's OrderController: record the order, publish orders.created, ask payments.validate,

@@ -1,14 +1,10 @@
-import type { z } from 'zod';
 import type { Causation, Envelope, OrderStatus, PaymentReply, PaymentRequest } from '../events/contracts.js';
-import type { DispatchOptions, JobDefinition } from '../events/jobs.js';
 import type { OutboxMessage } from '../outbox/outbox.js';
 import type { Activity, NewActivity, NewOrder, Order, Page, TransitionData } from './order.js';
 
-export type { DispatchOptions };
-
 /**
  * What the order domain needs from the outside world. The NATS implementations live in
- * src/nats and src/jobs, the storage ones in src/storage; the domain never imports them.
+ * src/nats and src/outbox, the storage ones in src/storage; the domain never imports them.
  */
 export interface EventPublisher {
   /** Resolves once the event is stored (JetStream ack) or delivered to the connection. */
@@ -23,10 +19,6 @@ export interface PaymentGateway {
   validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome>;
 }
 
-
-export interface JobDispatcher {
-  dispatch<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions): Promise<string>;
-}
 
 /** Publishes outbox messages that have just been committed (the fast path; a sweep catches the rest). */
 export interface OutboxPublisher {
@@ -48,9 +40,10 @@ export interface OrderStore {
   transition(id: string, to: OrderStatus, data: TransitionData, at: Date): Promise<Order>;
   /**
    * Takes an order for re-driving until `until`, if it is still in `status` and due
-   * (next_attempt_at unset or ≤ `now`). True for the one caller that got it.
+   * (next_attempt_at unset or ≤ `now`, or with `backingOffAfter` later than that: a retry timer,
+   * not another reconciler's claim). True for the one caller that got it.
    */
-  claim(id: string, status: OrderStatus, now: Date, until: Date): Promise<boolean>;
+  claim(id: string, status: OrderStatus, now: Date, until: Date, backingOffAfter?: Date): Promise<boolean>;
 }
 
 export interface OutboxRow extends OutboxMessage {
@@ -124,7 +117,7 @@ export interface StorageReads {
   activityFor(orderId: string): Promise<Activity[]>;
   isActivityRecorded(consumer: string, eventId: string): Promise<boolean>;
   /** `payment_pending` orders due, and `created` ones older than `stuckBefore` (a crash before asking): oldest first. */
-  awaitingPayment(opts: { now: Date; stuckBefore: Date; limit: number }): Promise<Order[]>;
+  awaitingPayment(opts: { now: Date; stuckBefore: Date; limit: number; backingOffAfter?: Date | undefined }): Promise<Order[]>;
   /** `paid` before `paidBefore`, not shipped, due: oldest payment first. */
   unshipped(opts: { now: Date; paidBefore: Date; limit: number }): Promise<Order[]>;
   statusCounts(): Promise<StatusCounts>;

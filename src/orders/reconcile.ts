@@ -8,10 +8,22 @@ export interface ReconcileOptions {
   /** How long a claimed payment retry is held, so two reconcilers do not ask twice at once. */
   claimMs: number;
   batchSize?: number;
+  /**
+   * Take waiting payments whatever their retry timer says (a dependency answers again: catch up
+   * now, paced by `concurrency`, not by timers). A claim another reconciler holds is still
+   * respected: a timer later than `claimMs` from now is a backoff, not a claim.
+   */
+  ignoreBackoff?: boolean;
+  /** Payments asked at once (default 1). */
+  concurrency?: number;
 }
 
 export interface ReconcileReport {
   paymentsRetried: number;
+  /** Of those, how many the payment service answered (approved or declined). */
+  paymentsAnswered: number;
+  /** Orders waiting for payment that this pass selected (a full batch means more may wait). */
+  paymentsSelected: number;
   fulfilmentsRequeued: number;
 }
 
@@ -28,15 +40,19 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
   const now = new Date();
   const limit = opts.batchSize ?? 100;
   const stuckBefore = new Date(now.getTime() - opts.stuckAfterMs);
-  const report: ReconcileReport = { paymentsRetried: 0, fulfilmentsRequeued: 0 };
+  const report: ReconcileReport = { paymentsRetried: 0, paymentsAnswered: 0, paymentsSelected: 0, fulfilmentsRequeued: 0 };
 
-  const awaitingPayment = await deps.storage.awaitingPayment({ now, stuckBefore, limit });
   const claimUntil = new Date(now.getTime() + opts.claimMs);
-  for (const order of awaitingPayment) {
-    if (!(await deps.storage.run((tx) => tx.orders.claim(order.id, order.status, now, claimUntil)))) continue;
-    await settlePayment(deps, order, { correlationId: order.correlationId });
+  // Catching up: also what waits on a retry timer, i.e. later than any claim could be.
+  const backingOffAfter = opts.ignoreBackoff ? claimUntil : undefined;
+  const awaitingPayment = await deps.storage.awaitingPayment({ now, stuckBefore, limit, backingOffAfter });
+  report.paymentsSelected = awaitingPayment.length;
+  await eachAtMost(opts.concurrency ?? 1, awaitingPayment, async (order) => {
+    if (!(await deps.storage.run((tx) => tx.orders.claim(order.id, order.status, now, claimUntil, backingOffAfter)))) return;
+    const settled = await settlePayment(deps, order, { correlationId: order.correlationId });
     report.paymentsRetried++;
-  }
+    if (settled.status !== 'payment_pending') report.paymentsAnswered++;
+  });
 
   const unshipped = await deps.storage.unshipped({ now, paidBefore: stuckBefore, limit });
   const requeueUntil = new Date(now.getTime() + opts.stuckAfterMs);
@@ -53,4 +69,13 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
     report.fulfilmentsRequeued++;
   }
   return report;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
-import { toMsgHdrs } from '../nats/codec.js';
+import { publishToStream } from '../nats/publish.js';
 import { eventsPublished } from '../observability/metrics.js';
 import type { UnitOfWork } from '../orders/ports.js';
+import { retryDelay } from '../retry/backoff.js';
 import type { OutboxMessage } from './outbox.js';
 
 export interface RelayOptions {
@@ -38,9 +39,10 @@ export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private sweeping = false;
+  private tick: (() => Promise<void>) | undefined;
   private failures = 0;
   private readonly opts: Required<RelayOptions>;
-  private readonly encoder = new TextEncoder();
   private readonly marking = new Set<Promise<unknown>>();
   /** This relay's name on its leases. */
   readonly owner = `relay-${randomUUID()}`;
@@ -104,6 +106,7 @@ export class OutboxRelay {
   start(): void {
     const tick = async () => {
       if (this.stopped) return;
+      this.sweeping = true;
       let delay = this.opts.sweepEveryMs;
       try {
         this.running = this.sweep();
@@ -112,10 +115,20 @@ export class OutboxRelay {
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'outbox sweep failed');
       }
-      if (this.failures > 0) delay = Math.min(5000, this.opts.sweepEveryMs * 2 ** this.failures);
+      if (this.failures > 0) delay = retryDelay({ firstMs: this.opts.sweepEveryMs * 2, maxMs: 5000 }, this.failures);
+      this.sweeping = false;
       if (!this.stopped) this.timer = setTimeout(tick, delay);
     };
+    this.tick = tick;
     this.timer = setTimeout(tick, this.opts.sweepEveryMs);
+  }
+
+  /** NATS is back: sweep now, without the failure backoff, so what was left behind goes at once. */
+  wake(): void {
+    this.failures = 0;
+    if (!this.tick || this.stopped || this.sweeping) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.tick, 0);
   }
 
   async stop(): Promise<void> {
@@ -126,7 +139,7 @@ export class OutboxRelay {
   }
 
   private async send(row: OutboxMessage): Promise<void> {
-    await this.js.publish(row.subject, this.encoder.encode(row.payload), { msgID: row.id, headers: toMsgHdrs(row.headers), timeout: this.opts.publishTimeoutMs });
+    await publishToStream(this.js, row, this.opts.publishTimeoutMs);
     eventsPublished.inc({ subject: row.subject });
   }
 

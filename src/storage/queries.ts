@@ -1,8 +1,18 @@
-import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type ExpressionBuilder, type Kysely } from 'kysely';
 import type { OrderStatus } from '../events/contracts.js';
 import type { NewActivity, NewOrder, TransitionData } from '../orders/order.js';
 import type { OutboxMessage } from '../outbox/outbox.js';
 import { compiler, dbTime, type DB, type Dialect } from './schema.js';
+
+/**
+ * An order is due for re-driving when it has no retry time or it has come; with `backingOffAfter`
+ * (catching up after an outage) also when it is later than that: a retry timer, not a claim.
+ */
+const due = (eb: ExpressionBuilder<DB, 'orders'>, now: Date, backingOffAfter?: Date) => [
+  eb('next_attempt_at', 'is', null),
+  eb('next_attempt_at', '<=', dbTime(now)),
+  ...(backingOffAfter ? [eb('next_attempt_at', '>', dbTime(backingOffAfter))] : []),
+];
 
 /**
  * Every statement of orderflow, written once with Kysely's builder and compiled for one dialect.
@@ -74,13 +84,13 @@ export class Queries {
       .compile();
   }
 
-  claimOrder(id: string, status: OrderStatus, now: Date, until: Date) {
+  claimOrder(id: string, status: OrderStatus, now: Date, until: Date, backingOffAfter?: Date) {
     return this.db
       .updateTable('orders')
       .set({ next_attempt_at: dbTime(until) })
       .where('id', '=', id)
       .where('status', '=', status)
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', dbTime(now))]))
+      .where((eb) => eb.or(due(eb, now, backingOffAfter)))
       .compile();
   }
 
@@ -107,14 +117,14 @@ export class Queries {
     return this.db.selectFrom('orders').select((eb) => ['status', eb.fn.countAll().as('n')]).groupBy('status').compile();
   }
 
-  awaitingPayment(now: Date, stuckBefore: Date, limit: number) {
+  awaitingPayment(now: Date, stuckBefore: Date, limit: number, backingOffAfter?: Date) {
     return this.db
       .selectFrom('orders')
       .selectAll()
       .where((eb) =>
         eb.and([
           eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', dbTime(stuckBefore))])]),
-          eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', dbTime(now))]),
+          eb.or(due(eb, now, backingOffAfter)),
         ]),
       )
       .orderBy('created_at')

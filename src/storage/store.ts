@@ -81,8 +81,8 @@ export function transactionPorts(exec: Executor, q: Queries): Tx {
         const current = await first(exec.rows(q.orderStatus(id)));
         throw current ? new IllegalTransitionError(id, current.status, to) : new OrderNotFoundError(id);
       },
-      async claim(id, status, now, until) {
-        return (await exec.run(q.claimOrder(id, status, now, until))) === 1;
+      async claim(id, status, now, until, backingOffAfter) {
+        return (await exec.run(q.claimOrder(id, status, now, until, backingOffAfter))) === 1;
       },
     },
     outbox: {
@@ -149,8 +149,8 @@ export function storageReads(exec: Executor, q: Queries): StorageReads {
     async isActivityRecorded(consumer, eventId) {
       return (await exec.rows(q.isActivityRecorded(consumer, eventId))).length > 0;
     },
-    async awaitingPayment({ now, stuckBefore, limit }) {
-      return (await exec.rows(q.awaitingPayment(now, stuckBefore, limit))).map(orderFromRow);
+    async awaitingPayment({ now, stuckBefore, limit, backingOffAfter }) {
+      return (await exec.rows(q.awaitingPayment(now, stuckBefore, limit, backingOffAfter))).map(orderFromRow);
     },
     async unshipped({ now, paidBefore, limit }) {
       return (await exec.rows(q.unshipped(now, paidBefore, limit))).map(orderFromRow);

@@ -1,7 +1,7 @@
 import { Jobs } from '../events/jobs.js';
 import { delayLaneHandler, handler, jobAttempt, jobMessageHandler } from '../jobs/worker.js';
 import { pullClient, runPullConsumer } from '../nats/consumer.js';
-import { CorePublisher } from '../nats/publishers.js';
+import { CorePublisher } from '../nats/publish.js';
 import { FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER, recreateMissing, topologyOptions } from '../nats/topology.js';
 import { fulfilOrder } from '../orders/fulfil-order.js';
 import type { Runtime } from '../runtime/context.js';

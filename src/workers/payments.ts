@@ -1,5 +1,6 @@
 import type { Service } from 'nats';
-import { describeZodError, MAX_MESSAGE_BYTES, PaymentsValidate } from '../events/contracts.js';
+import { PaymentsValidate } from '../events/contracts.js';
+import { decode } from '../events/decode.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
 import { Headers } from '../events/envelope.js';
 import { correlationHeaders, encodeJson } from '../nats/codec.js';
@@ -37,16 +38,9 @@ export async function startPaymentResponder(rt: Runtime): Promise<{ service: Ser
           log.error({ err: e.message }, 'could not dead-letter a bad request'),
         );
       };
-      if (msg.data.length > MAX_MESSAGE_BYTES) return reject(`request is larger than ${MAX_MESSAGE_BYTES} bytes`);
-      let body: unknown;
-      try {
-        body = msg.json();
-      } catch {
-        return reject('request is not JSON');
-      }
-      const req = PaymentsValidate.request.safeParse(body);
-      if (!req.success) return reject(`invalid request: ${describeZodError(req.error)}`);
-      const reply = decidePayment(req.data.order_id, req.data.amount_cents);
+      const req = decode(PaymentsValidate.request, msg.data, 'request');
+      if (!req.ok) return reject(req.error);
+      const reply = decidePayment(req.value.order_id, req.value.amount_cents);
       // The reply carries the trace on to the requester.
       msg.respond(encodeJson(reply), correlationId ? { headers: correlationHeaders(correlationId) } : undefined);
       paymentRequestsHandled.inc({ outcome: reply.approved ? 'approved' : 'declined' });

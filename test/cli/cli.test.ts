@@ -5,7 +5,8 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { JetStreamPublisher } from '../../src/nats/publishers.js';
+import { publishToStream } from '../../src/nats/publish.js';
+import { eventMessage } from '../../src/outbox/outbox.js';
 import { dbTime, n, testDb } from '../helpers/db.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
@@ -87,7 +88,7 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
 
   it('worker activity records an event published while it was not running', async () => {
     const e = createEvent(OrderEvents.created, { order_id: 'cli-order', reference: 'ORD-DDDDDDDD', customer_email: 'c@example.com', amount_cents: 5, currency: 'USD' }, { correlationId: 'cli' });
-    await new JetStreamPublisher(nc.jetstream()).publish(e);
+    await publishToStream(nc.jetstream(), eventMessage(e));
     const w = spawnCli('activity', ['worker', 'activity'], env);
     const db = testDb(env.DATABASE_URL!);
     try {

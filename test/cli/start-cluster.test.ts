@@ -14,7 +14,7 @@ afterAll(async () => {
 
 // The whole system as processes on three nats-servers: minutes on a busy machine (a bound, not a timing assertion).
 describe('orderflow start with NATS_EMBEDDED=cluster', { timeout: 240_000 }, () => {
-  it('runs a three-node cluster with R3 streams, serves an order end to end, and no node outlives a SIGKILLed supervisor', async () => {
+  it('runs a three-node cluster with R3 streams, serves orders end to end, restarts a killed node, and no node outlives a SIGKILLed supervisor', async () => {
     const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
     const natsUrl = ports.slice(0, 3).map((p) => `nats://127.0.0.1:${p}`).join(',');
     const env = { NATS_EMBEDDED: 'cluster', NATS_URL: natsUrl, PORT: String(ports[3]), DATA_DIR: dir, DATABASE_URL: `file:${join(dir, 'orderflow.db')}`, LOG_LEVEL: 'info' };
@@ -29,14 +29,24 @@ describe('orderflow start with NATS_EMBEDDED=cluster', { timeout: 240_000 }, () 
     expect(run.output()).toMatch(/\[web\]\s+.*nats connected to n[123]/);
 
     const base = `http://127.0.0.1:${ports[3]}`;
-    const created = await fetch(`${base}/orders`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ customer_email: 'c@b.co', amount: '12.50' }),
-    });
-    expect(created.status).toBe(201);
-    const { id } = (await created.json()) as { id: string };
-    await waitFor(async () => ((await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string }).status === 'shipped', 30_000, 'order shipped');
+    const shipOne = async () => {
+      const created = await fetch(`${base}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ customer_email: 'c@b.co', amount: '12.50' }),
+      });
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      await waitFor(async () => ((await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string }).status === 'shipped', 60_000, 'order shipped');
+    };
+    await shipOne();
+
+    // A node killed outright is started again on its port and store; orders go on meanwhile.
+    process.kill(pids[1]!.pid, 'SIGKILL');
+    await run.waitFor(/nats-server n2 exited unexpectedly .*; starting it again in 2 s/, 20_000);
+    await shipOne();
+    await run.waitFor(/nats-server n2 is back \(pid \d+\)/, 30_000);
+    pids[1]!.pid = Number(/nats-server n2 is back \(pid (\d+)\)/.exec(run.output())![1]);
 
     const streams = await runCli(['nats', 'streams'], { NATS_URL: natsUrl, DATA_DIR: dir });
     expect(streams.code, streams.stderr).toBe(0);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, MetricEvents, OrderEvents, parseEvent, PaymentsValidate, type Envelope } from '../../src/events/contracts.js';
 import { encodeJson, eventHeaders } from '../../src/nats/codec.js';
-import { JetStreamPublisher } from '../../src/nats/publishers.js';
+import { publishToStream } from '../../src/nats/publish.js';
+import { eventMessage } from '../../src/outbox/outbox.js';
 import { ORDERS_STREAM } from '../../src/nats/topology.js';
 import { spawnProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
@@ -62,7 +63,7 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
     const id = await placed('6.00');
     const first = await waitFor(() => storedShipped(id), 15_000, 'orders.shipped stored');
     const second = createEvent(OrderEvents.shipped, first.data as { order_id: string; reference: string; shipped_at: string }, { correlationId: first.correlation_id });
-    await new JetStreamPublisher(sys.watch.nc.jetstream()).publish(second);
+    await publishToStream(sys.watch.nc.jetstream(), eventMessage(second));
     const c = await at();
     expect(c.wire.shippedTwice).toBe(1);
     expect(c.report.shippedTwice).toBe(1);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Jobs, jobSubject } from '../../src/events/jobs.js';
 import { ORDERS_STREAM } from '../../src/nats/topology.js';
+import { checkInvariants } from '../../src/orders/invariants.js';
 import { waitFor } from '../helpers/stack.js';
 import { reportLine, System, type DriveResult } from './harness.js';
 
@@ -38,6 +39,9 @@ function expectLoad(r: DriveResult, min: number) {
   expect(r.refused, 'orders answered but not accepted').toBe(0);
   expect(r.accepted, `accepted of ${r.sent} sent`).toBeGreaterThanOrEqual(min);
 }
+
+/** Orders taken while NATS is away in scenario 8 (at 60/s: a 10 s outage). */
+const OUTAGE_ORDERS = 600;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -187,5 +191,27 @@ describe('fault injection', { timeout: 180_000 }, () => {
     });
     expectLoad(r, r.sent);
     await verify('wipe-store');
+  });
+
+  it('8. nats-server is away for a while under load; what waited clears at the pipeline\'s pace, not on retry timers', async () => {
+    // Orders keep coming while NATS is away: each waits as payment_pending with its own retry
+    // timer (which grows while the outage lasts). Once NATS is back, the catch-up rate is the
+    // orders that waited over the time until every one of them is final.
+    await sys.nats.stop();
+    const away = performance.now();
+    const r = await sys.drive(OUTAGE_ORDERS, 60);
+    const awayMs = Math.round(performance.now() - away);
+    const before = await checkInvariants(sys.storage);
+    const waiting = before.accepted - before.final;
+    const back = performance.now();
+    await sys.startNats();
+    await waitFor(async () => {
+      const now = await checkInvariants(sys.storage);
+      return now.final === now.accepted;
+    }, 120_000, 'every order that waited out the outage final');
+    const catchUpS = (performance.now() - back) / 1000;
+    expectLoad(r, r.sent);
+    await verify('nats-outage-catch-up', { away_ms: awayMs, waiting, catch_up_s: Math.round(catchUpS * 10) / 10, catch_up_per_s: Math.round(waiting / catchUpS) });
+    expect(waiting, 'orders waited for NATS').toBeGreaterThan(OUTAGE_ORDERS / 2);
   });
 });

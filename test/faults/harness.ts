@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { ConnectionOptions, NatsConnection } from 'nats';
+import { openNats } from '../../src/nats/connections.js';
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/orders/ports.js';
 import { openStorage } from '../../src/storage/open.js';
@@ -360,7 +361,7 @@ export class System {
   }
 
   async connect(): Promise<NatsConnection> {
-    return connect({ ...this.natsOptions(), name: 'faults-test' });
+    return openNats('test', parseConfig(this.env), { name: 'faults-test', reconnect: true });
   }
 
   async deadLetters(): Promise<number> {

@@ -6,9 +6,9 @@ import type { Kysely } from 'kysely';
 import { migrateStorage } from '../../src/storage/open.js';
 import type { DB } from '../../src/storage/schema.js';
 import { testDb } from './db.js';
-import { connect, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
-import { connectionOptions } from '../../src/nats/auth/options.js';
+import { openNats } from '../../src/nats/connections.js';
 import { isIdentityKind, TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { ensureTopology, topologyOptions } from '../../src/nats/topology.js';
@@ -24,7 +24,7 @@ export const OPERATOR = { authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } as co
  * file. Nothing is mocked: tests talk to the same parts a user runs, and the server runs with
  * the authorization `orderflow start` generates (DATA_DIR/nats-auth). A runtime named after a
  * process kind (web, payments, …) connects as that identity; any other name, and the test's own
- * client (connect()), as the test-only identity `test`, which may do anything.
+ * client (connect(), through openNats like every process), as the test-only identity `test`, which may do anything.
  */
 export interface TestStack {
   dir: string;
@@ -95,7 +95,7 @@ export async function stackOn(dir: string, auth: AuthFiles, natsUrl: string, sto
       return (db ??= testDb(config.DATABASE_URL));
     },
     async connect(identity = TEST_IDENTITY) {
-      const nc = await connect({ ...connectionOptions(config, identity), name: `test:${identity}` });
+      const nc = await openNats(identity, config, { name: `test:${identity}`, reconnect: true });
       clients.push(nc);
       return nc;
     },

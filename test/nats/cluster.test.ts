@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { connectionOptions } from '../../src/nats/auth/options.js';
+import { waitForStreamLeader } from '../../src/nats/cluster.js';
 import { openNats } from '../../src/nats/connections.js';
 import { parseConfig, type Config } from '../../src/config/env.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
@@ -47,15 +48,8 @@ describe('a three-node cluster on loopback', () => {
 
     await tc.cluster.killNode(leader);
     expect(tc.cluster.node(leader).process).toBeUndefined();
-    const after = await waitFor(
-      async () => {
-        const i = await jsm.streams.info('CLT').catch(() => undefined);
-        return i?.cluster?.leader && i.cluster.leader !== leader ? i : undefined;
-      },
-      30_000,
-      'a new stream leader',
-    );
-    expect(after.state.messages).toBe(20);
+    expect(await waitForStreamLeader(jsm, 'CLT', { not: leader })).not.toBe(leader);
+    expect((await jsm.streams.info('CLT')).state.messages).toBe(20);
     await js.publish('clt.x', 'while one node is down');
 
     await tc.cluster.restartNode(leader);

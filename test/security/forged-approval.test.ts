@@ -5,7 +5,7 @@ import { connect, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env.js';
 import { authFiles, defaultAuthDir } from '../../src/nats/auth/identities.js';
-import { connectionOptions } from '../../src/nats/auth/options.js';
+import { openNats } from '../../src/nats/connections.js';
 import { freePort, spawnCli, type Running } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
@@ -64,7 +64,7 @@ describe('forged payment approvals against npm start', () => {
     let forged = 0;
     const denials: string[] = [];
     for (const kind of ['web', 'reconciler']) {
-      const nc = await connect({ ...connectionOptions(config, kind), name: `attacker:${kind}` });
+      const nc = await openNats(kind, config, { name: `attacker:${kind}`, reconnect: true });
       attackers.push(nc);
       void (async () => {
         for await (const s of nc.status()) if (s.type === 'error') denials.push(`${kind}: ${String(s.data)}`);

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionOptions } from '../../src/nats/auth/options.js';
+import { openNats } from '../../src/nats/connections.js';
 import { IDENTITY_KINDS, type IdentityKind } from '../../src/nats/auth/permissions.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
@@ -16,7 +16,7 @@ const conns = new Map<string, NatsConnection>();
 
 beforeAll(async () => {
   stack = await startStack();
-  for (const kind of IDENTITY_KINDS) conns.set(kind, await connect({ ...connectionOptions(stack.config, kind), name: `perm-test:${kind}` }));
+  for (const kind of IDENTITY_KINDS) conns.set(kind, await openNats(kind, stack.config, { name: `perm-test:${kind}`, reconnect: true }));
 });
 afterAll(async () => {
   await Promise.allSettled([...conns.values()].map((nc) => nc.close()));

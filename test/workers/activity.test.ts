@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
-import { JetStreamPublisher } from '../../src/nats/publishers.js';
+import { publishToStream } from '../../src/nats/publish.js';
+import { eventMessage } from '../../src/outbox/outbox.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
@@ -21,14 +22,13 @@ const rows = async (orderId: string, consumer?: string) => (await rt.storage.act
 
 describe('activity worker (orders.*)', () => {
   it('durable: records events published while it was stopped, once each, even when published twice', async () => {
-    const pub = new JetStreamPublisher(rt.js);
     const e1 = created('act-1');
-    await pub.publish(e1);
-    await pub.publish(e1); // same Nats-Msg-Id: JetStream stores it once
+    await publishToStream(rt.js, eventMessage(e1));
+    await publishToStream(rt.js, eventMessage(e1)); // same Nats-Msg-Id: JetStream stores it once
     const paid = createEvent(OrderEvents.paid, { order_id: 'act-1', reference: 'ORD-AAAAAAAA', amount_cents: 500, transaction_id: 'txn_1' }, { correlationId: 'corr-act-1' });
-    await pub.publish(paid);
+    await publishToStream(rt.js, eventMessage(paid));
     const shipped = createEvent(OrderEvents.shipped, { order_id: 'act-1', reference: 'ORD-AAAAAAAA', shipped_at: new Date().toISOString() }, { correlationId: 'corr-act-1' });
-    await pub.publish(shipped);
+    await publishToStream(rt.js, eventMessage(shipped));
 
     const worker = startActivityWorker(rt);
     try {
@@ -70,7 +70,7 @@ describe('activity worker (orders.*)', () => {
       await rt.js.publish('orders.created', new TextEncoder().encode('garbage{'));
       await rt.js.publish('orders.created', new TextEncoder().encode(JSON.stringify({ ...created('x'), data: { order_id: 'act-3' } })));
       const good = created('act-4');
-      await new JetStreamPublisher(rt.js).publish(good);
+      await publishToStream(rt.js, eventMessage(good));
       await waitFor(async () => (await rows('act-4')).length === 1);
       expect(await rows('act-3')).toHaveLength(0);
     } finally {
@@ -83,7 +83,7 @@ describe('activity worker (orders.*)', () => {
     try {
       await rt.nats.default.flush();
       const e = created('act-5');
-      await new JetStreamPublisher(rt.js).publish(e);
+      await publishToStream(rt.js, eventMessage(e));
       const got = await waitFor(async () => {
         const r = await rows('act-5', 'activity-live');
         return r.length ? r : null;

@@ -1,9 +1,10 @@
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricEvents, OrderEvents, parseEvent } from '../../src/events/contracts.js';
-import { createJob, Jobs, jobSubject } from '../../src/events/jobs.js';
+import { createJob, Jobs, jobSubject, type DispatchOptions } from '../../src/events/jobs.js';
 import { readStream } from '../../src/nats/stream-reader.js';
-import { JetStreamJobQueue } from '../../src/jobs/queue.js';
+import { publishToStream } from '../../src/nats/publish.js';
+import { jobMessage } from '../../src/outbox/outbox.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { n, testOrders } from '../helpers/db.js';
 import type { Runtime } from '../../src/runtime/context.js';
@@ -43,6 +44,9 @@ afterAll(async () => {
 
 const metricsFor = (orderId: string) => seen.analytics.filter((m) => new TextDecoder().decode(m.data).includes(orderId)).length;
 
+/** A FulfillOrder job, published the way the outbox relay publishes the one an order flow queues. */
+const dispatch = (payload: { order_id: string }, options: DispatchOptions) => publishToStream(rt.js, jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, payload, options)));
+
 /** orders.shipped events for one order stored in ORDERS. */
 async function shippedEventsFor(orderId: string): Promise<number> {
   let n = 0;
@@ -64,7 +68,7 @@ async function paidOrder(amountCents = 4200) {
 describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
   it('ships a paid order: orders.shipped into ORDERS (default connection), metrics.orders on the analytics connection', async () => {
     const order = await paidOrder();
-    await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
+    await dispatch({ order_id: order.id }, { correlationId: order.correlationId });
 
     const repo = testOrders(rt.storage);
     const shipped = await waitFor(async () => ((await repo.find(order.id))?.status === 'shipped' ? repo.find(order.id) : null));
@@ -104,9 +108,8 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
 
   it('two jobs for one order ship it once (the state machine refuses the second)', async () => {
     const order = await paidOrder();
-    const q = new JetStreamJobQueue(rt.js);
-    await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
-    await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
+    await dispatch({ order_id: order.id }, { correlationId: order.correlationId });
+    await dispatch({ order_id: order.id }, { correlationId: order.correlationId });
     const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     expect((await rt.storage.order(order.id))?.status).toBe('shipped');
@@ -118,7 +121,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
   it('does not ship an unpaid order', async () => {
     const repo = testOrders(rt.storage);
     const o = await repo.create({ customerEmail: 'u@example.com', amountCents: 100, correlationId: 'c-unpaid' });
-    await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: o.id }, { correlationId: 'c-unpaid' });
+    await dispatch({ order_id: o.id }, { correlationId: 'c-unpaid' });
     const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     expect((await repo.find(o.id))?.status).toBe('created');
@@ -127,7 +130,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
   it('a delayed job runs no earlier than its delay', async () => {
     const order = await paidOrder();
     const dispatchedAt = Date.now();
-    await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId, delayMs: 1200 });
+    await dispatch({ order_id: order.id }, { correlationId: order.correlationId, delayMs: 1200 });
     const repo = testOrders(rt.storage);
     const shipped = await waitFor(async () => {
       const o = await repo.find(order.id);

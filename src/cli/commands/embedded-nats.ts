@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { connect, ErrorCode, type NatsError } from 'nats';
+import { ErrorCode, type NatsError } from 'nats';
 import type { Config } from '../../config/env.js';
 import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
 import { redactUrl, splitServers } from '../../nats/auth/options.js';
 import { startNatsCluster } from '../../nats/cluster.js';
+import { openNats } from '../../nats/connections.js';
 import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer } from '../../nats/server-process.js';
 
 /**
@@ -19,10 +20,11 @@ export interface EmbeddedNats {
 }
 
 export const CLUSTER_SIZE = 3;
+const NODE_RESTART_MS = 2000;
 
-async function natsAnswers(url: string): Promise<boolean> {
+async function natsAnswers(config: Config): Promise<boolean> {
   try {
-    const nc = await connect({ servers: splitServers(url).servers, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
+    const nc = await openNats('probe', config, { anonymous: true, timeout: 1000 });
     await nc.close();
     return true;
   } catch (err) {
@@ -33,7 +35,7 @@ async function natsAnswers(url: string): Promise<boolean> {
 
 /** Undefined when a NATS server already answers (it is used as it is). Exits 1 with one line when none may or can be started. */
 export async function ensureNats(config: Config, say: (line: string) => void): Promise<EmbeddedNats | undefined> {
-  if (await natsAnswers(config.NATS_URL)) {
+  if (await natsAnswers(config)) {
     say(`using the NATS server at ${redactUrl(config.NATS_URL)}`);
     return undefined;
   }
@@ -76,5 +78,30 @@ export async function ensureNats(config: Config, say: (line: string) => void): P
   const replicas = config.NATS_STREAM_REPLICAS === 1 ? CLUSTER_SIZE : config.NATS_STREAM_REPLICAS;
   const nodes = cluster.nodes.map((n) => `${n.name} ${n.url} (pid ${n.process?.pid})`).join(', ');
   say(`started a ${CLUSTER_SIZE}-node nats-server cluster "${cluster.name}": ${nodes}; streams R${replicas}; stores and logs in ${dir}; authorization ${auth.serverConfig}`);
-  return { env: { NATS_URL: cluster.urls, NATS_STREAM_REPLICAS: String(replicas) }, stop: () => cluster.stop() };
+  // A node that dies (kill -9 it to watch the others carry on) is started again on its ports and
+  // store, as the supervisor does with its Node children; one that then fails to start stays down.
+  let stopping = false;
+  const watch = (name: string) =>
+    cluster.node(name).process?.child.once('exit', (code, signal) => {
+      if (stopping) return;
+      say(`nats-server ${name} exited unexpectedly (${signal ?? `code ${code}`}); starting it again in ${NODE_RESTART_MS / 1000} s`);
+      setTimeout(() => {
+        if (stopping) return;
+        cluster.startNode(name).then(
+          () => {
+            say(`nats-server ${name} is back (pid ${cluster.node(name).process?.pid})`);
+            watch(name);
+          },
+          (err: Error) => say(`nats-server ${name} did not start again: ${err.message.split('\n')[0]}; it stays down (log ${cluster.node(name).logFile})`),
+        );
+      }, NODE_RESTART_MS).unref();
+    });
+  for (const n of cluster.nodes) watch(n.name);
+  return {
+    env: { NATS_URL: cluster.urls, NATS_STREAM_REPLICAS: String(replicas) },
+    stop: () => {
+      stopping = true;
+      return cluster.stop();
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Subscription } from 'nats';
 import { MetricEvents, ORDER_SUBJECTS_WILDCARD, parseEvent, WorkerHeartbeat, type Heartbeat } from '../../events/contracts.js';
+import { decode } from '../../events/decode.js';
 import { summarize } from '../../orders/activity.js';
 import type { Runtime } from '../../runtime/context.js';
 
@@ -80,9 +81,9 @@ export class LiveHub {
       this.rt.nats.default.subscribe(WorkerHeartbeat.subjects, {
         callback: (err, m) => {
           if (err) return;
-          const hb = WorkerHeartbeat.schema.safeParse(safeJson(m.data));
+          const hb = decode(WorkerHeartbeat.schema, m.data, 'heartbeat');
           // Only the identity allowed to publish on orderflow.heartbeat.<name> may say <name> is up.
-          if (hb.success && m.subject === WorkerHeartbeat.subjectFor(hb.data.name)) this.record(hb.data);
+          if (hb.ok && m.subject === WorkerHeartbeat.subjectFor(hb.value.name)) this.record(hb.value);
           this.forgetOld();
         },
       }),
@@ -199,15 +200,12 @@ function toLive(subject: string, data: Uint8Array): LiveEvent | undefined {
   return { subject, event_id: e.event_id, order_id: d.order_id ?? null, correlation_id: e.correlation_id, occurred_at: e.occurred_at, summary: summarize(e) };
 }
 
+/** A peek at the order id (JSON only, no schema): cheap enough to run on every event of a flood. */
 function orderIdOf(data: Uint8Array): string | undefined {
-  const id = (safeJson(data) as { data?: { order_id?: unknown } } | null)?.data?.order_id;
-  return typeof id === 'string' ? id : undefined;
-}
-
-function safeJson(data: Uint8Array): unknown {
   try {
-    return JSON.parse(new TextDecoder().decode(data));
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { data?: { order_id?: unknown } } | null)?.data?.order_id;
+    return typeof id === 'string' ? id : undefined;
   } catch {
-    return null;
+    return undefined;
   }
 }

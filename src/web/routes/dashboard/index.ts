@@ -1,7 +1,10 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import { createJob, Jobs, jobSubject } from '../../../events/jobs.js';
-import { correlationHeaders, encodeJson } from '../../../nats/codec.js';
+import { randomUUID } from 'node:crypto';
+import { createJob, Jobs } from '../../../events/jobs.js';
+import { correlationHeaders } from '../../../nats/codec.js';
+import { publishToStream } from '../../../nats/publish.js';
+import { jobMessage } from '../../../outbox/outbox.js';
 import { DLQ_STREAM, pageDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/dead-letters.js';
 import { cachedDashboardData } from '../../dashboard/data.js';
 import { coalesce } from '../../dashboard/coalesce.js';
@@ -61,7 +64,7 @@ export default async function dashboard(app: FastifyInstance) {
     try {
       if (own && own !== 'orderflow.>') {
         // Injected into a stream: JetStream's ack says where it went.
-        const ack = await rt.js.publish(subject, bytes, { headers: correlationHeaders(req.id), timeout: 2000 });
+        const ack = await publishToStream(rt.js, { id: randomUUID(), subject, payload: bytes, headers: correlationHeaders(req.id) }, 2000);
         req.log.warn({ subject, stream: ack.stream, seq: ack.seq }, 'operator injected a message into an orderflow stream');
         return { published: true, injected: true, subject, bytes: bytes.length, stream: ack.stream, seq: ack.seq };
       }
@@ -96,7 +99,8 @@ export default async function dashboard(app: FastifyInstance) {
     if (!b.success) return invalid(reply, b.error);
     const job = createJob(Jobs.demo, { message: b.data.message, fail: b.data.fail }, { correlationId: req.id, delayMs: b.data.delayMs });
     try {
-      await rt.js.publish(jobSubject(Jobs.demo), encodeJson(job), { msgID: job.job_id, headers: correlationHeaders(req.id), timeout: 2000 });
+      // The same message, and the same publish, as a job the order flow queues through the outbox.
+      await publishToStream(rt.js, jobMessage(Jobs.demo, job), 2000);
     } catch (err) {
       req.log.warn({ err: (err as Error).message }, 'dashboard job dispatch failed');
       return reply.code(502).send({ error: 'publish_failed', message: `JetStream did not take the job: ${(err as Error).message}. Check that the JOBS stream exists (orderflow setup).` });
