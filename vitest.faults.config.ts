@@ -6,7 +6,8 @@ export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
     testTimeout: 180_000,
-    hookTimeout: 120_000,
+    // Starting the system (a cluster of three, setup, five processes) on two loaded cores.
+    hookTimeout: 300_000,
     fileParallelism: false,
   },
 });

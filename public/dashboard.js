@@ -141,5 +141,10 @@
     while (feed.children.length > 50) feed.lastChild.remove();
     $('live-state').textContent = skipped ? `live (${skipped} more events than shown)` : 'live';
   });
+  // The web app's own NATS connection: while it reconnects (a node died) the feed misses events.
+  source.addEventListener('nats', (m) => {
+    const { state } = JSON.parse(m.data);
+    $('live-state').textContent = state === 'down' ? 'NATS connection lost; reconnecting…' : 'live (reconnected: events published meanwhile are not in the feed)';
+  });
   setInterval(refresh, 2000);
 })();

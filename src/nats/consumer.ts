@@ -1,4 +1,4 @@
-import { ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
+import { ConsumerDebugEvents, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { StorageUnavailableError } from '../orders/errors.js';
 import { eventsConsumed } from '../observability/metrics.js';
@@ -37,6 +37,29 @@ const STORAGE_RETRY: Backoff = { firstMs: 250, maxMs: 2000 };
 
 // Statuses after which the pull will not recover by itself: look the consumer up (and re-create it) again.
 const LOST = new Set<string>([ConsumerEvents.ConsumerNotFound, ConsumerEvents.StreamNotFound, ConsumerEvents.ConsumerDeleted, ConsumerEvents.NoResponders]);
+
+/**
+ * How long one pull waits on the server, and how often the server says it still holds it while
+ * there is nothing to deliver. A pull lives on the consumer's leader: when that node dies or the
+ * leadership moves, the pull is gone without a word, and only the missing heartbeats tell.
+ * nats.js's consume() notices two missed beats (2–3 s), looks the consumer up and pulls again,
+ * retrying the look-up every 1–3 s (half to 1.5 × `expires`) while the cluster has no leader for
+ * it. So a lost pull stalls a consumer about 3 s past the moment a new leader answers. An idle
+ * consumer costs one pull every 2 s and one heartbeat a second. See ARCHITECTURE.md, "Leader
+ * changes and reconnects".
+ */
+export const PULL_EXPIRES_MS = 2000;
+export const PULL_IDLE_HEARTBEAT_MS = 1000;
+/**
+ * The JetStream API timeout for a consumer's own requests (the look-up after missed beats, and
+ * dead letters). While a consumer has no leader its info request is answered by nobody and waits
+ * out the whole timeout (nats.js's default 5 s), so a new leader is found up to 5 s late; 2 s
+ * keeps that short and is still ample for an API call that normally takes milliseconds.
+ */
+export const PULL_API_TIMEOUT_MS = 2000;
+
+/** The JetStream client a pull consumer should run on (see PULL_API_TIMEOUT_MS). */
+export const pullClient = (nc: NatsConnection): JetStreamClient => nc.jetstream({ timeout: PULL_API_TIMEOUT_MS });
 
 /**
  * Runs a durable pull consumer until stopped, one message at a time, in order.
@@ -114,15 +137,23 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
       try {
         if (lookups++ > 0 && opts.ensure) await opts.ensure();
         const consumer = await js.consumers.get(def.stream, name);
-        // A 10 s pull expiry (5 s idle heartbeat) bounds how long a pull lost in a server restart can stall us.
-        messages = await consumer.consume({ max_messages: opts.maxMessages ?? 256, expires: 10_000 });
+        messages = await consumer.consume({ max_messages: opts.maxMessages ?? 256, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_IDLE_HEARTBEAT_MS });
         const current = messages;
         void (async () => {
+          let missing = false;
           for await (const s of await current.status()) {
             if (LOST.has(s.type)) {
               log.warn({ status: s.type, stream: def.stream, consumer: name }, 'consumer lost; re-creating');
               current.stop();
               break;
+            }
+            // Said once per episode: nats.js re-pulls by itself (each beat interval while it lasts).
+            if (s.type === ConsumerEvents.HeartbeatsMissed && !missing) {
+              missing = true;
+              log.warn({ stream: def.stream, consumer: name, missed: s.data }, 'pull heartbeats missed (consumer leader gone or moving?); pulling again');
+            } else if (s.type === ConsumerDebugEvents.Next && missing) {
+              missing = false;
+              log.info({ stream: def.stream, consumer: name }, 'pulling again');
             }
           }
         })().catch(() => undefined);

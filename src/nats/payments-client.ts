@@ -7,13 +7,25 @@ import { isConnected } from './connections.js';
 import { paymentDuration, paymentRepliesRejected } from '../observability/metrics.js';
 import type { Logger } from 'pino';
 
-/** payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never a throw. */
+/**
+ * payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never
+ * a throw (the order waits as payment_pending and the reconciler asks again).
+ * When the connection drops while a request waits (its node died), the request is given up at
+ * once rather than after the whole timeout: the reply, if any, was sent to the node that is gone.
+ */
 export class NatsPaymentGateway implements PaymentGateway {
+  /** Gives up each waiting request; called when the connection drops. */
+  private readonly waiting = new Set<() => void>();
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
     private readonly log?: Logger,
-  ) {}
+  ) {
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === 'disconnect') for (const giveUp of this.waiting) giveUp();
+    })().catch(() => undefined);
+  }
 
   async validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
     const end = paymentDuration.startTimer();
@@ -26,16 +38,25 @@ export class NatsPaymentGateway implements PaymentGateway {
     if (!isConnected(this.nc)) return { kind: 'unavailable', error: 'NATS is unreachable' };
     const asked = PaymentsValidate.request.parse(request);
     let msg;
+    let giveUp!: () => void;
+    const lost = new Promise<'lost'>((resolve) => (giveUp = () => resolve('lost')));
+    this.waiting.add(giveUp);
     try {
-      msg = await this.nc.request(PaymentsValidate.subject, encodeJson(asked), {
+      const request = this.nc.request(PaymentsValidate.subject, encodeJson(asked), {
         timeout: this.timeoutMs,
         headers: correlationHeaders(cause.correlationId),
       });
+      request.catch(() => undefined);
+      const answer = await Promise.race([request, lost]);
+      if (answer === 'lost') return { kind: 'unavailable', error: 'the NATS connection was lost while waiting for the payment service' };
+      msg = answer;
     } catch (err) {
       const code = (err as NatsError).code;
       if (code === ErrorCode.NoResponders) return { kind: 'unavailable', error: 'no payment service is running: no responders on payments.validate' };
       if (code === ErrorCode.Timeout) return { kind: 'unavailable', error: `the payment service did not answer within ${this.timeoutMs} ms` };
       return { kind: 'unavailable', error: `payment request failed: ${(err as Error).message}` };
+    } finally {
+      this.waiting.delete(giveUp);
     }
     const serviceError = msg.headers?.get('Nats-Service-Error');
     if (serviceError) return { kind: 'unavailable', error: `payment service error: ${serviceError}` };

@@ -1,7 +1,7 @@
 import type { JsMsg, Subscription } from 'nats';
 import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
 import { recordActivity } from '../orders/activity.js';
-import { ACK, runPullConsumer, type Verdict } from '../nats/consumer.js';
+import { ACK, pullClient, runPullConsumer, type Verdict } from '../nats/consumer.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
 import { eventsConsumed } from '../observability/metrics.js';
 import { ACTIVITY_CONSUMER, recreateMissing, topologyOptions } from '../nats/topology.js';
@@ -55,7 +55,7 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
     };
   }
 
-  const running = runPullConsumer(rt.js, ACTIVITY_CONSUMER, (m: JsMsg) => record(m.subject, m.data), log, {
+  const running = runPullConsumer(pullClient(rt.nats.default), ACTIVITY_CONSUMER, (m: JsMsg) => record(m.subject, m.data), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,
     // Order does not matter here (the timeline sorts by occurred_at), and concurrent messages share a transaction.
     concurrency: 64,

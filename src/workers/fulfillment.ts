@@ -1,6 +1,6 @@
 import { Jobs } from '../events/jobs.js';
 import { delayLaneHandler, handler, jobAttempt, jobMessageHandler } from '../jobs/worker.js';
-import { runPullConsumer } from '../nats/consumer.js';
+import { pullClient, runPullConsumer } from '../nats/consumer.js';
 import { CorePublisher } from '../nats/publish.js';
 import { FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER, recreateMissing, topologyOptions } from '../nats/topology.js';
 import { fulfilOrder } from '../orders/fulfil-order.js';
@@ -30,14 +30,16 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
     const created = await recreateMissing(await rt.nats.default.jetstreamManager(), topologyOptions(rt.config), [FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER]);
     if (created.length) log.warn({ created }, 're-created what the NATS server had lost');
   };
-  const running = runPullConsumer(rt.js, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log, { js: rt.js, maxDelayMs }), log, {
+  // The consumers' own client has a short API timeout (see PULL_API_TIMEOUT_MS); moves use rt.js.
+  const pulls = pullClient(rt.nats.default);
+  const running = runPullConsumer(pulls, FULFILLMENT_CONSUMER, jobMessageHandler(handlers, log, { js: rt.js, maxDelayMs }), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,
     attemptOf: jobAttempt,
     // Jobs are independent; the inbox and the state machine keep concurrent ones for one order safe.
     concurrency: 16,
     ensure,
   });
-  const lane = runPullConsumer(rt.js, FULFILLMENT_DELAY_CONSUMER, delayLaneHandler(rt.js, log, { maxDelayMs }), log, {
+  const lane = runPullConsumer(pulls, FULFILLMENT_DELAY_CONSUMER, delayLaneHandler(rt.js, log, { maxDelayMs }), log, {
     maxDeliveries: rt.config.MAX_DELIVERIES,
     concurrency: 64,
     ensure,

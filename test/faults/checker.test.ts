@@ -14,7 +14,7 @@ import { System, type Check } from './harness.js';
  * must report it. The violations accumulate in this one system, so each test looks for its own.
  */
 const sys = new System();
-beforeAll(() => sys.start(), 120_000);
+beforeAll(() => sys.start(), 300_000);
 afterAll(() => sys.stop());
 
 const at = async (): Promise<Check> => {

@@ -17,7 +17,7 @@ import { reportLine, System, type DriveResult } from './harness.js';
 const sys = new System();
 const lines: string[] = [];
 
-beforeAll(() => sys.start(), 120_000);
+beforeAll(() => sys.start(), 300_000);
 afterAll(async () => {
   process.stdout.write(`\n${lines.join('\n')}\n`);
   // FAULTS_LOG_DIR=dir keeps every process's output, to see the recovery at work.

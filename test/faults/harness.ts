@@ -6,15 +6,16 @@ import { openNats } from '../../src/nats/connections.js';
 import type { Kysely } from 'kysely';
 import type { Storage } from '../../src/orders/ports.js';
 import { openStorage } from '../../src/storage/open.js';
-import type { DB } from '../../src/storage/schema.js';
-import { testDb } from '../helpers/db.js';
+import { fromDbTime, type DB } from '../../src/storage/schema.js';
+import { dbTime, testDb } from '../helpers/db.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { parseConfig } from '../../src/config/env.js';
 import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
 import { TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
+import { startNatsCluster, type NatsCluster } from '../../src/nats/cluster.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, type ConsumerDefinition } from '../../src/nats/topology.js';
+import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, JOBS_STREAM, ORDERS_STREAM, type ConsumerDefinition } from '../../src/nats/topology.js';
 import { checkInvariants, type InvariantReport, type WireCounts } from '../../src/orders/invariants.js';
 import { parseAmountToCents } from '../../src/orders/money.js';
 import { decidePayment } from '../../src/payments/policy.js';
@@ -31,6 +32,8 @@ export type ProcessName = (typeof PROCESSES)[number];
 
 export interface DriveResult {
   sent: number;
+  /** The slowest answer the web app gave (ms), accepted or not (driveWhile only). */
+  slowestPostMs?: number;
   /** Answered 201. */
   accepted: number;
   /** Answered, but not 201: a web app that refuses orders it should take. */
@@ -58,8 +61,19 @@ export interface Check {
   violations: string[];
 }
 
+/** How the system under test is laid out. */
+export interface SystemOptions {
+  /** `single`: one nats-server, R1 streams (the default); `cluster`: three nodes on loopback, R3 streams. */
+  nats?: 'single' | 'cluster';
+  /** The database every process shares: SQLite for now. */
+  database?: 'sqlite';
+}
+
 export class System {
   readonly dir = mkdtempSync(join(tmpdir(), 'orderflow-faults-'));
+  readonly layout: Required<SystemOptions>;
+  /** The three nodes, when `nats: 'cluster'`. */
+  cluster: NatsCluster | undefined;
   readonly storeDir = join(this.dir, 'nats');
   /**
    * nats-server runs with the authorization `orderflow start` generates (beside the store, so a
@@ -83,17 +97,30 @@ export class System {
   /** Orders the web app answered 201 for, with the amount (cents) the harness sent. */
   readonly sent = new Map<string, number>();
 
+  constructor(opts: SystemOptions = {}) {
+    this.layout = { nats: opts.nats ?? 'single', database: opts.database ?? 'sqlite' };
+  }
+
   /** Ids of orders the web app answered 201 for. */
   get accepted(): ReadonlySet<string> {
     return new Set(this.sent.keys());
   }
 
   async start(): Promise<void> {
-    this.natsPort = await freePort();
     this.webPort = await freePort();
-    await this.startNats();
+    let natsUrl: string;
+    if (this.layout.nats === 'cluster') {
+      this.cluster = await startNatsCluster({ dir: join(this.dir, 'cluster'), configFile: this.auth.serverConfig });
+      await this.cluster.waitForMetaLeader();
+      natsUrl = this.cluster.urls;
+    } else {
+      this.natsPort = await freePort();
+      await this.startNats();
+      natsUrl = `nats://127.0.0.1:${this.natsPort}`;
+    }
     this.env = {
-      NATS_URL: `nats://127.0.0.1:${this.natsPort}`,
+      NATS_URL: natsUrl,
+      ...(this.cluster ? { NATS_STREAM_REPLICAS: '3' } : {}),
       PORT: String(this.webPort),
       DATA_DIR: this.dir,
       DATABASE_URL: `file:${join(this.dir, 'orderflow.db')}`,
@@ -111,6 +138,8 @@ export class System {
     this.watch = await WireWatch.start(this.natsOptions());
     const setup = await runCli(['setup'], this.env);
     if (setup.code !== 0) throw new Error(`setup failed: ${setup.stderr}`);
+    // NATS_STREAM_REPLICAS=3: setup made every stream R3; each replica must be current before the load.
+    if (this.cluster) await this.replicasCurrent();
     this.db = testDb(this.env.DATABASE_URL!);
     this.storage = await openStorage(this.env.DATABASE_URL!, { readOnly: true });
     await Promise.all(PROCESSES.map((p) => this.startProcess(p)));
@@ -130,7 +159,9 @@ export class System {
       fulfillment: /consuming/,
       reconciler: /reconciler running/,
     };
-    await run.waitFor(ready[name], 30_000);
+    // Five processes start at once on two shared cores (load averages of 30–45 seen, when
+    // `orderflow --help` alone took 10 s): the web app has needed more than 60 s.
+    await run.waitFor(ready[name], 120_000);
     return run;
   }
 
@@ -153,7 +184,11 @@ export class System {
     return this.runs.flatMap((r) => (r.exit && !r.exit.requested ? [`${r.name} (${r.exit.signal ? `signal ${r.exit.signal}` : `exit ${r.exit.code}`})`] : []));
   }
 
+  /** Orders sent so far, answered or not. */
+  posted = 0;
+
   async postOrder(amount = '10.00'): Promise<'accepted' | 'refused' | 'failed'> {
+    this.posted++;
     let r: Response;
     try {
       r = await fetch(`http://127.0.0.1:${this.webPort}/orders`, {
@@ -260,6 +295,66 @@ export class System {
     return { report, wire, expectedShipped, expectedDeclined: orders.length - expectedShipped, missingActivity: missing.length, lost: lost.length, metricsMultiplicity, wireCopies: this.watch.copies, crashed, violations: v };
   }
 
+  /** The node leading `stream` now (asked of any node that answers; bounded). */
+  async leaderOf(stream: string, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = await this.watch.nc
+        .jetstreamManager()
+        .then((jsm) => jsm.streams.info(stream))
+        .then((i) => i.cluster?.leader)
+        .catch(() => undefined);
+      if (leader) return leader;
+      if (Date.now() > deadline) throw new Error(`stream ${stream} has no leader after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /**
+   * Waits, bounded, until every stream has a leader and all its replicas are current: a node that
+   * came back has caught up, so the next fault starts from a whole cluster. Returns the wait (ms).
+   */
+  async replicasCurrent(timeoutMs = 60_000): Promise<number> {
+    const started = Date.now();
+    const wanted = Math.max(0, (this.cluster?.nodes.length ?? 1) - 1);
+    for (;;) {
+      const ok = await this.watch.nc
+        .jetstreamManager()
+        .then((jsm) => Promise.all([ORDERS_STREAM, JOBS_STREAM, DLQ_STREAM].map((s) => jsm.streams.info(s))))
+        .then((infos) => infos.every((i) => i.cluster?.leader && (i.cluster.replicas ?? []).filter((r) => r.current && !r.offline).length >= wanted))
+        .catch(() => false);
+      if (ok) return Date.now() - started;
+      if (Date.now() - started > timeoutMs) throw new Error(`the streams' replicas are not all current after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /**
+   * A steady stream of orders at about `perSecond` for as long as `during` (the fault) runs, and
+   * `tailMs` after it, at most `maxCount`: a fault whose length depends on the machine (a node
+   * catching up) gets load throughout. Bounded in count, and in time by `during`'s own bounds.
+   */
+  async driveWhile(perSecond: number, during: () => Promise<void>, opts: { maxCount?: number; tailMs?: number } = {}): Promise<DriveResult> {
+    const result: DriveResult = { sent: 0, accepted: 0, refused: 0, failed: 0, slowestPostMs: 0 };
+    let doneAt: number | undefined;
+    const fault = during().finally(() => (doneAt = Date.now()));
+    const inFlight: Promise<void>[] = [];
+    const maxCount = opts.maxCount ?? 2000;
+    for (let i = 0; i < maxCount && (doneAt === undefined || Date.now() - doneAt < (opts.tailMs ?? 1000)); i++) {
+      result.sent++;
+      const t = Date.now();
+      inFlight.push(
+        this.postOrder(i % 10 === 9 ? '20000.00' : `${(i % 50) + 1}.25`).then((r) => {
+          result[r]++;
+          result.slowestPostMs = Math.max(result.slowestPostMs!, Date.now() - t);
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 1000 / perSecond));
+    }
+    await Promise.all([fault, ...inFlight]);
+    return result;
+  }
+
   /** How the harness's own clients connect: as the test identity, which may do anything. */
   natsOptions(): ConnectionOptions {
     return connectionOptions(parseConfig(this.env), 'test');
@@ -284,6 +379,7 @@ export class System {
     await this.storage?.close();
     await this.db?.destroy();
     await this.nats?.stop();
+    await this.cluster?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -311,4 +407,63 @@ export function reportLine(scenario: string, c: Check, extra: Record<string, num
     crashed: c.crashed.length,
   };
   return `scenario=${scenario} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+}
+
+/**
+ * The pipeline's longest stall: sampling the database every 100 ms, the longest time in which no
+ * order was shipped while some accepted order was not final yet (a declined order finishes at the
+ * web app, without the pipeline, so it does not count as progress). Counted from the orders'
+ * statuses alone, whatever the consumers say about themselves.
+ */
+export class StallMeter {
+  private timer: NodeJS.Timeout | undefined;
+  private lastShipped = -1;
+  private stalledSince: number | undefined;
+  private sampling = false;
+  private readonly startedAt = new Date();
+  longestMs = 0;
+
+  constructor(private readonly db: Kysely<DB>) {}
+
+  start(everyMs = 100): this {
+    this.timer = setInterval(() => void this.sample(), everyMs);
+    return this;
+  }
+
+  private async sample(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      const now = Date.now();
+      const [shipped, open] = await Promise.all([countOrders(this.db, 'shipped'), countOrders(this.db, 'open')]);
+      if (shipped !== this.lastShipped || open === 0) this.stalledSince = open > 0 ? now : undefined;
+      else this.stalledSince ??= now;
+      this.lastShipped = shipped;
+      if (this.stalledSince !== undefined) this.longestMs = Math.max(this.longestMs, now - this.stalledSince);
+    } catch {
+      // A sample the database could not answer is skipped; the next one measures from the same start.
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  /**
+   * Stops sampling. Returns the longest stall (ms) and the slowest order placed since start():
+   * created → shipped (or → declined), from the orders' own timestamps.
+   */
+  async stop(): Promise<{ longestStallMs: number; slowestOrderMs: number }> {
+    clearInterval(this.timer);
+    while (this.sampling) await new Promise((r) => setTimeout(r, 20));
+    const orders = await this.db.selectFrom('orders').select(['created_at', 'shipped_at', 'updated_at', 'status']).where('created_at', '>=', dbTime(this.startedAt)).execute();
+    const took = orders.map((o) => fromDbTime((o.status === 'shipped' ? o.shipped_at : o.updated_at) ?? o.updated_at).getTime() - fromDbTime(o.created_at).getTime());
+    return { longestStallMs: this.longestMs, slowestOrderMs: Math.max(0, ...took) };
+  }
+}
+
+/** Orders shipped, final (shipped or declined), or still open, counted in the database. */
+export async function countOrders(db: Kysely<DB>, which: 'shipped' | 'final' | 'open'): Promise<number> {
+  const final = ['shipped', 'payment_declined'];
+  const q = db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n'));
+  const row = await (which === 'shipped' ? q.where('status', '=', 'shipped') : which === 'final' ? q.where('status', 'in', final) : q.where('status', 'not in', final)).executeTakeFirst();
+  return Number(row?.n ?? 0);
 }

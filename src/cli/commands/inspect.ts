@@ -1,4 +1,3 @@
-import { DeliverPolicy } from 'nats';
 import { withNats } from '../nats-session.js';
 import { subjectMatches } from '../../nats/subjects.js';
 import { CliError } from '../errors.js';
@@ -6,7 +5,7 @@ import { openExistingStorage, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
 import { openStorage, storageOptions } from '../../storage/open.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
-import { addEphemeral, readStream } from '../../nats/stream-reader.js';
+import { followStream, readStream } from '../../nats/stream-reader.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
 import { recordActivity, summarize } from '../../orders/activity.js';
 import { applyEvent, diffProjection, type ProjectedOrder } from '../../orders/projection.js';
@@ -76,22 +75,19 @@ export const natsConsumers = (stream: string | undefined, opts: { json: boolean 
 /** `orderflow events tail [subject]`: order events as they are stored, until Ctrl-C (or --count). */
 export const eventsTail = (subject: string, opts: { all: boolean; count?: number; json: boolean }) =>
   withNats('events tail', async (nc) => {
-    const jsm = await nc.jetstreamManager();
-    const info = await addEphemeral(jsm, ORDERS_STREAM, subject, { deliver_policy: opts.all ? DeliverPolicy.All : DeliverPolicy.New });
-    const messages = await (await nc.jetstream().consumers.get(ORDERS_STREAM, info.name)).consume();
-    const stop = () => messages.stop();
+    const stopped = new AbortController();
+    const stop = () => stopped.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     if (!opts.json) process.stderr.write(`tailing ${subject} on ${ORDERS_STREAM}${opts.all ? ' from the start' : ''} (Ctrl-C stops)\n`);
     let n = 0;
-    for await (const m of messages) {
+    // followStream starts over after the last event shown when its consumer dies with a node.
+    for await (const m of followStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject, all: opts.all, signal: stopped.signal })) {
       const p = parseEvent(m.subject, m.data);
       if (opts.json) out(p.ok ? JSON.stringify(p.event) : JSON.stringify({ subject: m.subject, seq: m.seq, error: p.error }));
       else out(p.ok ? `${p.event.occurred_at}  #${m.seq}  ${pad(m.subject, 16)} ${summarize(p.event)}  (corr ${p.event.correlation_id})` : `#${m.seq}  ${m.subject}  unparseable: ${p.error}`);
       if (opts.count && ++n >= opts.count) break;
     }
-    messages.stop();
-    await jsm.consumers.delete(ORDERS_STREAM, info.name).catch(() => undefined);
   });
 
 /**

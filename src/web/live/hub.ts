@@ -21,7 +21,8 @@ export interface LiveEvent {
 /**
  * The web process's window on NATS for live pages: core subscriptions on orders.*,
  * metrics.orders (analytics connection) and heartbeats, fanned out to every open SSE stream.
- * Core subscriptions on purpose: a live view wants what happens now, not a replay.
+ * Core subscriptions on purpose: a live view wants what happens now, not a replay. What a
+ * reconnect makes it miss, the views catch up on from the database (onLink).
  */
 export class LiveHub {
   private readonly emitter = new EventEmitter();
@@ -38,6 +39,8 @@ export class LiveHub {
   private skipped = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly subs: Subscription[] = [];
+  /** Told when a NATS connection of the web process drops (`down`) and is back (`up`): see onLink. */
+  private readonly linkListeners = new Set<(state: 'down' | 'up') => void>();
   /** The latest messages as they came; parsed only when someone looks (most never are). */
   private raw: { subject: string; data: Uint8Array }[] = [];
   /** The latest beat of every instance, by heartbeatKey. */
@@ -65,6 +68,13 @@ export class LiveHub {
       if (everything) this.emitter.emit('event', live);
       if (live.order_id) for (const l of this.byOrder.get(live.order_id) ?? []) l(live);
     };
+    for (const nc of [this.rt.nats.default, this.rt.nats.analytics]) {
+      void (async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect' || s.type === 'reconnect') for (const l of this.linkListeners) l(s.type === 'reconnect' ? 'up' : 'down');
+        }
+      })().catch(() => undefined);
+    }
     this.subs.push(
       this.rt.nats.default.subscribe(ORDER_SUBJECTS_WILDCARD, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
       this.rt.nats.analytics.subscribe(MetricEvents.orders.subject, { callback: (err, m) => !err && onEvent(m.subject, m.data) }),
@@ -145,6 +155,19 @@ export class LiveHub {
     for (const l of this.batchListeners) l(events, skipped);
   }
 
+  /**
+   * Calls `listener` when a connection of this process drops and when it is back (nats.js
+   * re-subscribes by itself, on whichever node it reconnected to). Core subscriptions miss what
+   * was published in between, so a live view re-reads its state from the database on `up`
+   * rather than wait for the next event.
+   */
+  onLink(listener: (state: 'down' | 'up') => void): () => void {
+    this.linkListeners.add(listener);
+    return () => {
+      this.linkListeners.delete(listener);
+    };
+  }
+
   /** Calls `listener` for every event about one order until the returned function is called. */
   listenOrder(orderId: string, listener: (e: LiveEvent) => void): () => void {
     let set = this.byOrder.get(orderId);
@@ -159,6 +182,7 @@ export class LiveHub {
   stop(): void {
     this.byOrder.clear();
     this.batchListeners.clear();
+    this.linkListeners.clear();
     clearTimeout(this.flushTimer);
     for (const s of this.subs) s.unsubscribe();
     this.emitter.removeAllListeners();

@@ -46,7 +46,12 @@ export default async function dashboard(app: FastifyInstance) {
     // A first message commits the stream at once (headers alone would wait for the first event).
     await reply.sse.send({ event: 'ready', data: {} });
     const stop = app.live.listenBatches((events: LiveEvent[], skipped: number) => stream.send({ event: 'events', data: { events, skipped } }));
-    reply.sse.onClose(stop);
+    // The feed is core NATS: while the web app reconnects it misses events, and says so.
+    const unlink = app.live.onLink((state) => stream.send({ event: 'nats', data: { state } }));
+    reply.sse.onClose(() => {
+      stop();
+      unlink();
+    });
   });
 
   app.post('/tools/publish', tool, async (req, reply) => {

@@ -57,7 +57,12 @@ export default async function orders(app: FastifyInstance) {
     // A first message commits the stream at once (headers alone would wait for the first event).
     await reply.sse.send({ event: 'ready', data: {} });
     const stop = app.live.listenOrder(p.data.id, (e) => stream.send({ event: 'order-event', data: e }));
-    reply.sse.onClose(stop);
+    // Back from a NATS reconnect: events of this order may have been missed; the page re-reads it.
+    const unlink = app.live.onLink((state) => state === 'up' && stream.send({ event: 'order-event', data: { resync: true } }));
+    reply.sse.onClose(() => {
+      stop();
+      unlink();
+    });
   });
 
   app.get('/:id', async (req, reply) => {
