@@ -1,8 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { nkeyAuthenticator, type ConnectionOptions } from 'nats';
+import pg from 'pg';
+import { freePort } from '../test/helpers/processes.js';
 
 /** Small helpers shared by the bench runner and the ceiling scripts. */
 
@@ -67,8 +70,11 @@ function capture(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-/** autocannon, as its own process (so the load generator does not share a CPU with what it measures), at fixed concurrency. */
-export async function cannon(url: string, body: unknown, opts: { connections: number; durationS: number }): Promise<HttpResult> {
+/**
+ * autocannon, as its own process (so the load generator does not share a CPU with what it measures), at fixed concurrency.
+ * Several URLs (several web processes): the connections are spread evenly over them.
+ */
+export async function cannon(url: string | string[], body: unknown, opts: { connections: number; durationS: number }): Promise<HttpResult> {
   const out = await capture(process.execPath, [
     join(ROOT, 'node_modules/autocannon/autocannon.js'),
     '--json',
@@ -78,7 +84,7 @@ export async function cannon(url: string, body: unknown, opts: { connections: nu
     '-H', 'content-type=application/json',
     '-H', 'accept=application/json',
     '-b', JSON.stringify(body),
-    url,
+    ...[url].flat(),
   ]);
   const r = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number };
   return {
@@ -194,4 +200,114 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 export function benchNatsOptions(url: string): ConnectionOptions {
   const seed = process.env.BENCH_NATS_SEED;
   return { servers: url, ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed, 'utf8').trim())) } : {}) };
+}
+
+/**
+ * CPU time (ms) of a process and of every process below it, living or reaped: a PostgreSQL
+ * server runs one backend process per connection, and its CPU belongs to what it serves.
+ */
+export function treeCpuMs(pid: number): number {
+  const stat = (p: number) => {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return s.slice(s.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return null;
+    }
+  };
+  const children = (p: number): number[] => {
+    try {
+      return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const own = (p: number, reaped: boolean) => {
+    const f = stat(p);
+    // utime + stime, and (cutime + cstime) for children already waited for.
+    return f ? Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0) : 0;
+  };
+  let ticks = 0;
+  const walk = (p: number) => {
+    ticks += own(p, true);
+    for (const c of children(p)) walk(c);
+  };
+  walk(pid);
+  return (ticks * 1000) / 100;
+}
+
+/**
+ * A PostgreSQL server for one bench run, started as the tests start one: `initdb` into a fresh
+ * temp dir (owned by the `postgres` user, which runs every binary when we are root: PostgreSQL
+ * refuses root), a free loopback port, trust authentication, fsync and synchronous_commit on
+ * (commits cost what they cost a user). Removed on `close()` and when this process exits.
+ *
+ * A starter until test/helpers/postgres.ts (branch `postgres`) is merged: it has the same
+ * `startPostgres()` → `{ url(database), createDatabase, close }` shape, so switching is an import.
+ */
+export interface BenchPostgres {
+  url(database?: string): string;
+  port: number;
+  dir: string;
+  createDatabase(name: string): Promise<string>;
+  /** The postmaster's pid (for CPU accounting). */
+  pid(): number;
+  close(): Promise<void>;
+}
+
+export async function startPostgres(): Promise<BenchPostgres> {
+  const root = '/usr/lib/postgresql';
+  const version = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin/pg_ctl'))).sort((a, b) => Number(b) - Number(a))[0] : undefined;
+  const bin = process.env.POSTGRES_BIN_DIR ?? (version ? join(root, version, 'bin') : undefined);
+  if (!bin) throw new Error('PostgreSQL was not found: install it (Debian: `apt-get install postgresql`) or set POSTGRES_BIN_DIR to the folder holding initdb and pg_ctl.');
+  const asRoot = process.getuid?.() === 0;
+  const owner = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-pg-'));
+  if (asRoot) {
+    const ids = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
+    chownSync(dir, ids('-u'), ids('-g'));
+  }
+  const data = join(dir, 'data');
+  const ctl = (args: string[]) => {
+    const [cmd, argv] = owner(join(bin, 'pg_ctl'), ['-D', data, ...args]);
+    return execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  let stopped = false;
+  const stopNow = () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      if (existsSync(join(data, 'postmaster.pid'))) ctl(['-m', 'fast', '-w', 'stop']);
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', stopNow);
+  const [initCmd, initArgs] = owner(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  execFileSync(initCmd, initArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = await freePort();
+  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: dir, max_connections: '200', fsync: 'on', synchronous_commit: 'on' };
+  ctl(['-l', join(dir, 'postgres.log'), '-o', [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' '), '-w', '-t', '30', 'start']);
+  const url = (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`;
+  return {
+    url,
+    port,
+    dir,
+    async createDatabase(name) {
+      const client = new pg.Client({ connectionString: url() });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE "${name}"`);
+      } finally {
+        await client.end();
+      }
+      return url(name);
+    },
+    pid: () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]),
+    async close() {
+      process.off('exit', stopNow);
+      stopNow();
+    },
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [--runs=N] [--rates=100,300,…] [--step=S]
+ * npm run bench [-- --quick] [--runs=N] [--rates=100,300,…] [--step=S] [--backends=sqlite,postgresql]
  * orderflow's speed and cost on this machine, beside the ceilings of the same parts measured in
  * the same run. Each figure comes with its spread: N whole runs (3 by default; `--quick`: one
  * short run, for CI), each on a fresh NATS server and database, summarized as median [min–max].
@@ -9,17 +9,15 @@ import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import { connect } from 'nats';
 import { z } from 'zod';
 import { defaultAuthDir, ensureNatsAuth } from '../src/nats/auth/identities.js';
 import { TEST_PERMISSIONS } from '../src/nats/auth/permissions.js';
 import { startNatsServer } from '../src/nats/server-process.js';
-import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
-import { Pipeline } from './backlog.js';
-import { benchNatsOptions, cannon, procStats, round, say, sleep, startScript, stopChild, type HttpResult } from './lib.js';
-import { drain, pipelineStep, type Latency, type Step } from './step.js';
+import { backendOf } from './db.js';
+import { cannon, procStats, round, say, startPostgres, startScript, stopChild, treeCpuMs, type HttpResult } from './lib.js';
+import { ORDER, orderflowPart, sqliteUrl } from './orderflow.js';
 import { summarize, table } from './summary.js';
+import { judge, targetsTable } from './targets.js';
 
 const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 const args = z
@@ -28,8 +26,11 @@ const args = z
     runs: z.coerce.number().int().min(1).max(10).optional(),
     rates: z.array(z.coerce.number().int().positive().max(20_000)).optional(),
     step: z.coerce.number().min(1).max(300).optional(),
+    backends: z.array(z.enum(['sqlite', 'postgresql'])).min(1).optional(),
   })
-  .parse({ quick: process.argv.includes('--quick'), runs: flag('runs'), rates: flag('rates')?.split(','), step: flag('step') });
+  .parse({ quick: process.argv.includes('--quick'), runs: flag('runs'), rates: flag('rates')?.split(','), step: flag('step'), backends: flag('backends')?.split(',') });
+/** Both by default; `--backends=sqlite` (or postgresql) measures one, for a quicker look: not committed. */
+const BACKENDS = args.backends ?? ['sqlite', 'postgresql'];
 const RUNS = args.runs ?? (args.quick ? 1 : 3);
 const RATES = args.rates ?? (args.quick ? [100, 300] : [100, 300, 600, 1000, 1500, 2000]);
 /** A step long enough to reach the steady state: 30 s, 60 s at the top rates (`--quick`: 3 s). */
@@ -40,7 +41,6 @@ const FLAT_OUT_S = args.quick ? 2 : 8;
 const DRAIN_LIMIT_MS = args.quick ? 60_000 : 180_000;
 const MAX_LAG_MS = 1000;
 const ROOT = resolve(import.meta.dirname, '..');
-const ORDER = { customer_email: 'bench@example.com', amount: '12.50' };
 
 async function oneRun(run: number): Promise<Record<string, unknown>> {
   const began = Date.now();
@@ -50,9 +50,10 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
   // (found in DATA_DIR), and the bench's own clients as a `bench` identity that may do anything.
   const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
   process.env.BENCH_NATS_SEED = join(auth.identitiesDir, 'bench.nk');
-  const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig });
+  const freshNats = (name: string) => startNatsServer({ storeDir: join(dir, name), configFile: auth.serverConfig });
+  const nats = await freshNats('nats');
+  const postgres = BACKENDS.includes('postgresql') ? await startPostgres() : null;
   const result: Record<string, unknown> = {};
-  const procs: Running[] = [];
   try {
     // ---- ceilings ------------------------------------------------------------------------------
     say('ceiling: NATS request/reply and JetStream publish+ack');
@@ -61,67 +62,49 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     const bare = await httpCeiling('fastify-bare.ts', []);
     say('ceiling: minimal intake (Fastify + group-committed SQLite insert + JetStream publish)');
     const minimal = await httpCeiling('minimal-intake.ts', [nats.url, join(dir, 'minimal.db')]);
-    result.ceilings = { ...natsCeil, fastify_bare_post: bare, minimal_intake: minimal };
     say(`  minimal intake ${minimal.req_per_s} req/s, p99 ${minimal.p99_ms} ms`);
-
-    // ---- orderflow, as a user starts it -----------------------------------------------------------
-    const webPort = await freePort();
-    const env = {
-      NATS_URL: nats.url,
-      PORT: String(webPort),
-      DATA_DIR: dir,
-      DATABASE_URL: `file:${join(dir, 'orderflow.db')}`,
-      LOG_LEVEL: 'warn',
-      ORDERFLOW_PRETTY: '0',
-      NODE_ENV: 'production',
-      // The bench offers thousands of orders a second from one address: the per-IP limits are off.
-      RATE_LIMIT_ORDERS_PER_MIN: '0',
-      RATE_LIMIT_OPERATOR_PER_MIN: '0',
-    };
-    say('orderflow: setup, then web + payments + activity + fulfillment + reconciler');
-    const setup = await runCli(['setup'], env);
-    if (setup.code !== 0) throw new Error(setup.stderr);
-    for (const name of ['web', 'payments', 'activity', 'fulfillment', 'reconciler']) procs.push(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], env));
-    await waitReady(`http://127.0.0.1:${webPort}/ready`);
-    const db = new Database(join(dir, 'orderflow.db'), { readonly: true });
-    const nc = await connect({ ...benchNatsOptions(nats.url), name: 'bench' });
-    const pipe = new Pipeline(db, await nc.jetstreamManager());
-    const url = `http://127.0.0.1:${webPort}/orders`;
-    const cpuOf = () => Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.cpu_ms ?? 0]), ['nats-server', procStats(nats.child.pid!)?.cpu_ms ?? 0]]) as Record<string, number>;
-
-    try {
-      say('orderflow intake: POST /orders, 50 connections');
-      await cannon(url, ORDER, { connections: 10, durationS: 1 }); // warm-up
-      await drain(pipe, DRAIN_LIMIT_MS);
-      const intake = await cannon(url, ORDER, { connections: 50, durationS: FLAT_OUT_S });
-      result.intake = { ...intake, connections: 50, ratio_to_minimal_intake: round(intake.req_per_s / minimal.req_per_s, 2) };
-      say(`  ${intake.req_per_s} req/s, p99 ${intake.p99_ms} ms (${round(intake.req_per_s / minimal.req_per_s, 2)} of the ceiling); letting the pipeline drain`);
-      if ((await drain(pipe, DRAIN_LIMIT_MS)) === null) throw new Error('the pipeline did not drain after the intake test');
-
-      const steps: Step[] = [];
-      for (const rate of RATES) {
-        const step = await pipelineStep(rate, { db, pipe, url, dir, cpuOf }, { stepS: stepSeconds(rate), drainLimitMs: DRAIN_LIMIT_MS, maxLagMs: MAX_LAG_MS });
-        steps.push(step);
-        const l = (x: Latency | null) => (x ? `p50 ${x.whole.p50_ms} p99 ${x.whole.p99_ms} max ${x.whole.max_ms} (last third p99 ${x.last_third.p99_ms})` : 'refused');
-        say(
-          `  finished ${step.finished_per_s}/s, lag at end ${step.backlog_end.oldest_ms} ms (${step.backlog_end.total} items), drained in ${step.drained_in_s ?? '>limit'} s; ` +
-            `POST ${l({ whole: step.http, last_third: step.http.last_third })} ms; e2e ${l(step.e2e_events_ms)} ms; POST→shipped ${l(step.post_to_shipped_ms)} ms; ` +
-            `samples ${step.samples_pct_of_accepted}% of accepted; ${step.cpu_ms_per_order} CPU ms/order${step.sustained ? '' : ` — NOT SUSTAINED: ${step.not_sustained_because.join('; ')}`}`,
-        );
-        if (!step.sustained && !args.quick) break;
-      }
-      result.pipeline = steps;
-      result.max_sustained_per_s = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.offered_per_s));
-      result.peak_rss_mb = Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.peak_rss_mb ?? null]), ['nats-server', procStats(nats.child.pid!)?.peak_rss_mb ?? null]]);
-    } finally {
-      await nc.close();
-      db.close();
+    let minimalPg: HttpResult | undefined;
+    if (postgres) {
+      say('ceiling: minimal intake on PostgreSQL (Fastify + one committed PostgreSQL insert + JetStream publish)');
+      minimalPg = await httpCeiling('minimal-intake-pg.ts', [nats.url, await postgres.createDatabase('minimal')]);
+      say(`  minimal intake on PostgreSQL ${minimalPg.req_per_s} req/s, p99 ${minimalPg.p99_ms} ms`);
     }
-  } finally {
-    await Promise.all(procs.map((p) => p.stop('SIGTERM')));
+    result.ceilings = { ...natsCeil, fastify_bare_post: bare, minimal_intake: minimal, ...(minimalPg ? { minimal_intake_pg: minimalPg } : {}) };
     await nats.stop();
+
+    // ---- orderflow on each backend, each on a fresh NATS server ----------------------------------
+    // SQLite's figures stay at the top level (as in every earlier results file); PostgreSQL's,
+    // the same shape, under `postgresql`.
+    const onBackend = async (databaseUrl: string, ceiling: HttpResult, extra: { name: string; pid: () => number }[]) => {
+      const server = await freshNats(`nats-${backendOf(databaseUrl)}`);
+      const others = [{ name: 'nats-server', pid: () => server.child.pid! }, ...extra];
+      try {
+        return await orderflowPart({
+          natsUrl: server.url,
+          databaseUrl,
+          dir,
+          ceiling,
+          otherCpu: () => Object.fromEntries(others.map((x) => [x.name, treeCpuMs(x.pid())])),
+          otherRss: () => Object.fromEntries(others.map((x) => [x.name, procStats(x.pid())?.peak_rss_mb ?? null])),
+          rates: RATES,
+          stepSeconds,
+          flatOutS: FLAT_OUT_S,
+          drainLimitMs: DRAIN_LIMIT_MS,
+          maxLagMs: MAX_LAG_MS,
+          stopWhenNotSustained: !args.quick,
+        });
+      } finally {
+        await server.stop();
+      }
+    };
+    if (BACKENDS.includes('sqlite')) Object.assign(result, await onBackend(sqliteUrl(dir), minimal, []));
+    if (postgres && minimalPg) result.postgresql = await onBackend(await postgres.createDatabase('orderflow'), minimalPg, [{ name: 'postgres', pid: () => postgres.pid() }]);
+  } finally {
+    await nats.stop();
+    await postgres?.close();
     rmSync(dir, { recursive: true, force: true });
   }
+  result.targets = judge(result);
   result.duration_s = round((Date.now() - began) / 1000, 0);
   return result;
 }
@@ -138,17 +121,8 @@ async function httpCeiling(script: string, scriptArgs: string[]): Promise<HttpRe
   }
 }
 
-async function waitReady(url: string) {
-  const end = Date.now() + 60_000;
-  while (Date.now() < end) {
-    if (await fetch(url).then((r) => r.ok).catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`${url} did not become ready`);
-}
-
 /** quick (CI); full (the method we quote, with any number of runs); custom (other rates or steps: not committed). */
-const MODE = args.quick ? 'quick' : args.rates || args.step ? 'custom' : 'full';
+const MODE = args.quick ? 'quick' : args.rates || args.step || args.backends ? 'custom' : 'full';
 
 async function main() {
   const began = Date.now();
@@ -159,6 +133,7 @@ async function main() {
     commit: execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(),
     method: {
       runs: RUNS,
+      backends: BACKENDS,
       rates: RATES,
       step_seconds: Object.fromEntries(RATES.map((r) => [r, stepSeconds(r)])),
       flat_out_seconds: FLAT_OUT_S,
@@ -177,6 +152,7 @@ async function main() {
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(join(ROOT, 'bench/results', MODE === 'full' ? 'latest.json' : `latest-${MODE}.json`), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(table(summary, RUNS));
+  process.stdout.write(`\n${targetsTable(runs)}`);
   say(`results: ${file} (${result.duration_s} s)`);
 }
 

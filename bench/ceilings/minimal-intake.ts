@@ -4,37 +4,17 @@
 // as orderflow's writes are (everything queued in one event-loop turn in one transaction, a 1 ms
 // wait for company under load, synchronous=FULL: durable before the publish and the answer).
 // Committing each request on its own would handicap the ceiling and flatter orderflow's ratio.
-import { randomUUID } from 'node:crypto';
-import Fastify from 'fastify';
-import { connect } from 'nats';
+// The HTTP and NATS half is minimal.ts, shared with the PostgreSQL ceiling.
 import { SqlWriter } from '../../src/db/sql.js';
-import { benchNatsOptions } from '../lib.js';
+import { serveMinimalIntake } from './minimal.js';
 
 const [url, dbPath] = [process.argv[2]!, process.argv[3]!];
 const db = new SqlWriter(`file:${dbPath}`);
 await db.write((sql) => sql.stmt('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL)').run());
 const INSERT = 'INSERT INTO orders (id, email, amount_cents, created_at) VALUES (?, ?, ?, ?)';
-const nc = await connect(benchNatsOptions(url));
-const jsm = await nc.jetstreamManager();
-await jsm.streams.add({ name: 'MINIMAL', subjects: ['minimal.>'] });
-const js = nc.jetstream();
-
-const app = Fastify({ logger: false });
-app.post('/orders', async (req, reply) => {
-  const b = req.body as { customer_email: string; amount: string };
-  const id = randomUUID();
-  await db.write((sql) => sql.stmt(INSERT).run(id, b.customer_email, Math.round(Number(b.amount) * 100), new Date().toISOString()));
-  await js.publish('minimal.created', new TextEncoder().encode(JSON.stringify({ id, ...b })), { msgID: id });
-  return reply.code(201).send({ id });
-});
-await app.listen({ host: '127.0.0.1', port: 0 });
-process.stdout.write(`${JSON.stringify({ ready: (app.server.address() as { port: number }).port })}\n`);
-process.once('SIGTERM', () =>
-  void (async () => {
-    await app.close();
-    await jsm.streams.delete('MINIMAL').catch(() => undefined);
-    await nc.close();
-    await db.close();
-    process.exit(0);
-  })(),
+await serveMinimalIntake(
+  url,
+  'MINIMAL',
+  (r) => db.write((sql) => sql.stmt(INSERT).run(r.id, r.email, r.amountCents, r.createdAt.toISOString())),
+  () => db.close(),
 );
