@@ -6,9 +6,9 @@
  */
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { fromSqlTime, sqlTime } from '../src/db/sql.js';
 import { orderStatus } from '../src/events/contracts.js';
 import { FINAL_STATUSES } from '../src/orders/state.js';
+import { dbTime, fromDbTime } from '../src/storage/schema.js';
 
 export type Backend = 'sqlite' | 'postgresql';
 
@@ -57,14 +57,14 @@ function sqliteDb(file: string): BenchDb {
   const open = db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE status IN (${marks(OPEN.length)})`).bind(...OPEN);
   const unpublished = db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL');
   const final = db.prepare(`SELECT COUNT(*) AS n FROM orders WHERE status IN (${marks(FINAL.length)})`).bind(...FINAL);
-  const since = (r: { n: number; oldest: string | null }): CountSince => ({ n: r.n, oldest: fromSqlTime(r.oldest)?.getTime() ?? null });
+  const since = (r: { n: number; oldest: string | null }): CountSince => ({ n: r.n, oldest: fromDbTime(r.oldest)?.getTime() ?? null });
   return {
     openOrders: async () => since(open.get() as { n: number; oldest: string | null }),
     unpublished: async () => since(unpublished.get() as { n: number; oldest: string | null }),
     finished: async () => (final.get() as { n: number }).n,
     lastActivityId: async () => (db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM nats_activities').get() as { id: number }).id,
     shippedAt: async (from) =>
-      new Map((db.prepare('SELECT id, shipped_at FROM orders WHERE created_at >= ?').all(sqlTime(from)) as { id: string; shipped_at: string | null }[]).map((r) => [r.id, fromSqlTime(r.shipped_at)?.getTime()])),
+      new Map((db.prepare('SELECT id, shipped_at FROM orders WHERE created_at >= ?').all(dbTime(from)) as { id: string; shipped_at: string | null }[]).map((r) => [r.id, fromDbTime(r.shipped_at)?.getTime()])),
     events: async (afterId, consumer, subjects) =>
       (db.prepare('SELECT order_id, subject, occurred_at FROM nats_activities WHERE id > ? AND consumer = ? AND subject IN (?, ?)').all(afterId, consumer, ...subjects) as { order_id: string; subject: string; occurred_at: string }[]).map(
         (e) => ({ ...e, occurred_at: Date.parse(e.occurred_at) }),

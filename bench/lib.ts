@@ -1,11 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { nkeyAuthenticator, type ConnectionOptions } from 'nats';
 import pg from 'pg';
-import { freePort } from '../test/helpers/processes.js';
 
 /** Small helpers shared by the bench runner and the ceiling scripts. */
 
@@ -50,7 +48,10 @@ export function procStats(pid: number): { cpu_ms: number; peak_rss_mb: number; r
 }
 
 export interface HttpResult {
+  /** Every answer, whatever its status. */
   req_per_s: number;
+  /** 2xx answers only: what a ratio of intakes compares (a failing intake answers fast). */
+  ok_per_s: number;
   p50_ms: number;
   p99_ms: number;
   requests: number;
@@ -87,8 +88,10 @@ export async function cannon(url: string | string[], body: unknown, opts: { conn
     ...[url].flat(),
   ]);
   const r = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number };
+  const ok = r.requests.total === 0 ? 0 : (r.requests.total - r.non2xx) / r.requests.total;
   return {
     req_per_s: round(r.requests.average, 0),
+    ok_per_s: round(r.requests.average * ok, 0),
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
     requests: r.requests.total,
@@ -237,77 +240,16 @@ export function treeCpuMs(pid: number): number {
 }
 
 /**
- * A PostgreSQL server for one bench run, started as the tests start one: `initdb` into a fresh
- * temp dir (owned by the `postgres` user, which runs every binary when we are root: PostgreSQL
- * refuses root), a free loopback port, trust authentication, fsync and synchronous_commit on
- * (commits cost what they cost a user). Removed on `close()` and when this process exits.
- *
- * A starter until test/helpers/postgres.ts (branch `postgres`) is merged: it has the same
- * `startPostgres()` → `{ url(database), createDatabase, close }` shape, so switching is an import.
+ * The pid of a PostgreSQL server's postmaster, found from the server itself (the parent of the
+ * backend serving this connection), for treeCpuMs.
  */
-export interface BenchPostgres {
-  url(database?: string): string;
-  port: number;
-  dir: string;
-  createDatabase(name: string): Promise<string>;
-  /** The postmaster's pid (for CPU accounting). */
-  pid(): number;
-  close(): Promise<void>;
-}
-
-export async function startPostgres(): Promise<BenchPostgres> {
-  const root = '/usr/lib/postgresql';
-  const version = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin/pg_ctl'))).sort((a, b) => Number(b) - Number(a))[0] : undefined;
-  const bin = process.env.POSTGRES_BIN_DIR ?? (version ? join(root, version, 'bin') : undefined);
-  if (!bin) throw new Error('PostgreSQL was not found: install it (Debian: `apt-get install postgresql`) or set POSTGRES_BIN_DIR to the folder holding initdb and pg_ctl.');
-  const asRoot = process.getuid?.() === 0;
-  const owner = (cmd: string, args: string[]): [string, string[]] => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
-  const dir = mkdtempSync(join(tmpdir(), 'orderflow-bench-pg-'));
-  if (asRoot) {
-    const ids = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
-    chownSync(dir, ids('-u'), ids('-g'));
+export async function postmasterPid(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const backend = Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    return Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${backend}/status`, 'utf8'))![1]);
+  } finally {
+    await client.end();
   }
-  const data = join(dir, 'data');
-  const ctl = (args: string[]) => {
-    const [cmd, argv] = owner(join(bin, 'pg_ctl'), ['-D', data, ...args]);
-    return execFileSync(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  };
-  let stopped = false;
-  const stopNow = () => {
-    if (stopped) return;
-    stopped = true;
-    try {
-      if (existsSync(join(data, 'postmaster.pid'))) ctl(['-m', 'fast', '-w', 'stop']);
-    } catch {
-      // already gone
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', stopNow);
-  const [initCmd, initArgs] = owner(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
-  execFileSync(initCmd, initArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await freePort();
-  const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: dir, max_connections: '200', fsync: 'on', synchronous_commit: 'on' };
-  ctl(['-l', join(dir, 'postgres.log'), '-o', [`-p ${port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`)].join(' '), '-w', '-t', '30', 'start']);
-  const url = (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`;
-  return {
-    url,
-    port,
-    dir,
-    async createDatabase(name) {
-      const client = new pg.Client({ connectionString: url() });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE "${name}"`);
-      } finally {
-        await client.end();
-      }
-      return url(name);
-    },
-    pid: () => Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]),
-    async close() {
-      process.off('exit', stopNow);
-      stopNow();
-    },
-  };
 }

@@ -14,7 +14,8 @@ import { defaultAuthDir, ensureNatsAuth } from '../src/nats/auth/identities.js';
 import { TEST_PERMISSIONS } from '../src/nats/auth/permissions.js';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { backendOf } from './db.js';
-import { cannon, procStats, round, say, startPostgres, startScript, stopChild, treeCpuMs, type HttpResult } from './lib.js';
+import { startPostgres } from '../test/helpers/postgres.js';
+import { cannon, postmasterPid, procStats, round, say, startScript, stopChild, treeCpuMs, type HttpResult } from './lib.js';
 import { ORDER, orderflowPart, sqliteUrl } from './orderflow.js';
 import { summarize, table } from './summary.js';
 import { judge, targetsTable } from './targets.js';
@@ -98,7 +99,10 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
       }
     };
     if (BACKENDS.includes('sqlite')) Object.assign(result, await onBackend(sqliteUrl(dir), minimal, []));
-    if (postgres && minimalPg) result.postgresql = await onBackend(await postgres.createDatabase('orderflow'), minimalPg, [{ name: 'postgres', pid: () => postgres.pid() }]);
+    if (postgres && minimalPg) {
+      const pid = await postmasterPid(postgres.url());
+      result.postgresql = await onBackend(await postgres.createDatabase('orderflow'), minimalPg, [{ name: 'postgres', pid: () => pid }]);
+    }
   } finally {
     await nats.stop();
     await postgres?.close();

@@ -61,7 +61,7 @@ export function show(s: Summary, key: string): string {
 function orderflowRows(s: Summary, runs: number, prefix: string, label: string): string[][] {
   const f = (key: string, unit = '') => `${show(s, `${prefix}${key}`)}${unit}`;
   const lat = (key: string) => `p50 ${f(`${key}.p50_ms`)}, p99 ${f(`${key}.p99_ms`)}, max ${f(`${key}.max_ms`)} ms`;
-  const intake = (key: string) => `${f(`${key}.req_per_s`, '/s')}, p50 ${f(`${key}.p50_ms`)} ms, p99 ${f(`${key}.p99_ms`)} ms; ratio to the ceiling ${f(`${key}.ratio_to_minimal_intake`)}`;
+  const intake = (key: string) => `${f(`${key}.ok_per_s`, ' accepted/s')} (${f(`${key}.non_2xx`)} non-2xx), p50 ${f(`${key}.p50_ms`)} ms, p99 ${f(`${key}.p99_ms`)} ms; ratio to the ceiling ${f(`${key}.ratio_to_minimal_intake`)}`;
   const steps = `${prefix}pipeline@`;
   const rates = [...new Set(Object.keys(s).filter((k) => k.startsWith(steps)).map((k) => Number(k.slice(steps.length).split('.')[0])))].sort((a, b) => a - b);
   if (!s[`${prefix}intake.req_per_s`]) return [[`${label}`, 'not measured (see the targets below)']];
