@@ -108,7 +108,7 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
       const intake = { ...r, connections: 50, web_processes: urls.length, ratio_to_minimal_intake: round(r.ok_per_s / o.ceiling.ok_per_s, 2) };
       const failed = r.non_2xx || r.errors ? ` — ${r.non_2xx} non-2xx answers, ${r.errors} errors` : '';
       log(`  ${intake.ok_per_s} orders/s accepted, p99 ${intake.p99_ms} ms (${intake.ratio_to_minimal_intake} of the ceiling)${failed}; letting the pipeline drain`);
-      if ((await drain(pipe, o.drainLimitMs)) === null) throw new Error(`[${backend}] the pipeline did not drain after the intake test`);
+      if ((await drain(pipe, o.drainLimitMs)) === null) throw new Error(`[${backend}] the pipeline did not drain ${o.drainLimitMs / 1000} s after the intake test: ${JSON.stringify(await pipe.backlog())}`);
       return intake;
     };
 
@@ -163,14 +163,17 @@ function refusal(output: string): string | undefined {
 
 /** Waits for the web app to be ready; fails at once if one of `procs` exits first. */
 export async function waitReady(url: string, procs: Running[]) {
-  const end = Date.now() + 60_000;
+  // Two minutes: five processes start at once, each compiling TypeScript, on a shared machine.
+  const end = Date.now() + 120_000;
+  let last: string | null = 'no answer';
   while (Date.now() < end) {
     const gone = procs.find((p) => p.exit);
     if (gone) throw new Error(`${gone.name} exited (${gone.exit!.code ?? gone.exit!.signal}) before ${url} was ready:\n${gone.output().slice(-2000)}`);
-    if (await fetch(url).then((r) => r.ok).catch(() => false)) return;
+    last = await fetch(url).then(async (r) => (r.ok ? null : `${r.status} ${await r.text()}`)).catch((err: Error) => String((err.cause as { code?: string })?.code ?? err.message));
+    if (last === null) return;
     await sleep(200);
   }
-  throw new Error(`${url} did not become ready`);
+  throw new Error(`${url} did not become ready in 120 s (last answer: ${last}); ${procs[0]?.name}'s log:\n${procs[0]?.output().slice(-2000)}`);
 }
 
 /** Where each backend's part keeps its database: a file in the run's dir, or a fresh database on the run's server. */
