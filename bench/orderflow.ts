@@ -32,6 +32,10 @@ export interface OrderflowPart {
   maxLagMs: number;
   /** Stop at the first step not sustained (the full method); quick mode runs every rate. */
   stopWhenNotSustained: boolean;
+  /** NATS_STREAM_REPLICAS (3 on a cluster); 1 by default. */
+  replicas?: number;
+  /** Measure the intake flat out (with one and two web processes) before the steps; default true. */
+  intake?: boolean;
 }
 
 export interface Intake extends HttpResult {
@@ -41,8 +45,8 @@ export interface Intake extends HttpResult {
 }
 
 export interface OrderflowResult {
-  intake: Intake;
-  intake_two_web: Intake;
+  intake?: Intake;
+  intake_two_web?: Intake;
   pipeline: Step[];
   max_sustained_per_s: number;
   peak_rss_mb: Record<string, number | null>;
@@ -57,6 +61,7 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
   const webPort = await freePort();
   const env = {
     NATS_URL: o.natsUrl,
+    NATS_STREAM_REPLICAS: String(o.replicas ?? 1),
     PORT: String(webPort),
     DATA_DIR: o.dir,
     DATABASE_URL: o.databaseUrl,
@@ -67,8 +72,8 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
     RATE_LIMIT_ORDERS_PER_MIN: '0',
     RATE_LIMIT_OPERATOR_PER_MIN: '0',
   };
-  log('orderflow: setup, then web + payments + activity + fulfillment + reconciler');
-  const setup = await runCli(['setup'], env);
+  log(`orderflow (R${o.replicas ?? 1}): setup, then web + payments + activity + fulfillment + reconciler`);
+  const setup = await runCli(['setup'], env, 60_000);
   if (setup.code !== 0) {
     // Until this backend is supported, orderflow says so at its edge (the DATABASE_URL check): a
     // part not measured, with the reason. Any other failure of setup is a failure of the bench.
@@ -112,18 +117,24 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
       return intake;
     };
 
-    log('orderflow intake: POST /orders, 50 connections, one web process');
-    const intake = await flatOut([url]);
-
-    log('orderflow intake: POST /orders, 50 connections over two web processes');
-    const port2 = await freePort();
-    const web2 = spawnCli('web-2', ['web'], { ...env, PORT: String(port2) });
-    let intake_two_web: Intake;
-    try {
-      await waitReady(`http://127.0.0.1:${port2}/ready`, [web2]);
-      intake_two_web = await flatOut([url, `http://127.0.0.1:${port2}/orders`]);
-    } finally {
-      await web2.stop('SIGTERM');
+    let intake: Intake | undefined;
+    let intake_two_web: Intake | undefined;
+    if (o.intake ?? true) {
+      log('orderflow intake: POST /orders, 50 connections, one web process');
+      intake = await flatOut([url]);
+      log('orderflow intake: POST /orders, 50 connections over two web processes');
+      const port2 = await freePort();
+      const web2 = spawnCli('web-2', ['web'], { ...env, PORT: String(port2) });
+      try {
+        await waitReady(`http://127.0.0.1:${port2}/ready`, [web2]);
+        intake_two_web = await flatOut([url, `http://127.0.0.1:${port2}/orders`]);
+      } finally {
+        await web2.stop('SIGTERM');
+      }
+    } else {
+      // As the intake test would: warm up, then start from an empty pipeline.
+      await cannon(url, ORDER, { connections: 10, durationS: 1 });
+      await drain(pipe, o.drainLimitMs);
     }
 
     const steps: Step[] = [];
@@ -139,8 +150,7 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
       if (!step.sustained && o.stopWhenNotSustained) break;
     }
     return {
-      intake,
-      intake_two_web,
+      ...(intake ? { intake, intake_two_web } : {}),
       pipeline: steps,
       max_sustained_per_s: Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.offered_per_s)),
       peak_rss_mb: { ...Object.fromEntries(procs.map((p) => [p.name, procStats(p.child.pid!)?.peak_rss_mb ?? null])), ...o.otherRss() },

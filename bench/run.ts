@@ -1,17 +1,20 @@
 /**
  * npm run bench [-- --quick] [--runs=N] [--rates=100,300,…] [--step=S] [--backends=sqlite,postgresql]
  * orderflow's speed and cost on this machine, beside the ceilings of the same parts measured in
- * the same run. Each figure comes with its spread: N whole runs (3 by default; `--quick`: one
+ * the same run: on SQLite and on PostgreSQL, each on one nats-server (R1 streams), then SQLite on a
+ * three-node loopback cluster (R3 streams), with its JetStream publish+ack ceiling and the same
+ * pipeline steps. Each figure comes with its spread: N whole runs (3 by default; `--quick`: one
  * short run, for CI), each on a fresh NATS server and database, summarized as median [min–max].
  * Loopback only; every step and every wait is bounded in time.
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { defaultAuthDir, ensureNatsAuth } from '../src/nats/auth/identities.js';
 import { TEST_PERMISSIONS } from '../src/nats/auth/permissions.js';
+import { startNatsCluster } from '../src/nats/cluster.js';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { backendOf } from './db.js';
 import { startPostgres } from '../test/helpers/postgres.js';
@@ -76,23 +79,18 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     // ---- orderflow on each backend, each on a fresh NATS server ----------------------------------
     // SQLite's figures stay at the top level (as in every earlier results file); PostgreSQL's,
     // the same shape, under `postgresql`.
+    const partOptions = { dir, rates: RATES, stepSeconds, flatOutS: FLAT_OUT_S, drainLimitMs: DRAIN_LIMIT_MS, maxLagMs: MAX_LAG_MS, stopWhenNotSustained: !args.quick };
     const onBackend = async (databaseUrl: string, ceiling: HttpResult, extra: { name: string; pid: () => number }[]) => {
       const server = await freshNats(`nats-${backendOf(databaseUrl)}`);
       const others = [{ name: 'nats-server', pid: () => server.child.pid! }, ...extra];
       try {
         return await orderflowPart({
+          ...partOptions,
           natsUrl: server.url,
           databaseUrl,
-          dir,
           ceiling,
           otherCpu: () => Object.fromEntries(others.map((x) => [x.name, treeCpuMs(x.pid())])),
           otherRss: () => Object.fromEntries(others.map((x) => [x.name, procStats(x.pid())?.peak_rss_mb ?? null])),
-          rates: RATES,
-          stepSeconds,
-          flatOutS: FLAT_OUT_S,
-          drainLimitMs: DRAIN_LIMIT_MS,
-          maxLagMs: MAX_LAG_MS,
-          stopWhenNotSustained: !args.quick,
         });
       } finally {
         await server.stop();
@@ -102,6 +100,33 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     if (postgres && minimalPg) {
       const pid = await postmasterPid(postgres.url());
       result.postgresql = await onBackend(await postgres.createDatabase('orderflow'), minimalPg, [{ name: 'postgres', pid: () => pid }]);
+    }
+
+    // ---- SQLite on a three-node cluster, every stream R3 ------------------------------------------
+    if (BACKENDS.includes('sqlite')) {
+      say('cluster: three nats-server nodes on loopback, streams R3');
+      const cluster = await startNatsCluster({ dir: join(dir, 'cluster'), configFile: auth.serverConfig });
+      try {
+        await cluster.waitForMetaLeader();
+        say('cluster ceiling: NATS request/reply and JetStream publish+ack (R3)');
+        const ceilings = await startScript(join(ROOT, 'bench/ceilings/nats.ts'), [cluster.urls, String(FLAT_OUT_S * 500), '3']).firstLine;
+        const natsPids = () => cluster.nodes.flatMap((n) => (n.process ? [n.process.pid] : []));
+        const r3 = await orderflowPart({
+          ...partOptions,
+          natsUrl: cluster.urls,
+          replicas: 3,
+          intake: false,
+          databaseUrl: `file:${join(dir, 'orderflow-cluster.db')}`,
+          ceiling: minimal,
+          otherCpu: () => ({ 'nats-server': natsPids().reduce((sum, pid) => sum + treeCpuMs(pid), 0) }),
+          // The largest node.
+          otherRss: () => ({ 'nats-server': Math.max(0, ...natsPids().map((pid) => procStats(pid)?.peak_rss_mb ?? 0)) || null }),
+        });
+        if ('skipped' in r3) throw new Error(r3.skipped);
+        result.cluster = { ceilings, ...r3, sustained_ratio_to_single_node: round(r3.max_sustained_per_s / Math.max(1, result.max_sustained_per_s as number), 2) };
+      } finally {
+        await cluster.stop();
+      }
     }
   } finally {
     await nats.stop();
@@ -150,7 +175,8 @@ async function main() {
     runs.push(await oneRun(i));
   }
   const summary = summarize(runs);
-  Object.assign(result, { duration_s: round((Date.now() - began) / 1000, 0), summary, runs });
+  // On a shared machine the figures are only as good as the machine was quiet: say how busy it was.
+  Object.assign(result, { duration_s: round((Date.now() - began) / 1000, 0), load_average_at_end: loadavg().map((l) => round(l, 1)), summary, runs });
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `${String(result.date).replace(/[:.]/g, '-')}${MODE === 'full' ? '' : `-${MODE}`}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

@@ -64,10 +64,14 @@ function orderflowRows(s: Summary, runs: number, prefix: string, label: string):
   const intake = (key: string) => `${f(`${key}.ok_per_s`, ' accepted/s')} (${f(`${key}.non_2xx`)} non-2xx), p50 ${f(`${key}.p50_ms`)} ms, p99 ${f(`${key}.p99_ms`)} ms; ratio to the ceiling ${f(`${key}.ratio_to_minimal_intake`)}`;
   const steps = `${prefix}pipeline@`;
   const rates = [...new Set(Object.keys(s).filter((k) => k.startsWith(steps)).map((k) => Number(k.slice(steps.length).split('.')[0])))].sort((a, b) => a - b);
-  if (!s[`${prefix}intake.req_per_s`]) return [[`${label}`, 'not measured (see the targets below)']];
+  if (!s[`${prefix}max_sustained_per_s`]) return [[`${label}`, 'not measured (see the targets below)']];
   return [
-    [`${label}: intake, 50 conns`, intake('intake')],
-    [`${label}: intake, 50 conns, 2 web processes`, intake('intake_two_web')],
+    ...(s[`${prefix}intake.req_per_s`]
+      ? [
+          [`${label}: intake, 50 conns`, intake('intake')],
+          [`${label}: intake, 50 conns, 2 web processes`, intake('intake_two_web')],
+        ]
+      : []),
     ...rates.flatMap((r) => {
       const k = `pipeline@${r}`;
       const at = `${label} @${r}/s`;
@@ -77,11 +81,11 @@ function orderflowRows(s: Summary, runs: number, prefix: string, label: string):
         [`${at}: POST`, `${lat(`${k}.http`)}; last third ${lat(`${k}.http.last_third`)}`],
         [`${at}: created → shipped events`, `${lat(`${k}.e2e_events_ms.whole`)}; last third ${lat(`${k}.e2e_events_ms.last_third`)}`],
         [`${at}: POST → shipped_at`, `${lat(`${k}.post_to_shipped_ms.whole`)}; last third ${lat(`${k}.post_to_shipped_ms.last_third`)}`],
-        [`${at}: samples, CPU`, `${f(`${k}.samples_pct_of_accepted`, '%')} of accepted orders sampled; ${f(`${k}.cpu_ms_per_order`)} CPU ms/order until drained (web ${f(`${k}.cpu_ms_per_order_by_process.web`)}${prefix ? `, postgres ${f(`${k}.cpu_ms_per_order_by_process.postgres`)}` : ''})`],
+        [`${at}: samples, CPU`, `${f(`${k}.samples_pct_of_accepted`, '%')} of accepted orders sampled; ${f(`${k}.cpu_ms_per_order`)} CPU ms/order until drained (web ${f(`${k}.cpu_ms_per_order_by_process.web`)}, nats-server ${f(`${k}.cpu_ms_per_order_by_process.nats-server`)}${prefix === 'postgresql.' ? `, postgres ${f(`${k}.cpu_ms_per_order_by_process.postgres`)}` : ''})`],
       ];
     }),
     [`${label}: max sustained pipeline`, f('max_sustained_per_s', ' orders/s')],
-    [`${label}: peak RSS (MB)`, ['web', 'payments', 'activity', 'fulfillment', 'reconciler', 'nats-server', ...(prefix ? ['postgres'] : [])].map((p) => `${p} ${f(`peak_rss_mb.${p}`)}`).join(', ')],
+    [`${label}: peak RSS (MB)`, ['web', 'payments', 'activity', 'fulfillment', 'reconciler', 'nats-server', ...(prefix === 'postgresql.' ? ['postgres'] : [])].map((p) => `${p} ${f(`peak_rss_mb.${p}`)}`).join(', ')],
   ];
 }
 
@@ -97,6 +101,10 @@ export function table(s: Summary, runs: number): string {
     ['minimal intake, PostgreSQL commit (ceiling)', `${f('ceilings.minimal_intake_pg.req_per_s', '/s')}, p50 ${f('ceilings.minimal_intake_pg.p50_ms')} ms, p99 ${f('ceilings.minimal_intake_pg.p99_ms')} ms`],
     ...orderflowRows(s, runs, '', 'SQLite'),
     ...orderflowRows(s, runs, 'postgresql.', 'PostgreSQL'),
+    ['R3 cluster: NATS request/reply (ceiling)', `${f('cluster.ceilings.reqreply.ops_per_s', '/s')}, p50 ${f('cluster.ceilings.reqreply.p50_ms')} ms, p99 ${f('cluster.ceilings.reqreply.p99_ms')} ms`],
+    ['R3 cluster: JetStream publish + ack (ceiling)', `${f('cluster.ceilings.jspublish.ops_per_s', '/s')}, p50 ${f('cluster.ceilings.jspublish.p50_ms')} ms, p99 ${f('cluster.ceilings.jspublish.p99_ms')} ms`],
+    ...orderflowRows(s, runs, 'cluster.', 'R3 cluster (SQLite)'),
+    ['R3 cluster: sustained ÷ single node', f('cluster.sustained_ratio_to_single_node')],
   ];
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return `${rows.map((row, j) => `| ${row.map((cell, i) => cell.padEnd(w[i]!)).join(' | ')} |${j === 0 ? `\n|${w.map((n) => '-'.repeat(n + 2)).join('|')}|` : ''}`).join('\n')}\n`;

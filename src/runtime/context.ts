@@ -12,7 +12,13 @@ import { bounded } from './shutdown.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
 export interface Runtime {
+  /** The kind of process (`web`, `payments`, …): its NATS identity's and its heartbeat subject's name. */
   name: string;
+  /**
+   * This copy's name (`payments-2` under `orderflow start --scale payments=2`; the kind when it runs
+   * once): in its logs, its NATS connection name (connz) and its heartbeat.
+   */
+  instance: string;
   config: Config;
   log: Logger;
   /** Prisma: reads for pages, lists and operators' commands; made on first use (see createRuntime). */
@@ -28,14 +34,15 @@ export interface Runtime {
 
 /**
  * `identity` is the NATS identity the process connects as (see nats/auth); by default its name:
- * `orderflow web` is `web`, `orderflow worker payments` is `payments`.
+ * `orderflow web` is `web`, `orderflow worker payments` is `payments`. Copies of one kind share it;
+ * `instance` tells them apart.
  */
-export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name): Promise<Runtime> {
-  const log = createLogger(name, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
+export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name, instance: string = name): Promise<Runtime> {
+  const log = createLogger(instance, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
   const sql = new SqlWriter(config.DATABASE_URL);
   let nats: NatsConnections;
   try {
-    nats = await connectNats(identity, config, log, { name });
+    nats = await connectNats(identity, config, log, { name: instance });
   } catch (err) {
     await sql.close();
     throw new Error(`cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${(err as Error).message}`);
@@ -47,6 +54,7 @@ export async function createRuntime(name: string, config: Config = loadConfig(),
   let db: Db | undefined;
   return {
     name,
+    instance,
     config,
     log,
     get db() {
