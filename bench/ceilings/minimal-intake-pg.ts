@@ -3,7 +3,7 @@
 // publish awaiting its ack (minimal.ts, shared with the SQLite ceiling). The driver is `pg` with
 // a Pool, one parameterized, prepared statement per request in autocommit: concurrent commits
 // share WAL flushes inside the server, PostgreSQL's own group commit, as SQLite's ceiling shares
-// one through SqlWriter. The pool has 10 connections, DATABASE_POOL_SIZE's default: what one
+// one through the GroupCommitWriter. The pool has 10 connections, DATABASE_POOL_SIZE's default: what one
 // orderflow web process may hold on this server.
 import pg from 'pg';
 import { serveMinimalIntake } from './minimal.js';
