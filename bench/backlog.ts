@@ -3,12 +3,9 @@
  * oldest such item. A flat count of unfinished orders is not enough: the activity consumer, the
  * job queue or the outbox relay can fall seconds behind while every order already reads shipped.
  */
-import type Database from 'better-sqlite3';
 import type { JetStreamManager } from 'nats';
-import { orderStatus } from '../src/events/contracts.js';
-import { fromDbTime as fromSqlTime } from '../src/storage/schema.js';
 import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, type ConsumerDefinition } from '../src/nats/topology.js';
-import { FINAL_STATUSES } from '../src/orders/state.js';
+import type { BenchDb, CountSince } from './db.js';
 
 export interface StageLag {
   /** Items not finished by this stage. */
@@ -21,40 +18,22 @@ export const STAGES = ['orders', 'outbox', 'activity', 'fulfillment_jobs'] as co
 export type Stage = (typeof STAGES)[number];
 export type Backlog = Record<Stage, StageLag>;
 
-const OPEN = orderStatus.options.filter((s) => !FINAL_STATUSES.includes(s));
-const FINAL = [...FINAL_STATUSES];
-const marks = (n: number) => Array(n).fill('?').join(', ');
-
 export class Pipeline {
-  private readonly open;
-  private readonly unpublished;
-  private readonly final;
-
   constructor(
-    db: Database.Database,
+    private readonly db: BenchDb,
     private readonly jsm: JetStreamManager,
-  ) {
-    // Both use an index: orders (status, …), outbox (published_at, created_at).
-    this.open = db.prepare(`SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE status IN (${marks(OPEN.length)})`).bind(...OPEN);
-    this.unpublished = db.prepare('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE published_at IS NULL');
-    this.final = db.prepare(`SELECT COUNT(*) AS n FROM orders WHERE status IN (${marks(FINAL.length)})`).bind(...FINAL);
-  }
+  ) {}
 
   /** Orders in a final state (shipped or declined). */
-  finished(): number {
-    return (this.final.get() as { n: number }).n;
+  finished(): Promise<number> {
+    return this.db.finished();
   }
 
   async backlog(): Promise<Backlog> {
     const now = Date.now();
-    const fromRow = (r: { n: number; oldest: string | null }): StageLag => ({ pending: r.n, oldest_ms: r.oldest ? Math.max(0, now - fromSqlTime(r.oldest)!.getTime()) : 0 });
-    const [activity, jobs] = await Promise.all([this.consumerLag(ACTIVITY_CONSUMER, now), this.consumerLag(FULFILLMENT_CONSUMER, now)]);
-    return {
-      orders: fromRow(this.open.get() as { n: number; oldest: string | null }),
-      outbox: fromRow(this.unpublished.get() as { n: number; oldest: string | null }),
-      activity,
-      fulfillment_jobs: jobs,
-    };
+    const fromRow = (r: CountSince): StageLag => ({ pending: r.n, oldest_ms: r.oldest === null ? 0 : Math.max(0, now - r.oldest) });
+    const [orders, outbox, activity, jobs] = await Promise.all([this.db.openOrders(), this.db.unpublished(), this.consumerLag(ACTIVITY_CONSUMER, now), this.consumerLag(FULFILLMENT_CONSUMER, now)]);
+    return { orders: fromRow(orders), outbox: fromRow(outbox), activity, fulfillment_jobs: jobs };
   }
 
   /**

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { nkeyAuthenticator, type ConnectionOptions } from 'nats';
+import pg from 'pg';
 
 /** Small helpers shared by the bench runner and the ceiling scripts. */
 
@@ -47,7 +48,10 @@ export function procStats(pid: number): { cpu_ms: number; peak_rss_mb: number; r
 }
 
 export interface HttpResult {
+  /** Every answer, whatever its status. */
   req_per_s: number;
+  /** 2xx answers only: what a ratio of intakes compares (a failing intake answers fast). */
+  ok_per_s: number;
   p50_ms: number;
   p99_ms: number;
   requests: number;
@@ -67,8 +71,11 @@ function capture(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-/** autocannon, as its own process (so the load generator does not share a CPU with what it measures), at fixed concurrency. */
-export async function cannon(url: string, body: unknown, opts: { connections: number; durationS: number }): Promise<HttpResult> {
+/**
+ * autocannon, as its own process (so the load generator does not share a CPU with what it measures), at fixed concurrency.
+ * Several URLs (several web processes): the connections are spread evenly over them.
+ */
+export async function cannon(url: string | string[], body: unknown, opts: { connections: number; durationS: number }): Promise<HttpResult> {
   const out = await capture(process.execPath, [
     join(ROOT, 'node_modules/autocannon/autocannon.js'),
     '--json',
@@ -78,11 +85,13 @@ export async function cannon(url: string, body: unknown, opts: { connections: nu
     '-H', 'content-type=application/json',
     '-H', 'accept=application/json',
     '-b', JSON.stringify(body),
-    url,
+    ...[url].flat(),
   ]);
   const r = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number };
+  const ok = r.requests.total === 0 ? 0 : (r.requests.total - r.non2xx) / r.requests.total;
   return {
     req_per_s: round(r.requests.average, 0),
+    ok_per_s: round(r.requests.average * ok, 0),
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
     requests: r.requests.total,
@@ -194,4 +203,53 @@ export async function stopChild(child: ChildProcess): Promise<void> {
 export function benchNatsOptions(url: string): ConnectionOptions {
   const seed = process.env.BENCH_NATS_SEED;
   return { servers: url.split(','), ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed, 'utf8').trim())) } : {}) };
+}
+
+/**
+ * CPU time (ms) of a process and of every process below it, living or reaped: a PostgreSQL
+ * server runs one backend process per connection, and its CPU belongs to what it serves.
+ */
+export function treeCpuMs(pid: number): number {
+  const stat = (p: number) => {
+    try {
+      const s = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return s.slice(s.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return null;
+    }
+  };
+  const children = (p: number): number[] => {
+    try {
+      return readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const own = (p: number, reaped: boolean) => {
+    const f = stat(p);
+    // utime + stime, and (cutime + cstime) for children already waited for.
+    return f ? Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0) : 0;
+  };
+  let ticks = 0;
+  const walk = (p: number) => {
+    ticks += own(p, true);
+    for (const c of children(p)) walk(c);
+  };
+  walk(pid);
+  return (ticks * 1000) / 100;
+}
+
+/**
+ * The pid of a PostgreSQL server's postmaster, found from the server itself (the parent of the
+ * backend serving this connection), for treeCpuMs.
+ */
+export async function postmasterPid(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const backend = Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    return Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${backend}/status`, 'utf8'))![1]);
+  } finally {
+    await client.end();
+  }
 }

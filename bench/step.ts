@@ -5,11 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { dbTime as sqlTime, fromDbTime as fromSqlTime } from '../src/storage/schema.js';
 import { OrderEvents } from '../src/events/contracts.js';
 import { ACTIVITY_CONSUMER } from '../src/nats/topology.js';
 import { backlogOldest, backlogTotal, STAGES, type Backlog, type Pipeline } from './backlog.js';
+import type { BenchDb } from './db.js';
 import { openLoop, percentile, round, say, sleep, type LatencyFigures, type OpenLoopResult } from './lib.js';
 
 export interface Latency {
@@ -43,7 +42,7 @@ export interface Step {
 }
 
 export interface StepContext {
-  db: Database.Database;
+  db: BenchDb;
   pipe: Pipeline;
   url: string;
   /** Where the load generator writes its ids file. */
@@ -64,16 +63,15 @@ export interface StepLimits {
 export async function pipelineStep(rate: number, { db, pipe, url, dir, cpuOf }: StepContext, { stepS, drainLimitMs, maxLagMs }: StepLimits): Promise<Step> {
   say(`pipeline: ${rate} orders/s offered for ${stepS} s`);
   const idsFile = join(dir, `ids-${rate}.csv`);
-  const lastActivityRow = (db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM nats_activities').get() as { id: number }).id;
+  const lastActivityRow = await db.lastActivityId();
   const createdFrom = new Date();
-  const finishedBefore = pipe.finished();
+  const finishedBefore = await pipe.finished();
   const cpuBefore = cpuOf();
   const load = openLoop(url, rate, stepS, idsFile);
   const started = await load.started;
   const sent = await load.sent;
   // The step's end: what each stage has not done yet.
-  const finishedAtEnd = pipe.finished();
-  const stages = await pipe.backlog();
+  const [finishedAtEnd, stages] = await Promise.all([pipe.finished(), pipe.backlog()]);
   const web_http = { pending: sent.inflight, oldest_ms: sent.oldest_inflight_ms };
   const backlog_end = { web_http, ...stages, total: backlogTotal(stages) + web_http.pending, oldest_ms: Math.max(web_http.oldest_ms, backlogOldest(stages)) };
   const endedAt = Date.now();
@@ -84,15 +82,11 @@ export async function pipelineStep(rate: number, { db, pipe, url, dir, cpuOf }: 
 
   // Every accepted order, followed to shipped: the client's send time, the events' timestamps, shipped_at.
   const accepted = readFileSync(idsFile, 'utf8').split('\n').filter(Boolean).map((l) => ({ id: l.split(',')[0]!, sent: Number(l.split(',')[1]) }));
-  const shippedAt = new Map(
-    (db.prepare('SELECT id, shipped_at FROM orders WHERE created_at >= ?').all(sqlTime(createdFrom)) as { id: string; shipped_at: string | null }[]).map((r) => [r.id, fromSqlTime(r.shipped_at)?.getTime()]),
-  );
-  const events = db
-    .prepare('SELECT order_id, subject, occurred_at FROM nats_activities WHERE id > ? AND consumer = ? AND subject IN (?, ?)')
-    .all(lastActivityRow, ACTIVITY_CONSUMER.config.durable_name, OrderEvents.created.subject, OrderEvents.shipped.subject) as { order_id: string; subject: string; occurred_at: string }[];
+  const shippedAt = await db.shippedAt(createdFrom);
+  const events = await db.events(lastActivityRow, ACTIVITY_CONSUMER.config.durable_name, [OrderEvents.created.subject, OrderEvents.shipped.subject]);
   const createdEvent = new Map<string, number>();
   const shippedEvent = new Map<string, number>();
-  for (const e of events) (e.subject === OrderEvents.created.subject ? createdEvent : shippedEvent).set(e.order_id, Date.parse(e.occurred_at));
+  for (const e of events) (e.subject === OrderEvents.created.subject ? createdEvent : shippedEvent).set(e.order_id, e.occurred_at);
   const lastThirdFrom = started + (stepS * 1000 * 2) / 3;
   const e2e = { whole: [] as number[], last_third: [] as number[] };
   const toShipped = { whole: [] as number[], last_third: [] as number[] };
