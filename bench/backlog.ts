@@ -4,7 +4,7 @@
  * job queue or the outbox relay can fall seconds behind while every order already reads shipped.
  */
 import type { JetStreamManager } from 'nats';
-import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, type ConsumerDefinition } from '../src/nats/topology.js';
+import { ACTIVITY_CONSUMER, type ConsumerDefinition, FULFILLMENT_CONSUMER } from '../src/nats/topology.js';
 import type { BenchDb, CountSince } from './db.js';
 
 export interface StageLag {
@@ -32,7 +32,12 @@ export class Pipeline {
   async backlog(): Promise<Backlog> {
     const now = Date.now();
     const fromRow = (r: CountSince): StageLag => ({ pending: r.n, oldest_ms: r.oldest === null ? 0 : Math.max(0, now - r.oldest) });
-    const [orders, outbox, activity, jobs] = await Promise.all([this.db.openOrders(), this.db.unpublished(), this.consumerLag(ACTIVITY_CONSUMER, now), this.consumerLag(FULFILLMENT_CONSUMER, now)]);
+    const [orders, outbox, activity, jobs] = await Promise.all([
+      this.db.openOrders(),
+      this.db.unpublished(),
+      this.consumerLag(ACTIVITY_CONSUMER, now),
+      this.consumerLag(FULFILLMENT_CONSUMER, now),
+    ]);
     return { orders: fromRow(orders), outbox: fromRow(outbox), activity, fulfillment_jobs: jobs };
   }
 

@@ -64,11 +64,18 @@ function sqliteDb(file: string): BenchDb {
     finished: async () => (final.get() as { n: number }).n,
     lastActivityId: async () => (db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM nats_activities').get() as { id: number }).id,
     shippedAt: async (from) =>
-      new Map((db.prepare('SELECT id, shipped_at FROM orders WHERE created_at >= ?').all(dbTime(from)) as { id: string; shipped_at: string | null }[]).map((r) => [r.id, fromDbTime(r.shipped_at)?.getTime()])),
-    events: async (afterId, consumer, subjects) =>
-      (db.prepare('SELECT order_id, subject, occurred_at FROM nats_activities WHERE id > ? AND consumer = ? AND subject IN (?, ?)').all(afterId, consumer, ...subjects) as { order_id: string; subject: string; occurred_at: string }[]).map(
-        (e) => ({ ...e, occurred_at: Date.parse(e.occurred_at) }),
+      new Map(
+        (db.prepare('SELECT id, shipped_at FROM orders WHERE created_at >= ?').all(dbTime(from)) as { id: string; shipped_at: string | null }[]).map((r) => [
+          r.id,
+          fromDbTime(r.shipped_at)?.getTime(),
+        ]),
       ),
+    events: async (afterId, consumer, subjects) =>
+      (
+        db
+          .prepare('SELECT order_id, subject, occurred_at FROM nats_activities WHERE id > ? AND consumer = ? AND subject IN (?, ?)')
+          .all(afterId, consumer, ...subjects) as { order_id: string; subject: string; occurred_at: string }[]
+      ).map((e) => ({ ...e, occurred_at: Date.parse(e.occurred_at) })),
     close: async () => void db.close(),
   };
 }
@@ -84,14 +91,37 @@ function postgresDb(databaseUrl: string): BenchDb {
   const rows = async <R>(text: string, values: unknown[] = []) => (await pool.query(text, values)).rows as R[];
   const since = (r: { n: string; oldest: number | null }): CountSince => ({ n: Number(r.n), oldest: r.oldest });
   return {
-    openOrders: async () => since((await rows<{ n: string; oldest: number | null }>(`SELECT COUNT(*) AS n, ${ms('MIN(created_at)')} AS oldest FROM orders WHERE status IN (${list(1, OPEN.length)})`, OPEN))[0]!),
-    unpublished: async () => since((await rows<{ n: string; oldest: number | null }>(`SELECT COUNT(*) AS n, ${ms('MIN(created_at)')} AS oldest FROM outbox WHERE published_at IS NULL`))[0]!),
+    openOrders: async () =>
+      since(
+        (
+          await rows<{ n: string; oldest: number | null }>(
+            `SELECT COUNT(*) AS n, ${ms('MIN(created_at)')} AS oldest FROM orders WHERE status IN (${list(1, OPEN.length)})`,
+            OPEN,
+          )
+        )[0]!,
+      ),
+    unpublished: async () =>
+      since(
+        (
+          await rows<{ n: string; oldest: number | null }>(`SELECT COUNT(*) AS n, ${ms('MIN(created_at)')} AS oldest FROM outbox WHERE published_at IS NULL`)
+        )[0]!,
+      ),
     finished: async () => Number((await rows<{ n: string }>(`SELECT COUNT(*) AS n FROM orders WHERE status IN (${list(1, FINAL.length)})`, FINAL))[0]!.n),
     lastActivityId: async () => Number((await rows<{ id: string }>('SELECT COALESCE(MAX(id), 0) AS id FROM nats_activities'))[0]!.id),
     shippedAt: async (from) =>
-      new Map((await rows<{ id: string; shipped: number | null }>(`SELECT id, ${ms('shipped_at')} AS shipped FROM orders WHERE created_at >= to_timestamp($1 / 1000.0)`, [from.getTime()])).map((r) => [r.id, r.shipped ?? undefined])),
+      new Map(
+        (
+          await rows<{ id: string; shipped: number | null }>(
+            `SELECT id, ${ms('shipped_at')} AS shipped FROM orders WHERE created_at >= to_timestamp($1 / 1000.0)`,
+            [from.getTime()],
+          )
+        ).map((r) => [r.id, r.shipped ?? undefined]),
+      ),
     events: async (afterId, consumer, subjects) =>
-      rows<ActivityEvent>(`SELECT order_id, subject, ${ms('occurred_at')} AS occurred_at FROM nats_activities WHERE id > $1 AND consumer = $2 AND subject IN ($3, $4)`, [afterId, consumer, ...subjects]),
+      rows<ActivityEvent>(
+        `SELECT order_id, subject, ${ms('occurred_at')} AS occurred_at FROM nats_activities WHERE id > $1 AND consumer = $2 AND subject IN ($3, $4)`,
+        [afterId, consumer, ...subjects],
+      ),
     close: () => pool.end(),
   };
 }

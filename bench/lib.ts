@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { nkeyAuthenticator, type ConnectionOptions } from 'nats';
+import { type ConnectionOptions, nkeyAuthenticator } from 'nats';
 import pg from 'pg';
 
 /** Small helpers shared by the bench runner and the ceiling scripts. */
@@ -79,15 +79,27 @@ export async function cannon(url: string | string[], body: unknown, opts: { conn
   const out = await capture(process.execPath, [
     join(ROOT, 'node_modules/autocannon/autocannon.js'),
     '--json',
-    '-c', String(opts.connections),
-    '-d', String(opts.durationS),
-    '-m', 'POST',
-    '-H', 'content-type=application/json',
-    '-H', 'accept=application/json',
-    '-b', JSON.stringify(body),
+    '-c',
+    String(opts.connections),
+    '-d',
+    String(opts.durationS),
+    '-m',
+    'POST',
+    '-H',
+    'content-type=application/json',
+    '-H',
+    'accept=application/json',
+    '-b',
+    JSON.stringify(body),
     ...[url].flat(),
   ]);
-  const r = JSON.parse(out) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number };
+  const r = JSON.parse(out) as {
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number };
+    errors: number;
+    timeouts: number;
+    non2xx: number;
+  };
   const ok = r.requests.total === 0 ? 0 : (r.requests.total - r.non2xx) / r.requests.total;
   return {
     req_per_s: round(r.requests.average, 0),
@@ -140,7 +152,11 @@ export interface OpenLoop {
  * (bench/load/open-loop.ts). With `idsFile`, it writes `order id,send epoch ms` per accepted order.
  */
 export function openLoop(url: string, rate: number, durationS: number, idsFile?: string): OpenLoop {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/load/open-loop.ts'), url, String(rate), String(durationS), ...(idsFile ? [idsFile] : [])], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'bench/load/open-loop.ts'), url, String(rate), String(durationS), ...(idsFile ? [idsFile] : [])],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const lines: ((l: Record<string, unknown>) => void)[] = [];
   const fails: ((e: Error) => void)[] = [];
   const next = <T>() =>
@@ -162,12 +178,18 @@ export function openLoop(url: string, rate: number, durationS: number, idsFile?:
       fails[n - 1]?.(err as Error);
     }
   });
-  child.once('exit', (code) => fails.slice(n).forEach((f) => f(new Error(`bench/load/open-loop.ts exited with ${code}`))));
+  child.once('exit', (code) => {
+    for (const f of fails.slice(n)) f(new Error(`bench/load/open-loop.ts exited with ${code}`));
+  });
   return { started, sent, result };
 }
 
 /** Starts a script with tsx and resolves with the first JSON line it prints (`{ ready: … }` or a result). */
-export function startScript(script: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; firstLine: Promise<Record<string, unknown>> } {
+export function startScript(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; firstLine: Promise<Record<string, unknown>> } {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const firstLine = new Promise<Record<string, unknown>>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });

@@ -6,11 +6,11 @@
  */
 import { join } from 'node:path';
 import { connect } from 'nats';
-import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
+import { freePort, type Running, runCli, spawnCli } from '../test/helpers/processes.js';
 import { Pipeline } from './backlog.js';
 import { backendOf, openBenchDb } from './db.js';
-import { benchNatsOptions, cannon, procStats, round, say, sleep, type HttpResult } from './lib.js';
-import { drain, pipelineStep, type Latency, type Step } from './step.js';
+import { benchNatsOptions, cannon, type HttpResult, procStats, round, say, sleep } from './lib.js';
+import { drain, type Latency, pipelineStep, type Step } from './step.js';
 
 export const ORDER = { customer_email: 'bench@example.com', amount: '12.50' };
 const WORKERS = ['payments', 'activity', 'fulfillment', 'reconciler'];
@@ -99,21 +99,31 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
     const pipe = new Pipeline(db, await nc.jetstreamManager());
     const url = `http://127.0.0.1:${webPort}/orders`;
     // One order first: a web app that is up but cannot take an order would answer the load fast.
-    const probe = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(ORDER) });
+    const probe = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(ORDER),
+    });
     if (probe.status !== 201) {
       const why = refusal(procs.map((p) => p.output()).join('\n'));
       if (why) return { skipped: `orderflow refused DATABASE_URL=${o.databaseUrl}: ${why}` };
-      throw new Error(`[${backend}] POST /orders answered ${probe.status} ${(await probe.text()).slice(0, 300)}; the web app's log:\n${procs[0]!.output().slice(-2000)}`);
+      throw new Error(
+        `[${backend}] POST /orders answered ${probe.status} ${(await probe.text()).slice(0, 300)}; the web app's log:\n${procs[0]!.output().slice(-2000)}`,
+      );
     }
-    const cpuOf = () => ({ ...Object.fromEntries(procs.map((p) => [p.name, procStats(p.child.pid!)?.cpu_ms ?? 0])), ...o.otherCpu() }) as Record<string, number>;
+    const cpuOf = () =>
+      ({ ...Object.fromEntries(procs.map((p) => [p.name, procStats(p.child.pid!)?.cpu_ms ?? 0])), ...o.otherCpu() }) as Record<string, number>;
     const flatOut = async (urls: string[]): Promise<Intake> => {
       await cannon(urls, ORDER, { connections: 10, durationS: 1 }); // warm-up
       await drain(pipe, o.drainLimitMs);
       const r = await cannon(urls, ORDER, { connections: 50, durationS: o.flatOutS });
       const intake = { ...r, connections: 50, web_processes: urls.length, ratio_to_minimal_intake: round(r.ok_per_s / o.ceiling.ok_per_s, 2) };
       const failed = r.non_2xx || r.errors ? ` — ${r.non_2xx} non-2xx answers, ${r.errors} errors` : '';
-      log(`  ${intake.ok_per_s} orders/s accepted, p99 ${intake.p99_ms} ms (${intake.ratio_to_minimal_intake} of the ceiling)${failed}; letting the pipeline drain`);
-      if ((await drain(pipe, o.drainLimitMs)) === null) throw new Error(`[${backend}] the pipeline did not drain ${o.drainLimitMs / 1000} s after the intake test: ${JSON.stringify(await pipe.backlog())}`);
+      log(
+        `  ${intake.ok_per_s} orders/s accepted, p99 ${intake.p99_ms} ms (${intake.ratio_to_minimal_intake} of the ceiling)${failed}; letting the pipeline drain`,
+      );
+      if ((await drain(pipe, o.drainLimitMs)) === null)
+        throw new Error(`[${backend}] the pipeline did not drain ${o.drainLimitMs / 1000} s after the intake test: ${JSON.stringify(await pipe.backlog())}`);
       return intake;
     };
 
@@ -139,9 +149,14 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
 
     const steps: Step[] = [];
     for (const rate of o.rates) {
-      const step = await pipelineStep(rate, { db, pipe, url, dir: o.dir, cpuOf }, { stepS: o.stepSeconds(rate), drainLimitMs: o.drainLimitMs, maxLagMs: o.maxLagMs });
+      const step = await pipelineStep(
+        rate,
+        { db, pipe, url, dir: o.dir, cpuOf },
+        { stepS: o.stepSeconds(rate), drainLimitMs: o.drainLimitMs, maxLagMs: o.maxLagMs },
+      );
       steps.push(step);
-      const l = (x: Latency | null) => (x ? `p50 ${x.whole.p50_ms} p99 ${x.whole.p99_ms} max ${x.whole.max_ms} (last third p99 ${x.last_third.p99_ms})` : 'refused');
+      const l = (x: Latency | null) =>
+        x ? `p50 ${x.whole.p50_ms} p99 ${x.whole.p99_ms} max ${x.whole.max_ms} (last third p99 ${x.last_third.p99_ms})` : 'refused';
       log(
         `  finished ${step.finished_per_s}/s, lag at end ${step.backlog_end.oldest_ms} ms (${step.backlog_end.total} items), drained in ${step.drained_in_s ?? '>limit'} s; ` +
           `POST ${l({ whole: step.http, last_third: step.http.last_third })} ms; e2e ${l(step.e2e_events_ms)} ms; POST→shipped ${l(step.post_to_shipped_ms)} ms; ` +
@@ -170,7 +185,10 @@ export async function orderflowPart(o: OrderflowPart): Promise<OrderflowResult |
  * failure is a failure of the bench.
  */
 function refusal(output: string): string | undefined {
-  return output.split('\n').find((l) => /DATABASE_URL/.test(l))?.trim();
+  return output
+    .split('\n')
+    .find((l) => /DATABASE_URL/.test(l))
+    ?.trim();
 }
 
 /** Waits for the web app to be ready; fails at once if one of `procs` exits first. */
@@ -181,7 +199,9 @@ export async function waitReady(url: string, procs: Running[]) {
   while (Date.now() < end) {
     const gone = procs.find((p) => p.exit);
     if (gone) throw new Error(`${gone.name} exited (${gone.exit!.code ?? gone.exit!.signal}) before ${url} was ready:\n${gone.output().slice(-2000)}`);
-    last = await fetch(url).then(async (r) => (r.ok ? null : `${r.status} ${await r.text()}`)).catch((err: Error) => String((err.cause as { code?: string })?.code ?? err.message));
+    last = await fetch(url)
+      .then(async (r) => (r.ok ? null : `${r.status} ${await r.text()}`))
+      .catch((err: Error) => String((err.cause as { code?: string })?.code ?? err.message));
     if (last === null) return;
     await sleep(200);
   }

@@ -16,9 +16,9 @@ import { defaultAuthDir, ensureNatsAuth } from '../src/nats/auth/identities.js';
 import { TEST_PERMISSIONS } from '../src/nats/auth/permissions.js';
 import { startNatsCluster } from '../src/nats/cluster.js';
 import { startNatsServer } from '../src/nats/server-process.js';
-import { backendOf } from './db.js';
 import { startPostgres } from '../test/helpers/postgres.js';
-import { cannon, postmasterPid, procStats, round, say, startScript, stopChild, treeCpuMs, type HttpResult } from './lib.js';
+import { backendOf } from './db.js';
+import { cannon, type HttpResult, postmasterPid, procStats, round, say, startScript, stopChild, treeCpuMs } from './lib.js';
 import { ORDER, orderflowPart, sqliteUrl } from './orderflow.js';
 import { summarize, table } from './summary.js';
 import { judge, targetsTable } from './targets.js';
@@ -30,9 +30,18 @@ const args = z
     runs: z.coerce.number().int().min(1).max(10).optional(),
     rates: z.array(z.coerce.number().int().positive().max(20_000)).optional(),
     step: z.coerce.number().min(1).max(300).optional(),
-    backends: z.array(z.enum(['sqlite', 'postgresql'])).min(1).optional(),
+    backends: z
+      .array(z.enum(['sqlite', 'postgresql']))
+      .min(1)
+      .optional(),
   })
-  .parse({ quick: process.argv.includes('--quick'), runs: flag('runs'), rates: flag('rates')?.split(','), step: flag('step'), backends: flag('backends')?.split(',') });
+  .parse({
+    quick: process.argv.includes('--quick'),
+    runs: flag('runs'),
+    rates: flag('rates')?.split(','),
+    step: flag('step'),
+    backends: flag('backends')?.split(','),
+  });
 /** Both by default; `--backends=sqlite` (or postgresql) measures one, for a quicker look: not committed. */
 const BACKENDS = args.backends ?? ['sqlite', 'postgresql'];
 const RUNS = args.runs ?? (args.quick ? 1 : 3);
@@ -79,7 +88,15 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     // ---- orderflow on each backend, each on a fresh NATS server ----------------------------------
     // SQLite's figures stay at the top level (as in every earlier results file); PostgreSQL's,
     // the same shape, under `postgresql`.
-    const partOptions = { dir, rates: RATES, stepSeconds, flatOutS: FLAT_OUT_S, drainLimitMs: DRAIN_LIMIT_MS, maxLagMs: MAX_LAG_MS, stopWhenNotSustained: !args.quick };
+    const partOptions = {
+      dir,
+      rates: RATES,
+      stepSeconds,
+      flatOutS: FLAT_OUT_S,
+      drainLimitMs: DRAIN_LIMIT_MS,
+      maxLagMs: MAX_LAG_MS,
+      stopWhenNotSustained: !args.quick,
+    };
     const onBackend = async (databaseUrl: string, ceiling: HttpResult, extra: { name: string; pid: () => number }[]) => {
       const server = await freshNats(`nats-${backendOf(databaseUrl)}`);
       const others = [{ name: 'nats-server', pid: () => server.child.pid! }, ...extra];
@@ -123,7 +140,11 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
           otherRss: () => ({ 'nats-server': Math.max(0, ...natsPids().map((pid) => procStats(pid)?.peak_rss_mb ?? 0)) || null }),
         });
         if ('skipped' in r3) throw new Error(r3.skipped);
-        result.cluster = { ceilings, ...r3, sustained_ratio_to_single_node: round(r3.max_sustained_per_s / Math.max(1, result.max_sustained_per_s as number), 2) };
+        result.cluster = {
+          ceilings,
+          ...r3,
+          sustained_ratio_to_single_node: round(r3.max_sustained_per_s / Math.max(1, result.max_sustained_per_s as number), 2),
+        };
       } finally {
         await cluster.stop();
       }
@@ -158,7 +179,13 @@ async function main() {
   const result: Record<string, unknown> = {
     date: new Date().toISOString(),
     mode: MODE,
-    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, nats_server: execSync('nats-server --version').toString().trim() },
+    machine: {
+      cpus: cpus().length,
+      cpu_model: cpus()[0]?.model,
+      memory_gb: round(totalmem() / 2 ** 30, 1),
+      node: process.version,
+      nats_server: execSync('nats-server --version').toString().trim(),
+    },
     commit: execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(),
     method: {
       runs: RUNS,

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { connect } from 'nats';
 import { z } from 'zod';
@@ -14,11 +14,13 @@ import { MetricEvents } from '../src/events/contracts.js';
 import { createEvent } from '../src/events/envelope.js';
 import { encodeJson } from '../src/nats/codec.js';
 import { startNatsServer } from '../src/nats/server-process.js';
-import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
-import { openLoop, procStats, round, type OpenLoopResult } from './lib.js';
+import { freePort, type Running, runCli, spawnCli } from '../test/helpers/processes.js';
+import { type OpenLoopResult, openLoop, procStats, round } from './lib.js';
 
 const num = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt);
-const args = z.object({ rate: z.number().int().min(1).max(5000), seconds: z.number().int().min(1).max(120), runs: z.number().int().min(1).max(10) }).parse({ rate: num('rate', 200), seconds: num('seconds', 8), runs: num('runs', 3) });
+const args = z
+  .object({ rate: z.number().int().min(1).max(5000), seconds: z.number().int().min(1).max(120), runs: z.number().int().min(1).max(10) })
+  .parse({ rate: num('rate', 200), seconds: num('seconds', 8), runs: num('runs', 3) });
 const IDLE = 500;
 const TOKEN = randomUUID() + randomUUID();
 const say = (s: string) => process.stderr.write(`[sse-idle] ${s}\n`);
@@ -29,7 +31,9 @@ mkdirSync(dir, { recursive: true });
 function idle(port: number, i: number): Promise<Socket> {
   const path = i % 10 === 0 ? '/dashboard/stream' : `/orders/${randomUUID()}/stream`;
   return new Promise((ok, fail) => {
-    const s = tcpConnect(port, '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`));
+    const s = tcpConnect(port, '127.0.0.1', () =>
+      s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`),
+    );
     s.once('data', (d) => {
       s.pause();
       if (!d.toString().startsWith('HTTP/1.1 200')) fail(new Error(`stream refused: ${d.toString().split('\r\n')[0]}`));
@@ -61,9 +65,15 @@ async function main() {
   try {
     const setup = await runCli(['setup'], env);
     if (setup.code !== 0) throw new Error(setup.stderr);
-    for (const name of ['web', 'payments', 'activity', 'fulfillment', 'reconciler']) procs.push(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], env));
+    for (const name of ['web', 'payments', 'activity', 'fulfillment', 'reconciler'])
+      procs.push(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], env));
     const base = `http://127.0.0.1:${webPort}`;
-    for (let end = Date.now() + 60_000; !(await fetch(`${base}/ready`).then((r) => r.ok).catch(() => false)); ) {
+    for (
+      let end = Date.now() + 60_000;
+      !(await fetch(`${base}/ready`)
+        .then((r) => r.ok)
+        .catch(() => false));
+    ) {
       if (Date.now() > end) throw new Error('the web app did not become ready');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -74,7 +84,9 @@ async function main() {
     const measure = async (condition: string, run: number) => {
       const result = await openLoop(url, args.rate, args.seconds).result;
       rows.push({ condition, run, result, web_rss_mb: procStats(web.child.pid!)?.rss_mb });
-      say(`${condition} #${run}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.answered}/${result.sent} answered, ${result.non_2xx} non-2xx)`);
+      say(
+        `${condition} #${run}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, max ${result.max_ms} ms (${result.answered}/${result.sent} answered, ${result.non_2xx} non-2xx)`,
+      );
     };
 
     /** A flood of 5000 live events/s on metrics.orders (every dashboard stream is sent each one), while `measure` runs. */
@@ -83,7 +95,17 @@ async function main() {
       let flooding = true;
       const flood = (async () => {
         for (let n = 0; flooding && n < 5000 * (args.seconds + 5); ) {
-          for (let i = 0; i < 500; i++, n++) nc.publish(MetricEvents.orders.subject, encodeJson(createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: `f${n}`, amount_cents: n, lead_time_ms: 1, at: new Date().toISOString() }, { correlationId: `f${n}` })));
+          for (let i = 0; i < 500; i++, n++)
+            nc.publish(
+              MetricEvents.orders.subject,
+              encodeJson(
+                createEvent(
+                  MetricEvents.orders,
+                  { event: 'order.shipped', order_id: `f${n}`, amount_cents: n, lead_time_ms: 1, at: new Date().toISOString() },
+                  { correlationId: `f${n}` },
+                ),
+              ),
+            );
           await nc.flush();
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -123,7 +145,10 @@ async function main() {
       web_rss_mb_max: Math.max(...rs.map((r) => r.web_rss_mb ?? 0)),
     }));
     process.stdout.write(`${JSON.stringify({ date: new Date().toISOString(), seconds_per_run: args.seconds, summary }, null, 2)}\n`);
-    for (const s of summary) say(`${s.condition.padEnd(40)} p99 ${round(s.p99_ms_median, 1)} ms (range ${s.p99_ms_range.join('–')}), p50 ${s.p50_ms_median} ms, web RSS ≤ ${s.web_rss_mb_max} MB`);
+    for (const s of summary)
+      say(
+        `${s.condition.padEnd(40)} p99 ${round(s.p99_ms_median, 1)} ms (range ${s.p99_ms_range.join('–')}), p50 ${s.p50_ms_median} ms, web RSS ≤ ${s.web_rss_mb_max} MB`,
+      );
   } finally {
     for (const s of sockets) s.destroy();
     await Promise.all(procs.map((p) => p.stop('SIGTERM', 10_000)));

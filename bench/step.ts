@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OrderEvents } from '../src/events/contracts.js';
 import { ACTIVITY_CONSUMER } from '../src/nats/topology.js';
-import { backlogOldest, backlogTotal, STAGES, type Backlog, type Pipeline } from './backlog.js';
+import { type Backlog, backlogOldest, backlogTotal, type Pipeline, STAGES } from './backlog.js';
 import type { BenchDb } from './db.js';
-import { openLoop, percentile, round, say, sleep, type LatencyFigures, type OpenLoopResult } from './lib.js';
+import { type LatencyFigures, type OpenLoopResult, openLoop, percentile, round, say, sleep } from './lib.js';
 
 export interface Latency {
   whole: LatencyFigures;
@@ -81,7 +81,10 @@ export async function pipelineStep(rate: number, { db, pipe, url, dir, cpuOf }: 
   const http = await load.result;
 
   // Every accepted order, followed to shipped: the client's send time, the events' timestamps, shipped_at.
-  const accepted = readFileSync(idsFile, 'utf8').split('\n').filter(Boolean).map((l) => ({ id: l.split(',')[0]!, sent: Number(l.split(',')[1]) }));
+  const accepted = readFileSync(idsFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => ({ id: l.split(',')[0]!, sent: Number(l.split(',')[1]) }));
   const shippedAt = await db.shippedAt(createdFrom);
   const events = await db.events(lastActivityRow, ACTIVITY_CONSUMER.config.durable_name, [OrderEvents.created.subject, OrderEvents.shipped.subject]);
   const createdEvent = new Map<string, number>();
@@ -109,7 +112,8 @@ export async function pipelineStep(rate: number, { db, pipe, url, dir, cpuOf }: 
   const samples_pct_of_accepted = acceptedN === 0 ? 0 : round((100 * samples) / acceptedN, 2);
   // A latency figure that leaves out some orders (the slowest, as a rule) would flatter: refuse it.
   const complete = samples === acceptedN && acceptedN > 0;
-  const latency = (l: { whole: number[]; last_third: number[] }): Latency | null => (complete ? { whole: figures(l.whole), last_third: figures(l.last_third) } : null);
+  const latency = (l: { whole: number[]; last_third: number[] }): Latency | null =>
+    complete ? { whole: figures(l.whole), last_third: figures(l.last_third) } : null;
 
   const cpu = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, cpuAfter[k]! - cpuBefore[k]!]));
   const cpuTotal = Object.values(cpu).reduce((a, b) => a + b, 0);
@@ -165,4 +169,3 @@ export async function drain(pipe: Pipeline, limitMs: number, also?: Promise<unkn
   }
   return null;
 }
-

@@ -23,7 +23,7 @@ function flatten(value: unknown, prefix: string, out: Map<string, number>): void
   } else if (typeof value === 'boolean') {
     out.set(prefix, value ? 1 : 0);
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => flatten(v, `${prefix}@${(v as { offered_per_s?: number }).offered_per_s ?? i}`, out));
+    for (const [i, v] of value.entries()) flatten(v, `${prefix}@${(v as { offered_per_s?: number }).offered_per_s ?? i}`, out);
   } else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   }
@@ -44,7 +44,16 @@ export function summarize(runs: unknown[]): Summary {
   const summary: Summary = {};
   for (const [k, vs] of all) {
     vs.sort((a, b) => a - b);
-    summary[k] = { median: round(median(vs), 2), min: vs[0]!, max: vs.at(-1)!, n: vs.length, sum: round(vs.reduce((a, b) => a + b, 0), 2) };
+    summary[k] = {
+      median: round(median(vs), 2),
+      min: vs[0]!,
+      max: vs.at(-1)!,
+      n: vs.length,
+      sum: round(
+        vs.reduce((a, b) => a + b, 0),
+        2,
+      ),
+    };
   }
   return summary;
 }
@@ -61,9 +70,16 @@ export function show(s: Summary, key: string): string {
 function orderflowRows(s: Summary, runs: number, prefix: string, label: string): string[][] {
   const f = (key: string, unit = '') => `${show(s, `${prefix}${key}`)}${unit}`;
   const lat = (key: string) => `p50 ${f(`${key}.p50_ms`)}, p99 ${f(`${key}.p99_ms`)}, max ${f(`${key}.max_ms`)} ms`;
-  const intake = (key: string) => `${f(`${key}.ok_per_s`, ' accepted/s')} (${f(`${key}.non_2xx`)} non-2xx), p50 ${f(`${key}.p50_ms`)} ms, p99 ${f(`${key}.p99_ms`)} ms; ratio to the ceiling ${f(`${key}.ratio_to_minimal_intake`)}`;
+  const intake = (key: string) =>
+    `${f(`${key}.ok_per_s`, ' accepted/s')} (${f(`${key}.non_2xx`)} non-2xx), p50 ${f(`${key}.p50_ms`)} ms, p99 ${f(`${key}.p99_ms`)} ms; ratio to the ceiling ${f(`${key}.ratio_to_minimal_intake`)}`;
   const steps = `${prefix}pipeline@`;
-  const rates = [...new Set(Object.keys(s).filter((k) => k.startsWith(steps)).map((k) => Number(k.slice(steps.length).split('.')[0])))].sort((a, b) => a - b);
+  const rates = [
+    ...new Set(
+      Object.keys(s)
+        .filter((k) => k.startsWith(steps))
+        .map((k) => Number(k.slice(steps.length).split('.')[0])),
+    ),
+  ].sort((a, b) => a - b);
   if (!s[`${prefix}max_sustained_per_s`]) return [[`${label}`, 'not measured (see the targets below)']];
   return [
     ...(s[`${prefix}intake.req_per_s`]
@@ -76,16 +92,30 @@ function orderflowRows(s: Summary, runs: number, prefix: string, label: string):
       const k = `pipeline@${r}`;
       const at = `${label} @${r}/s`;
       return [
-        [`${at} offered`, `reached in ${s[`${prefix}${k}.sustained`]?.n ?? 0} of ${runs} runs, sustained in ${s[`${prefix}${k}.sustained`]?.sum ?? 0}; step ${f(`${k}.step_s`)} s; finished ${f(`${k}.finished_per_s`, '/s')} during the step; drained ${f(`${k}.drained_in_s`)} s after`],
-        [`${at}: lag at the end`, `slowest stage ${f(`${k}.backlog_end.oldest_ms`)} ms behind; ${f(`${k}.backlog_end.total`)} items unfinished (web ${f(`${k}.backlog_end.web_http.pending`)}, activity ${f(`${k}.backlog_end.activity.pending`)}, jobs ${f(`${k}.backlog_end.fulfillment_jobs.pending`)}, outbox ${f(`${k}.backlog_end.outbox.pending`)}, orders ${f(`${k}.backlog_end.orders.pending`)})`],
+        [
+          `${at} offered`,
+          `reached in ${s[`${prefix}${k}.sustained`]?.n ?? 0} of ${runs} runs, sustained in ${s[`${prefix}${k}.sustained`]?.sum ?? 0}; step ${f(`${k}.step_s`)} s; finished ${f(`${k}.finished_per_s`, '/s')} during the step; drained ${f(`${k}.drained_in_s`)} s after`,
+        ],
+        [
+          `${at}: lag at the end`,
+          `slowest stage ${f(`${k}.backlog_end.oldest_ms`)} ms behind; ${f(`${k}.backlog_end.total`)} items unfinished (web ${f(`${k}.backlog_end.web_http.pending`)}, activity ${f(`${k}.backlog_end.activity.pending`)}, jobs ${f(`${k}.backlog_end.fulfillment_jobs.pending`)}, outbox ${f(`${k}.backlog_end.outbox.pending`)}, orders ${f(`${k}.backlog_end.orders.pending`)})`,
+        ],
         [`${at}: POST`, `${lat(`${k}.http`)}; last third ${lat(`${k}.http.last_third`)}`],
         [`${at}: created → shipped events`, `${lat(`${k}.e2e_events_ms.whole`)}; last third ${lat(`${k}.e2e_events_ms.last_third`)}`],
         [`${at}: POST → shipped_at`, `${lat(`${k}.post_to_shipped_ms.whole`)}; last third ${lat(`${k}.post_to_shipped_ms.last_third`)}`],
-        [`${at}: samples, CPU`, `${f(`${k}.samples_pct_of_accepted`, '%')} of accepted orders sampled; ${f(`${k}.cpu_ms_per_order`)} CPU ms/order until drained (web ${f(`${k}.cpu_ms_per_order_by_process.web`)}, nats-server ${f(`${k}.cpu_ms_per_order_by_process.nats-server`)}${prefix === 'postgresql.' ? `, postgres ${f(`${k}.cpu_ms_per_order_by_process.postgres`)}` : ''})`],
+        [
+          `${at}: samples, CPU`,
+          `${f(`${k}.samples_pct_of_accepted`, '%')} of accepted orders sampled; ${f(`${k}.cpu_ms_per_order`)} CPU ms/order until drained (web ${f(`${k}.cpu_ms_per_order_by_process.web`)}, nats-server ${f(`${k}.cpu_ms_per_order_by_process.nats-server`)}${prefix === 'postgresql.' ? `, postgres ${f(`${k}.cpu_ms_per_order_by_process.postgres`)}` : ''})`,
+        ],
       ];
     }),
     [`${label}: max sustained pipeline`, f('max_sustained_per_s', ' orders/s')],
-    [`${label}: peak RSS (MB)`, ['web', 'payments', 'activity', 'fulfillment', 'reconciler', 'nats-server', ...(prefix === 'postgresql.' ? ['postgres'] : [])].map((p) => `${p} ${f(`peak_rss_mb.${p}`)}`).join(', ')],
+    [
+      `${label}: peak RSS (MB)`,
+      ['web', 'payments', 'activity', 'fulfillment', 'reconciler', 'nats-server', ...(prefix === 'postgresql.' ? ['postgres'] : [])]
+        .map((p) => `${p} ${f(`peak_rss_mb.${p}`)}`)
+        .join(', '),
+    ],
   ];
 }
 
@@ -94,15 +124,33 @@ export function table(s: Summary, runs: number): string {
   const f = (key: string, unit = '') => `${show(s, key)}${unit}`;
   const rows: string[][] = [
     ['measure', runs > 1 ? `median [min–max] of ${runs} runs` : 'figure (one run)'],
-    ['NATS request/reply (ceiling)', `${f('ceilings.reqreply.ops_per_s', '/s')}, p50 ${f('ceilings.reqreply.p50_ms')} ms, p99 ${f('ceilings.reqreply.p99_ms')} ms`],
-    ['JetStream publish + ack (ceiling)', `${f('ceilings.jspublish.ops_per_s', '/s')}, p50 ${f('ceilings.jspublish.p50_ms')} ms, p99 ${f('ceilings.jspublish.p99_ms')} ms`],
+    [
+      'NATS request/reply (ceiling)',
+      `${f('ceilings.reqreply.ops_per_s', '/s')}, p50 ${f('ceilings.reqreply.p50_ms')} ms, p99 ${f('ceilings.reqreply.p99_ms')} ms`,
+    ],
+    [
+      'JetStream publish + ack (ceiling)',
+      `${f('ceilings.jspublish.ops_per_s', '/s')}, p50 ${f('ceilings.jspublish.p50_ms')} ms, p99 ${f('ceilings.jspublish.p99_ms')} ms`,
+    ],
     ['bare Fastify POST (ceiling)', `${f('ceilings.fastify_bare_post.req_per_s', '/s')}, p99 ${f('ceilings.fastify_bare_post.p99_ms')} ms`],
-    ['minimal intake, SQLite group commit (ceiling)', `${f('ceilings.minimal_intake.req_per_s', '/s')}, p50 ${f('ceilings.minimal_intake.p50_ms')} ms, p99 ${f('ceilings.minimal_intake.p99_ms')} ms`],
-    ['minimal intake, PostgreSQL commit (ceiling)', `${f('ceilings.minimal_intake_pg.req_per_s', '/s')}, p50 ${f('ceilings.minimal_intake_pg.p50_ms')} ms, p99 ${f('ceilings.minimal_intake_pg.p99_ms')} ms`],
+    [
+      'minimal intake, SQLite group commit (ceiling)',
+      `${f('ceilings.minimal_intake.req_per_s', '/s')}, p50 ${f('ceilings.minimal_intake.p50_ms')} ms, p99 ${f('ceilings.minimal_intake.p99_ms')} ms`,
+    ],
+    [
+      'minimal intake, PostgreSQL commit (ceiling)',
+      `${f('ceilings.minimal_intake_pg.req_per_s', '/s')}, p50 ${f('ceilings.minimal_intake_pg.p50_ms')} ms, p99 ${f('ceilings.minimal_intake_pg.p99_ms')} ms`,
+    ],
     ...orderflowRows(s, runs, '', 'SQLite'),
     ...orderflowRows(s, runs, 'postgresql.', 'PostgreSQL'),
-    ['R3 cluster: NATS request/reply (ceiling)', `${f('cluster.ceilings.reqreply.ops_per_s', '/s')}, p50 ${f('cluster.ceilings.reqreply.p50_ms')} ms, p99 ${f('cluster.ceilings.reqreply.p99_ms')} ms`],
-    ['R3 cluster: JetStream publish + ack (ceiling)', `${f('cluster.ceilings.jspublish.ops_per_s', '/s')}, p50 ${f('cluster.ceilings.jspublish.p50_ms')} ms, p99 ${f('cluster.ceilings.jspublish.p99_ms')} ms`],
+    [
+      'R3 cluster: NATS request/reply (ceiling)',
+      `${f('cluster.ceilings.reqreply.ops_per_s', '/s')}, p50 ${f('cluster.ceilings.reqreply.p50_ms')} ms, p99 ${f('cluster.ceilings.reqreply.p99_ms')} ms`,
+    ],
+    [
+      'R3 cluster: JetStream publish + ack (ceiling)',
+      `${f('cluster.ceilings.jspublish.ops_per_s', '/s')}, p50 ${f('cluster.ceilings.jspublish.p50_ms')} ms, p99 ${f('cluster.ceilings.jspublish.p99_ms')} ms`,
+    ],
     ...orderflowRows(s, runs, 'cluster.', 'R3 cluster (SQLite)'),
     ['R3 cluster: sustained ÷ single node', f('cluster.sustained_ratio_to_single_node')],
   ];

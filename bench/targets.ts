@@ -25,13 +25,43 @@ const BACKENDS = [
 ] as const;
 
 const TARGETS: Target[] = BACKENDS.flatMap(({ name, label, prefix }) => [
-  { key: `${name}.post_p50_at_300`, label: `${label}: POST /orders p50 at 300/s offered (open loop)`, path: `${prefix}pipeline@300.http.p50_ms`, at: 'most', limit: 3 },
+  {
+    key: `${name}.post_p50_at_300`,
+    label: `${label}: POST /orders p50 at 300/s offered (open loop)`,
+    path: `${prefix}pipeline@300.http.p50_ms`,
+    at: 'most',
+    limit: 3,
+  },
   { key: `${name}.post_p99_at_300`, label: `${label}: POST /orders p99 at 300/s offered`, path: `${prefix}pipeline@300.http.p99_ms`, at: 'most', limit: 10 },
-  { key: `${name}.post_p99_at_1000`, label: `${label}: POST /orders p99 at 1,000/s offered`, path: `${prefix}pipeline@1000.http.p99_ms`, at: 'most', limit: 30 },
-  { key: `${name}.intake_ratio`, label: `${label}: 50-connection intake ÷ same run's minimal-intake ceiling`, path: `${prefix}intake.ratio_to_minimal_intake`, at: 'least', limit: 0.25 },
+  {
+    key: `${name}.post_p99_at_1000`,
+    label: `${label}: POST /orders p99 at 1,000/s offered`,
+    path: `${prefix}pipeline@1000.http.p99_ms`,
+    at: 'most',
+    limit: 30,
+  },
+  {
+    key: `${name}.intake_ratio`,
+    label: `${label}: 50-connection intake ÷ same run's minimal-intake ceiling`,
+    path: `${prefix}intake.ratio_to_minimal_intake`,
+    at: 'least',
+    limit: 0.25,
+  },
   name === 'sqlite'
-    ? { key: 'sqlite.pipeline_sustained', label: 'SQLite: pipeline sustained, every stage keeping up (orders/s)', path: 'max_sustained_per_s', at: 'least', limit: 1500 }
-    : { key: 'postgresql.pipeline_sustained', label: 'PostgreSQL: shipped, every stage keeping up (orders/s)', path: 'postgresql.max_sustained_per_s', at: 'least', limit: 1000 },
+    ? {
+        key: 'sqlite.pipeline_sustained',
+        label: 'SQLite: pipeline sustained, every stage keeping up (orders/s)',
+        path: 'max_sustained_per_s',
+        at: 'least',
+        limit: 1500,
+      }
+    : {
+        key: 'postgresql.pipeline_sustained',
+        label: 'PostgreSQL: shipped, every stage keeping up (orders/s)',
+        path: 'postgresql.max_sustained_per_s',
+        at: 'least',
+        limit: 1000,
+      },
 ]);
 
 /** A figure by dotted path; `pipeline@300` picks the step offered 300/s. */
@@ -77,6 +107,8 @@ export function targetsTable(runs: Record<string, unknown>[]): string {
   }
   const skips = runs.map((r, i) => [i, (r.postgresql as { skipped?: string } | undefined)?.skipped] as const).filter(([, s]) => s);
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const body = rows.map((row, j) => `| ${row.map((cell, i) => cell.padEnd(w[i]!)).join(' | ')} |${j === 0 ? `\n|${w.map((n) => '-'.repeat(n + 2)).join('|')}|` : ''}`).join('\n');
+  const body = rows
+    .map((row, j) => `| ${row.map((cell, i) => cell.padEnd(w[i]!)).join(' | ')} |${j === 0 ? `\n|${w.map((n) => '-'.repeat(n + 2)).join('|')}|` : ''}`)
+    .join('\n');
   return `${body}\n${skips.map(([i, s]) => `run ${i + 1}: PostgreSQL ${s}\n`).join('')}`;
 }

@@ -5,7 +5,7 @@ import { orderDeps, type Runtime } from '../src/runtime/context.js';
 import { startActivityWorker } from '../src/workers/activity.js';
 import { startFulfillmentWorker } from '../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../src/workers/payments.js';
-import { startStack, waitFor, type TestStack } from './helpers/stack.js';
+import { startStack, type TestStack, waitFor } from './helpers/stack.js';
 
 let stack: TestStack;
 let web: Runtime;
@@ -30,15 +30,23 @@ describe('the order chain: created → paid → shipped', () => {
   it('ships an approved order and records every event', async () => {
     const order = await placeOrder(deps(), { customerEmail: 'a@example.com', amountCents: 1250, correlationId: 'corr-1' });
     expect(order.status).toBe('paid');
-    const shipped = await waitFor(async () => {
-      const o = await web.storage.order(order.id);
-      return o?.status === 'shipped' ? o : null;
-    }, 5000, 'order shipped');
+    const shipped = await waitFor(
+      async () => {
+        const o = await web.storage.order(order.id);
+        return o?.status === 'shipped' ? o : null;
+      },
+      5000,
+      'order shipped',
+    );
     expect(shipped.shippedAt).toBeInstanceOf(Date);
-    const acts = await waitFor(async () => {
-      const a = await web.storage.activityFor(order.id);
-      return a.length >= 3 ? a : null;
-    }, 5000, 'three activity rows');
+    const acts = await waitFor(
+      async () => {
+        const a = await web.storage.activityFor(order.id);
+        return a.length >= 3 ? a : null;
+      },
+      5000,
+      'three activity rows',
+    );
     expect(acts.map((a) => a.subject)).toEqual([OrderEvents.created.subject, OrderEvents.paid.subject, OrderEvents.shipped.subject]);
   });
 

@@ -10,7 +10,9 @@ import { serveMinimalIntake } from './minimal.js';
 
 const [url, databaseUrl] = [process.argv[2]!, process.argv[3]!];
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, options: '-c synchronous_commit=on' });
-await pool.query('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL)');
+await pool.query(
+  'CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TIMESTAMPTZ NOT NULL)',
+);
 const INSERT = { name: 'minimal-insert', text: 'INSERT INTO orders (id, email, amount_cents, created_at) VALUES ($1, $2, $3, $4)' };
 await serveMinimalIntake(
   url,

@@ -13,7 +13,12 @@ export interface MinimalRow {
   createdAt: Date;
 }
 
-export async function serveMinimalIntake(natsUrl: string, stream: string, insert: (row: MinimalRow) => Promise<unknown>, closeStore: () => Promise<unknown>): Promise<void> {
+export async function serveMinimalIntake(
+  natsUrl: string,
+  stream: string,
+  insert: (row: MinimalRow) => Promise<unknown>,
+  closeStore: () => Promise<unknown>,
+): Promise<void> {
   const nc = await connect(benchNatsOptions(natsUrl));
   const jsm = await nc.jetstreamManager();
   await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
@@ -28,13 +33,15 @@ export async function serveMinimalIntake(natsUrl: string, stream: string, insert
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   process.stdout.write(`${JSON.stringify({ ready: (app.server.address() as { port: number }).port })}\n`);
-  process.once('SIGTERM', () =>
-    void (async () => {
-      await app.close();
-      await jsm.streams.delete(stream).catch(() => undefined);
-      await nc.close();
-      await closeStore();
-      process.exit(0);
-    })(),
+  process.once(
+    'SIGTERM',
+    () =>
+      void (async () => {
+        await app.close();
+        await jsm.streams.delete(stream).catch(() => undefined);
+        await nc.close();
+        await closeStore();
+        process.exit(0);
+      })(),
   );
 }

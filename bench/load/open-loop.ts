@@ -40,7 +40,14 @@ function post(n: number): void {
   const t0 = performance.now();
   inflightSince.set(n, t0);
   const req = request(
-    { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) } },
+    {
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname,
+      method: 'POST',
+      agent,
+      headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
+    },
     (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -91,5 +98,14 @@ const figures = (l: number[]) => {
   const pct = (p: number) => Math.round((l[Math.min(l.length - 1, Math.floor((p / 100) * l.length))] ?? NaN) * 10) / 10;
   return { p50_ms: pct(50), p99_ms: pct(99), max_ms: pct(100), samples: l.length };
 };
-out({ offered_per_s: rate, sent, sent_per_s: Math.round(sent / sendSeconds), answered: latencies.length, errors: errors + inflightSince.size, non_2xx: non2xx, ...figures(latencies), last_third: figures(lastThird) });
+out({
+  offered_per_s: rate,
+  sent,
+  sent_per_s: Math.round(sent / sendSeconds),
+  answered: latencies.length,
+  errors: errors + inflightSince.size,
+  non_2xx: non2xx,
+  ...figures(latencies),
+  last_third: figures(lastThird),
+});
 agent.destroy();

@@ -53,7 +53,10 @@ interface ErrorLike {
 export function describeFailure(err: unknown, where: Where = {}): { message: string; exitCode: number } {
   if (err instanceof CliError) return { message: err.message + whereText(where), exitCode: err.exitCode };
   const e = (err ?? {}) as ErrorLike;
-  const msg = String(e.message ?? err).split('\n').find((l) => l.trim()) ?? 'unknown error';
+  const msg =
+    String(e.message ?? err)
+      .split('\n')
+      .find((l) => l.trim()) ?? 'unknown error';
   const code = String(e.code ?? '');
   let line: string;
   let exitCode = 1;

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import type { Storage } from '../orders/ports.js';
 import { loadConfig } from '../config/env.js';
+import type { Storage } from '../orders/ports.js';
 import { openStorage, storageKind, storageOptions } from '../storage/open.js';
-import { databaseLabel, fail, CliError } from './errors.js';
+import { CliError, databaseLabel, fail } from './errors.js';
 
 /**
  * The storage for commands that only read: opened read-only, and only if it exists. A command
@@ -22,6 +22,8 @@ export function requireExistingDb(command: string, databaseUrl: string): void {
   if (!existsSync(file))
     fail(
       command,
-      new CliError(`no database at ${file} (DATABASE_URL=${databaseUrl}, working directory ${process.cwd()}); run it where \`orderflow setup\` ran, or set DATABASE_URL`),
+      new CliError(
+        `no database at ${file} (DATABASE_URL=${databaseUrl}, working directory ${process.cwd()}); run it where \`orderflow setup\` ran, or set DATABASE_URL`,
+      ),
     );
 }

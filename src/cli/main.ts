@@ -1,9 +1,7 @@
 import { createRequire } from 'node:module';
-import { Command, CommanderError } from 'commander';
+import { Command, type CommanderError } from 'commander';
 import { z } from 'zod';
 import { loadConfig, parseConfig } from '../config/env.js';
-import { openExistingStorage } from './existing-db.js';
-import { fail } from './errors.js';
 import { checkInvariants } from '../orders/invariants.js';
 import { startWeb } from '../web/server.js';
 import { startActivityWorker } from '../workers/activity.js';
@@ -16,6 +14,8 @@ import { eventsReplay, eventsTail, natsConsumers, natsStreams, projectionsRebuil
 import { natsAuthInit } from './commands/nats-auth.js';
 import { formatSetup, runSetup } from './commands/setup.js';
 import { start } from './commands/start.js';
+import { fail } from './errors.js';
+import { openExistingStorage } from './existing-db.js';
 import { runProcess } from './process.js';
 import { defaultScale, instanceArg, PROCESS_KINDS, scaleArg } from './scale.js';
 
@@ -48,7 +48,7 @@ program
 program
   .command('web')
   .description('run the web app (order form and JSON API)')
-  .option('--instance <name>', 'this copy\'s name in logs, NATS and the dashboard (default: web)')
+  .option('--instance <name>', "this copy's name in logs, NATS and the dashboard (default: web)")
   .action((opts: { instance?: string }) =>
     runProcess('web', { instance: instanceOpt('web', opts.instance) }, async (rt) => {
       const server = await startWeb(rt);
@@ -70,7 +70,7 @@ program
   .option('--live', 'activity only: a plain core subscription on orders.* instead of the durable consumer')
   .option('--metrics-port <port>', 'serve /health, /ready and /metrics on this port (0: any free port)')
   .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
-  .option('--instance <name>', 'this copy\'s name in logs, NATS and the dashboard, e.g. payments-2 (default: the worker\'s name)')
+  .option('--instance <name>', "this copy's name in logs, NATS and the dashboard, e.g. payments-2 (default: the worker's name)")
   .addHelpText(
     'after',
     `
@@ -105,7 +105,9 @@ dlq
   .description('list dead letters, oldest first')
   .option('--limit <n>', 'at most this many', '100')
   .option('--json', 'print JSON')
-  .action((opts: { limit: string; json?: boolean }) => dlqList({ limit: parseArgs('dlq list', z.coerce.number().int().positive(), opts.limit), json: !!opts.json }));
+  .action((opts: { limit: string; json?: boolean }) =>
+    dlqList({ limit: parseArgs('dlq list', z.coerce.number().int().positive(), opts.limit), json: !!opts.json }),
+  );
 dlq
   .command('show')
   .description('show one dead letter: its original subject, headers, payload and error')
@@ -155,7 +157,10 @@ events
           from: z.iso.datetime({ offset: true }).pipe(z.coerce.date()).optional(),
           to: z.iso.datetime({ offset: true }).pipe(z.coerce.date()).optional(),
           subject: subjectFilter,
-          toSubject: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a subject prefix like replay').optional(),
+          toSubject: z
+            .string()
+            .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'a subject prefix like replay')
+            .optional(),
           consumer: z.literal('activity').optional(),
         })
         .refine((o) => !!o.toSubject !== !!o.consumer, 'give exactly one of --to-subject or --consumer'),
@@ -173,13 +178,19 @@ program
   .action((opts: { json?: boolean }) => projectionsRebuild({ json: !!opts.json }));
 
 const nats = program.command('nats').description('inspect JetStream without the NATS CLI');
-nats.command('streams').description('streams with their subjects, replicas (leader, lag), messages, bytes, sequences and consumers (pending, ack pending)').option('--json', 'print JSON').action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
+nats
+  .command('streams')
+  .description('streams with their subjects, replicas (leader, lag), messages, bytes, sequences and consumers (pending, ack pending)')
+  .option('--json', 'print JSON')
+  .action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
 nats
   .command('consumers')
   .description('consumers with their pending, ack pending, redelivered and waiting counts')
   .argument('[stream]', 'only this stream')
   .option('--json', 'print JSON')
-  .action((stream: string | undefined, opts: { json?: boolean }) => natsConsumers(stream === undefined ? undefined : parseArgs('nats consumers', z.string().regex(/^[A-Za-z0-9_-]+$/), stream), { json: !!opts.json }));
+  .action((stream: string | undefined, opts: { json?: boolean }) =>
+    natsConsumers(stream === undefined ? undefined : parseArgs('nats consumers', z.string().regex(/^[A-Za-z0-9_-]+$/), stream), { json: !!opts.json }),
+  );
 
 nats
   .command('auth')
@@ -205,7 +216,12 @@ program
 
 // Whatever a command did not handle itself ends here: one line with the cause, the fix and where
 // it looked (see errors.ts), never a stack trace.
-const commandName = () => process.argv.slice(2).filter((a) => !a.startsWith('-')).slice(0, 2).join(' ') || 'orderflow';
+const commandName = () =>
+  process.argv
+    .slice(2)
+    .filter((a) => !a.startsWith('-'))
+    .slice(0, 2)
+    .join(' ') || 'orderflow';
 const where = () => {
   try {
     const c = parseConfig(process.env);

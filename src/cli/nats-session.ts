@@ -11,7 +11,7 @@ import { fail } from './errors.js';
 export async function withNats<T>(command: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const where = { natsUrl: redactUrl(config.NATS_URL) };
-  const nc = await openNats("cli", config, { name: command }).catch((err: unknown) => fail(command, err, where));
+  const nc = await openNats('cli', config, { name: command }).catch((err: unknown) => fail(command, err, where));
   let result: T;
   try {
     result = await fn(nc);

@@ -1,8 +1,8 @@
 import { loadConfig } from '../config/env.js';
+import { startHeartbeat } from '../observability/heartbeat.js';
+import { startOpsServer } from '../observability/server.js';
 import { closeRuntime, createRuntime, type Runtime } from '../runtime/context.js';
 import { bounded, onShutdown } from '../runtime/shutdown.js';
-import { startOpsServer } from '../observability/server.js';
-import { startHeartbeat } from '../observability/heartbeat.js';
 import { fail } from './errors.js';
 import { notifySupervisor, watchSupervisor } from './supervisor-link.js';
 
@@ -37,10 +37,14 @@ export async function runProcess(
     handle = await start(rt);
     ops = opts.metrics ? await startOpsServer(rt, opts.metrics.host, opts.metrics.port) : undefined;
   } catch (err) {
-    await bounded('stop', async () => {
-      await handle?.stop();
-      await closeRuntime(rt);
-    }, 3000);
+    await bounded(
+      'stop',
+      async () => {
+        await handle?.stop();
+        await closeRuntime(rt);
+      },
+      3000,
+    );
     return fail(name, err, where);
   }
   const heartbeat = startHeartbeat(rt);

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { createInterface } from 'node:readline';
-import { EXIT_CONFIG } from './errors.js';
-import { retryDelay } from '../retry/backoff.js';
-import type { SupervisorMessage } from './supervisor-link.js';
 import { answerMetricsRequest } from '../observability/cluster-metrics.js';
+import { retryDelay } from '../retry/backoff.js';
+import { EXIT_CONFIG } from './errors.js';
+import type { SupervisorMessage } from './supervisor-link.js';
 
 /**
  * Runs orderflow's processes side by side, like a small process manager:
@@ -97,7 +97,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function supervise(specs: ChildSpec[], log: (line: string) => void, opts: SuperviseOptions = {}): Supervisor {
   const backoff = opts.backoff ?? { firstMs: 1000, maxMs: 30_000, stableAfterMs: 60_000 };
   const width = Math.max(...specs.map((s) => s.name.length));
-  const entries = new Map(specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, crashes: 0, ready: false } as Entry]));
+  const entries = new Map(
+    specs.map((spec, index) => [spec.name, { spec, index, state: 'down', startedAt: 0, restarts: 0, crashes: 0, ready: false } as Entry]),
+  );
   let stopping = false;
   let exitCode = 0;
   let resolveDone!: (code: number) => void;
@@ -200,7 +202,8 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
     const [verb, name] = line.trim().split(/\s+/);
     if (!verb) return;
     if (verb === 'status') {
-      for (const e of entries.values()) log(`${e.spec.name}: ${e.state}${alive(e) ? ` (pid ${e.child!.pid})` : ''}${e.restarts ? `, ${e.restarts} restart(s)` : ''}`);
+      for (const e of entries.values())
+        log(`${e.spec.name}: ${e.state}${alive(e) ? ` (pid ${e.child!.pid})` : ''}${e.restarts ? `, ${e.restarts} restart(s)` : ''}`);
       return;
     }
     // An instance by its name; a kind is each of its instances (one, unless --scale said more).
@@ -249,6 +252,13 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
 
   if (opts.commands) createInterface({ input: opts.commands }).on('line', command);
   for (const e of entries.values()) launch(e);
-  const status = () => [...entries.values()].map((e) => ({ name: e.spec.name, kind: e.spec.kind, state: e.state, pid: alive(e) ? e.child!.pid : undefined, restarts: e.restarts }));
+  const status = () =>
+    [...entries.values()].map((e) => ({
+      name: e.spec.name,
+      kind: e.spec.kind,
+      state: e.state,
+      pid: alive(e) ? e.child!.pid : undefined,
+      restarts: e.restarts,
+    }));
   return { done, stop, command, status };
 }

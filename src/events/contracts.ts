@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { decode, MAX_MESSAGE_BYTES } from './decode.js';
-import { createEvent, defineEvent, describeZodError, envelopeSchema, type Causation, type Envelope, type EventDefinition } from './envelope.js';
+import { type Causation, createEvent, defineEvent, describeZodError, type Envelope, type EventDefinition, envelopeSchema } from './envelope.js';
 
 /**
  * The one place that names orderflow's subjects and what travels on them.
@@ -123,9 +123,7 @@ export type Heartbeat = z.infer<typeof WorkerHeartbeat.schema>;
 
 // ---- parsing incoming events ------------------------------------------------------------------
 
-export type ParsedEvent =
-  | { ok: true; event: Envelope; definition: EventDefinition }
-  | { ok: false; error: string };
+export type ParsedEvent = { ok: true; event: Envelope; definition: EventDefinition } | { ok: false; error: string };
 
 export { MAX_MESSAGE_BYTES };
 
@@ -146,4 +144,4 @@ export function parseEvent(subject: string, bytes: Uint8Array): ParsedEvent {
   return { ok: true, event: { ...envelope.value, data: data.data }, definition };
 }
 
-export { createEvent, describeZodError, type Causation, type Envelope, type EventDefinition };
+export { type Causation, createEvent, describeZodError, type Envelope, type EventDefinition };

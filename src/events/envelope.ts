@@ -37,12 +37,7 @@ export interface Causation {
   causationId?: string;
 }
 
-export function createEvent<S extends z.ZodType>(
-  def: EventDefinition<S>,
-  data: z.input<S>,
-  cause: Causation,
-  now: Date = new Date(),
-): Envelope<z.output<S>> {
+export function createEvent<S extends z.ZodType>(def: EventDefinition<S>, data: z.input<S>, cause: Causation, now: Date = new Date()): Envelope<z.output<S>> {
   return {
     event_id: randomUUID(),
     type: def.subject,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { decode } from '../events/decode.js';
 import { describeZodError } from '../events/envelope.js';
-import { fromDelayLane, JOB_HOPS_HEADER, jobEnvelopeSchema, toDelayLane, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
+import { fromDelayLane, JOB_HOPS_HEADER, type JobDefinition, type JobEnvelope, jobEnvelopeSchema, toDelayLane } from '../events/jobs.js';
 import { ACK, type Verdict } from '../nats/consumer.js';
 import { publishToStream } from '../nats/publish.js';
 
@@ -19,8 +19,7 @@ export interface JobHandler<S extends z.ZodType = z.ZodType> {
   handle(payload: z.output<S>, ctx: JobContext): Promise<void>;
 }
 
-export const handler = <S extends z.ZodType>(job: JobDefinition<S>, handle: JobHandler<S>['handle']): JobHandler =>
-  ({ job, handle }) as unknown as JobHandler;
+export const handler = <S extends z.ZodType>(job: JobDefinition<S>, handle: JobHandler<S>['handle']): JobHandler => ({ job, handle }) as unknown as JobHandler;
 
 /** A job due later than this is refused (JOB_MAX_DELAY_MS): its delay can neither overflow a NAK nor outlive the JOBS stream. */
 export const DEFAULT_MAX_DELAY_MS = 24 * 3600 * 1000;

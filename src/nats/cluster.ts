@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { JetStreamManager } from 'nats';
-import { startNatsServer, type NatsServerProcess } from './server-process.js';
+import { type NatsServerProcess, startNatsServer } from './server-process.js';
 
 /**
  * A NATS cluster of N nodes (default 3) on one machine, for `orderflow start` (NATS_EMBEDDED=cluster),
@@ -87,7 +87,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 async function ports(given: number[] | undefined, size: number, host: string, taken: Set<number>): Promise<number[]> {
   if (given) {
     if (given.length !== size) throw new Error(`a cluster of ${size} needs ${size} ports, got ${given.length}`);
-    given.forEach((p) => taken.add(p));
+    for (const p of given) taken.add(p);
     return given;
   }
   const out: number[] = [];
@@ -103,11 +103,16 @@ async function ports(given: number[] | undefined, size: number, host: string, ta
 export function clusterArgs(spec: ClusterNodeSpec, all: ClusterNodeSpec[], host: string, clusterName: string): string[] {
   const routes = all.filter((n) => n.name !== spec.name).map((n) => `nats-route://${host}:${n.clusterPort}`);
   return [
-    '--server_name', spec.name,
-    '--cluster_name', clusterName,
-    '--cluster', `nats://${host}:${spec.clusterPort}`,
-    '--routes', routes.join(','),
-    '-m', String(spec.monitorPort),
+    '--server_name',
+    spec.name,
+    '--cluster_name',
+    clusterName,
+    '--cluster',
+    `nats://${host}:${spec.clusterPort}`,
+    '--routes',
+    routes.join(','),
+    '-m',
+    String(spec.monitorPort),
   ];
 }
 

@@ -1,5 +1,5 @@
-import { headers as natsHeaders, type MsgHdrs } from 'nats';
-import { correlationHeaderRecord, eventHeaderRecord, type Envelope } from '../events/envelope.js';
+import { type MsgHdrs, headers as natsHeaders } from 'nats';
+import { correlationHeaderRecord, type Envelope, eventHeaderRecord } from '../events/envelope.js';
 
 const encoder = new TextEncoder();
 

@@ -1,7 +1,7 @@
 import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
-import { connectionOptions, redactUrl, splitServers, type ConnectionName } from './auth/options.js';
+import { type ConnectionName, connectionOptions, redactUrl, splitServers } from './auth/options.js';
 import { isPermissionsViolation } from './errors.js';
 
 /**
@@ -88,10 +88,20 @@ export function explainNatsError(err: Error, kind: string): Error {
   );
 }
 
-export async function connectNats(kind: string, config: Config, log: Logger, opts: { name?: string; waitOnFirstConnect?: boolean } = {}): Promise<NatsConnections> {
+export async function connectNats(
+  kind: string,
+  config: Config,
+  log: Logger,
+  opts: { name?: string; waitOnFirstConnect?: boolean } = {},
+): Promise<NatsConnections> {
   const nc = await openNats(kind, config, { ...opts, log });
   try {
-    const analytics = await openNats(kind, config, { ...opts, which: 'analytics', name: `${opts.name ?? kind}:analytics`, log: log.child({ connection: 'analytics' }) });
+    const analytics = await openNats(kind, config, {
+      ...opts,
+      which: 'analytics',
+      name: `${opts.name ?? kind}:analytics`,
+      log: log.child({ connection: 'analytics' }),
+    });
     return { default: nc, analytics };
   } catch (err) {
     await nc.close();
@@ -100,7 +110,12 @@ export async function connectNats(kind: string, config: Config, log: Logger, opt
 }
 
 /** Which server a connection is on, for a log line: on a cluster, the node's name as well as its URL. */
-export const serverOf = (nc: NatsConnection) => ({ nats_server: nc.info?.server_name, nats_server_id: nc.info?.server_id, nats_url: nc.getServer(), nats_cluster: nc.info?.cluster });
+export const serverOf = (nc: NatsConnection) => ({
+  nats_server: nc.info?.server_name,
+  nats_server_id: nc.info?.server_id,
+  nats_url: nc.getServer(),
+  nats_cluster: nc.info?.cluster,
+});
 
 function watch(nc: NatsConnection, log: Logger | undefined, kind: string): void {
   connected.set(nc, true);
@@ -111,7 +126,10 @@ function watch(nc: NatsConnection, log: Logger | undefined, kind: string): void 
       // A denied publish or subscription: name it, so a missing permission is found from one line.
       const denied = (s as { permissionContext?: { operation: string; subject: string } }).permissionContext;
       if (denied) {
-        log?.warn({ nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject }, `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`);
+        log?.warn(
+          { nats_status: s.type, identity: kind, operation: denied.operation, subject: denied.subject },
+          `nats permission denied: identity ${kind} may not ${denied.operation} ${denied.subject}`,
+        );
         continue;
       }
       if (s.type === 'disconnect') connected.set(nc, false);

@@ -1,10 +1,10 @@
 import { ConsumerDebugEvents, ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import { StorageUnavailableError } from '../orders/errors.js';
 import { eventsConsumed } from '../observability/metrics.js';
+import { StorageUnavailableError } from '../orders/errors.js';
+import { type Backoff, retryDelay } from '../retry/backoff.js';
 import { publishDeadLetter } from './dead-letters.js';
 import type { ConsumerDefinition } from './topology.js';
-import { retryDelay, type Backoff } from '../retry/backoff.js';
 
 /** What a handler decides about one message. Throwing means "failed: retry with backoff". */
 export type Verdict = { ack: true } | { retryInMs: number } | { reject: string };
@@ -69,7 +69,13 @@ export const pullClient = (nc: NatsConnection): JetStreamClient => nc.jetstream(
  * than stop() — consumer deleted, server restarted with an empty store — it re-creates the
  * consumer and resumes, so a worker never silently stops consuming (a known nats.js trap).
  */
-export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, handle: (msg: JsMsg) => Promise<Verdict>, log: Logger, opts: ConsumerOptions): RunningConsumer {
+export function runPullConsumer(
+  js: JetStreamClient,
+  def: ConsumerDefinition,
+  handle: (msg: JsMsg) => Promise<Verdict>,
+  log: Logger,
+  opts: ConsumerOptions,
+): RunningConsumer {
   let stopping = false;
   let messages: ConsumerMessages | undefined;
   let handled = 0;
@@ -77,7 +83,16 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
   const attemptOf = opts.attemptOf ?? ((m: JsMsg) => m.info.deliveryCount);
 
   const deadLetter = async (m: JsMsg, error: string, attempt: number) => {
-    await publishDeadLetter(js, { consumer: name, subject: m.subject, data: m.data, headers: m.headers, error, deliveries: attempt, stream: def.stream, streamSeq: m.seq });
+    await publishDeadLetter(js, {
+      consumer: name,
+      subject: m.subject,
+      data: m.data,
+      headers: m.headers,
+      error,
+      deliveries: attempt,
+      stream: def.stream,
+      streamSeq: m.seq,
+    });
     m.term();
     eventsConsumed.inc({ consumer: name, subject: m.subject, outcome: 'dead_letter' });
     log.error({ subject: m.subject, seq: m.seq, deliveries: attempt, error }, 'message dead-lettered');
@@ -99,7 +114,8 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
           if (tries > 0) holding--;
           throw err;
         }
-        if (tries === 0 && holding++ === 0) log.warn({ err: err.message, stream: def.stream, consumer: name }, 'database unavailable; holding messages and pausing until it answers');
+        if (tries === 0 && holding++ === 0)
+          log.warn({ err: err.message, stream: def.stream, consumer: name }, 'database unavailable; holding messages and pausing until it answers');
         if (stopping) {
           holding--;
           return { retryInMs: 1000 };

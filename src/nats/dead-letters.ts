@@ -115,7 +115,10 @@ async function stored(jsm: JetStreamManager, seq: number): Promise<StoredMsg | n
  * (retried) sequences cost nothing and a page costs `limit` lookups however long the stream is.
  * `next_after` is the cursor for the following page (null at the end).
  */
-export async function pageDeadLetters(jsm: JetStreamManager, opts: { after?: number; limit?: number } = {}): Promise<{ total: number; items: DeadLetterSummary[]; next_after: number | null }> {
+export async function pageDeadLetters(
+  jsm: JetStreamManager,
+  opts: { after?: number; limit?: number } = {},
+): Promise<{ total: number; items: DeadLetterSummary[]; next_after: number | null }> {
   const limit = Math.max(1, opts.limit ?? 100);
   const { state } = await jsm.streams.info(DLQ_STREAM);
   const items: DeadLetterSummary[] = [];

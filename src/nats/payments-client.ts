@@ -1,11 +1,11 @@
-import { ErrorCode, type NatsConnection, type NatsError } from 'nats';
-import { PaymentsValidate, type Causation, type PaymentRequest } from '../events/contracts.js';
+import { ErrorCode, type Msg, type NatsConnection, type NatsError } from 'nats';
+import type { Logger } from 'pino';
+import { type Causation, type PaymentRequest, PaymentsValidate } from '../events/contracts.js';
 import { decode } from '../events/decode.js';
+import { paymentDuration, paymentRepliesRejected } from '../observability/metrics.js';
 import type { PaymentGateway, PaymentOutcome } from '../orders/ports.js';
 import { correlationHeaders, encodeJson } from './codec.js';
 import { isConnected } from './connections.js';
-import { paymentDuration, paymentRepliesRejected } from '../observability/metrics.js';
-import type { Logger } from 'pino';
 
 /**
  * payments.validate over NATS request/reply; every failure becomes an `unavailable` outcome, never
@@ -37,7 +37,7 @@ export class NatsPaymentGateway implements PaymentGateway {
   private async ask(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome> {
     if (!isConnected(this.nc)) return { kind: 'unavailable', error: 'NATS is unreachable' };
     const asked = PaymentsValidate.request.parse(request);
-    let msg;
+    let msg: Msg;
     let giveUp!: () => void;
     const lost = new Promise<'lost'>((resolve) => (giveUp = () => resolve('lost')));
     this.waiting.add(giveUp);
@@ -64,14 +64,25 @@ export class NatsPaymentGateway implements PaymentGateway {
     if (!reply.ok) return { kind: 'unavailable', error: reply.error };
     // A reply is an answer about one order and one amount: anything else (a stale or forged
     // reply, a responder that mixed requests up) decides nothing, and the order waits for a retry.
-    const mismatch = reply.value.order_id !== asked.order_id ? 'order_mismatch' : reply.value.amount_cents !== asked.amount_cents ? 'amount_mismatch' : undefined;
+    const mismatch =
+      reply.value.order_id !== asked.order_id ? 'order_mismatch' : reply.value.amount_cents !== asked.amount_cents ? 'amount_mismatch' : undefined;
     if (mismatch) {
       paymentRepliesRejected.inc({ reason: mismatch });
       this.log?.warn(
-        { order_id: asked.order_id, amount_cents: asked.amount_cents, reply_order_id: reply.value.order_id, reply_amount_cents: reply.value.amount_cents, correlation_id: cause.correlationId, reason: mismatch },
+        {
+          order_id: asked.order_id,
+          amount_cents: asked.amount_cents,
+          reply_order_id: reply.value.order_id,
+          reply_amount_cents: reply.value.amount_cents,
+          correlation_id: cause.correlationId,
+          reason: mismatch,
+        },
         'payment reply refused: it does not answer the order asked about',
       );
-      return { kind: 'unavailable', error: `payment reply refused (${mismatch.replace('_', ' ')}): it answers order ${reply.value.order_id} for ${reply.value.amount_cents} cents` };
+      return {
+        kind: 'unavailable',
+        error: `payment reply refused (${mismatch.replace('_', ' ')}): it answers order ${reply.value.order_id} for ${reply.value.amount_cents} cents`,
+      };
     }
     return { kind: 'reply', reply: reply.value };
   }

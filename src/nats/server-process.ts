@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,12 +36,30 @@ export function natsServerAvailable(): boolean {
  * (a Go program writing to a pipe whose reader died is killed by SIGPIPE, mid-shutdown).
  * `logFile` alone: nats-server writes its log there (`-l`), e.g. to read permission violations.
  */
-export function startNatsServer(opts: { host?: string; port?: number; storeDir: string; configFile?: string; extraArgs?: string[]; watchParent?: boolean; logFile?: string }): Promise<NatsServerProcess> {
+export function startNatsServer(opts: {
+  host?: string;
+  port?: number;
+  storeDir: string;
+  configFile?: string;
+  extraArgs?: string[];
+  watchParent?: boolean;
+  logFile?: string;
+}): Promise<NatsServerProcess> {
   const host = opts.host ?? '127.0.0.1';
   // The store holds every event, customers' emails included: owner-only.
   mkdirSync(opts.storeDir, { recursive: true, mode: 0o700 });
   chmodSync(opts.storeDir, 0o700);
-  const args = [...(opts.configFile ? ['-c', opts.configFile] : []), '-js', '-a', host, '-p', String(opts.port && opts.port > 0 ? opts.port : -1), '-sd', opts.storeDir, ...(opts.extraArgs ?? [])];
+  const args = [
+    ...(opts.configFile ? ['-c', opts.configFile] : []),
+    '-js',
+    '-a',
+    host,
+    '-p',
+    String(opts.port && opts.port > 0 ? opts.port : -1),
+    '-sd',
+    opts.storeDir,
+    ...(opts.extraArgs ?? []),
+  ];
   const logFile = opts.logFile ?? (opts.watchParent ? resolve(opts.storeDir, '..', 'nats-server.log') : undefined);
   // Only what this run writes to the log file counts (it keeps earlier runs' lines).
   const logOffset = logFile && existsSync(logFile) ? statSync(logFile).size : 0;

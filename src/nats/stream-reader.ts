@@ -1,4 +1,14 @@
-import { AckPolicy, ConsumerEvents, DeliverPolicy, nanos, type ConsumerConfig, type ConsumerInfo, type JetStreamClient, type JetStreamManager, type JsMsg } from 'nats';
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  ConsumerEvents,
+  type ConsumerInfo,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  nanos,
+} from 'nats';
 
 export interface ReadOptions {
   stream: string;
@@ -28,7 +38,9 @@ const RESET_WAIT_MS = 500;
  * the `cli` identity may not), at most MAX_RESETS times, then throws rather than end short.
  */
 export async function* readStream(js: JetStreamClient, jsm: JetStreamManager, opts: ReadOptions): AsyncGenerator<JsMsg> {
-  const first: Partial<ConsumerConfig> = opts.from ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: opts.from.toISOString() } : { deliver_policy: DeliverPolicy.All };
+  const first: Partial<ConsumerConfig> = opts.from
+    ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: opts.from.toISOString() }
+    : { deliver_policy: DeliverPolicy.All };
   let lastSeq = 0;
   let lastError = '';
   for (let resets = 0; resets <= MAX_RESETS; resets++) {
@@ -76,7 +88,11 @@ export async function* readStream(js: JetStreamClient, jsm: JetStreamManager, op
  * right after the last message it returned (or where the first began), at most MAX_RESETS times
  * in a row without a message in between.
  */
-export async function* followStream(js: JetStreamClient, jsm: JetStreamManager, opts: { stream: string; subject: string; all: boolean; signal?: AbortSignal }): AsyncGenerator<JsMsg> {
+export async function* followStream(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  opts: { stream: string; subject: string; all: boolean; signal?: AbortSignal },
+): AsyncGenerator<JsMsg> {
   let from: number | undefined;
   let lastError = '';
   for (let resets = 0; resets <= MAX_RESETS; resets++) {
@@ -84,7 +100,12 @@ export async function* followStream(js: JetStreamClient, jsm: JetStreamManager, 
     if (opts.signal?.aborted) return;
     let info: ConsumerInfo;
     try {
-      info = await addEphemeral(jsm, opts.stream, opts.subject, from !== undefined ? after(from) : { deliver_policy: opts.all ? DeliverPolicy.All : DeliverPolicy.New });
+      info = await addEphemeral(
+        jsm,
+        opts.stream,
+        opts.subject,
+        from !== undefined ? after(from) : { deliver_policy: opts.all ? DeliverPolicy.All : DeliverPolicy.New },
+      );
     } catch (err) {
       lastError = (err as Error).message;
       continue;

@@ -1,19 +1,19 @@
 import {
   AckPolicy,
+  type ConsumerConfig,
   DeliverPolicy,
   DiscardPolicy,
+  type JetStreamManager,
+  nanos,
   RetentionPolicy,
   StorageType,
-  nanos,
-  type ConsumerConfig,
-  type JetStreamManager,
   type StreamConfig,
 } from 'nats';
-import { isJsError, JsErrCode } from './errors.js';
+import type { Config } from '../config/env.js';
 import { ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD } from '../events/contracts.js';
 import { delayedQueueSubjects, JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
-import type { Config } from '../config/env.js';
 import { DLQ_STREAM, DLQ_SUBJECTS } from './dead-letters.js';
+import { isJsError, JsErrCode } from './errors.js';
 
 /** Streams and durable consumers, defined in code and applied idempotently by `orderflow setup`. */
 export const ORDERS_STREAM = 'ORDERS';

@@ -1,9 +1,9 @@
 import type { JetStreamManager } from 'nats';
+import { orderStatus } from '../events/contracts.js';
 import { DLQ_STREAM } from '../nats/dead-letters.js';
 import { consumerDefinitions } from '../nats/topology.js';
-import { consumerAckPending, consumerPending, deadLetters, oldestUnprocessed, ordersByStatus } from './metrics.js';
-import { orderStatus } from '../events/contracts.js';
 import type { StorageReads } from '../orders/ports.js';
+import { consumerAckPending, consumerPending, deadLetters, oldestUnprocessed, ordersByStatus } from './metrics.js';
 
 /** Fills the system-wide gauges from the database and JetStream; called on each scrape. */
 export async function refreshSystemGauges(reads: Pick<StorageReads, 'statusCounts' | 'outboxStats'>, jsm: JetStreamManager): Promise<void> {

@@ -1,5 +1,5 @@
-import type { Runtime } from '../runtime/context.js';
 import { isConnected } from '../nats/connections.js';
+import type { Runtime } from '../runtime/context.js';
 
 export interface Readiness {
   ready: boolean;
@@ -19,10 +19,10 @@ export async function readiness(rt: Runtime): Promise<Readiness> {
     !isConnected(rt.nats.default)
       ? Promise.resolve('NATS is disconnected')
       : rt.nats.default
-      .jetstreamManager()
-      .then((jsm) => jsm.getAccountInfo())
-      .then(() => ok)
-      .catch((e: Error) => e.message),
+          .jetstreamManager()
+          .then((jsm) => jsm.getAccountInfo())
+          .then(() => ok)
+          .catch((e: Error) => e.message),
   ]);
   const nats = isConnected(rt.nats.default) && isConnected(rt.nats.analytics) ? ok : 'disconnected';
   return { ready: database === ok && nats === ok && jetstream === ok, checks: { database, nats, jetstream } };

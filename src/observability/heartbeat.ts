@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { WorkerHeartbeat, type Heartbeat } from '../events/contracts.js';
+import { type Heartbeat, WorkerHeartbeat } from '../events/contracts.js';
 import { encodeJson } from '../nats/codec.js';
 import type { Runtime } from '../runtime/context.js';
 
@@ -10,7 +10,15 @@ import type { Runtime } from '../runtime/context.js';
 export function startHeartbeat(rt: Runtime): { stop(): void } {
   const startedAt = new Date().toISOString();
   const beat = (state: Heartbeat['state']) => {
-    const hb: Heartbeat = { name: rt.name, instance: rt.instance, pid: process.pid, host: hostname(), started_at: startedAt, at: new Date().toISOString(), state };
+    const hb: Heartbeat = {
+      name: rt.name,
+      instance: rt.instance,
+      pid: process.pid,
+      host: hostname(),
+      started_at: startedAt,
+      at: new Date().toISOString(),
+      state,
+    };
     if (!rt.nats.default.isClosed()) rt.nats.default.publish(WorkerHeartbeat.subjectFor(rt.name), encodeJson(hb));
   };
   beat('running');

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Every metric orderflow exports, defined once, in two registries:
@@ -66,7 +66,12 @@ export const reconciled = new Counter({
   registers: [registry],
 });
 
-export const ordersByStatus = new Gauge({ name: 'orderflow_orders', help: 'Orders by status (from the database)', labelNames: ['status'] as const, registers: [systemRegistry] });
+export const ordersByStatus = new Gauge({
+  name: 'orderflow_orders',
+  help: 'Orders by status (from the database)',
+  labelNames: ['status'] as const,
+  registers: [systemRegistry],
+});
 export const consumerPending = new Gauge({
   name: 'orderflow_consumer_pending',
   help: 'Messages not yet delivered to a consumer (its lag)',

@@ -6,7 +6,7 @@ import type { UnitOfWork } from './ports.js';
 /** One human line per event, for the console and the activity table. */
 export function summarize(event: Envelope): string {
   const d = (event.data ?? {}) as Record<string, unknown>;
-  const ref = typeof d.reference === 'string' ? d.reference : (d.order_id as string | undefined) ?? '?';
+  const ref = typeof d.reference === 'string' ? d.reference : ((d.order_id as string | undefined) ?? '?');
   switch (event.type) {
     case 'orders.created':
       return `${ref} created for ${String(d.customer_email)}: ${formatCents(Number(d.amount_cents))} ${String(d.currency ?? '')}`.trim();

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createEvent, MetricEvents, OrderEvents, type Causation } from '../events/contracts.js';
+import { type Causation, createEvent, MetricEvents, OrderEvents } from '../events/contracts.js';
 import { eventMessage } from '../outbox/outbox.js';
 import { IllegalTransitionError, OrderNotFoundError } from './errors.js';
 import type { Order } from './order.js';
@@ -59,7 +59,13 @@ export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: stri
   await deps.outbox.publish(messages);
   const metric = createEvent(
     MetricEvents.orders,
-    { event: 'order.shipped', order_id: order.id, amount_cents: order.amountCents, lead_time_ms: Math.max(0, shippedAt.getTime() - order.createdAt.getTime()), at: shippedAt.toISOString() },
+    {
+      event: 'order.shipped',
+      order_id: order.id,
+      amount_cents: order.amountCents,
+      lead_time_ms: Math.max(0, shippedAt.getTime() - order.createdAt.getTime()),
+      at: shippedAt.toISOString(),
+    },
     { correlationId: cause.correlationId, causationId: shippedEventId },
   );
   // Metrics are analytics, not state: published after the commit, and a lost one is not re-driven.

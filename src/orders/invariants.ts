@@ -1,4 +1,4 @@
-import { MetricEvents, OrderEvents, type Envelope } from '../events/contracts.js';
+import { type Envelope, MetricEvents, OrderEvents } from '../events/contracts.js';
 import type { StorageReads } from './ports.js';
 import { FINAL_STATUSES } from './state.js';
 
@@ -27,7 +27,14 @@ export interface InvariantReport {
 export async function checkInvariants(reads: Pick<StorageReads, 'invariantCounts'>): Promise<InvariantReport> {
   const c = await reads.invariantCounts();
   const final = FINAL_STATUSES.reduce((n, s) => n + (c.byStatus[s] ?? 0), 0);
-  return { accepted: c.total, final, byStatus: c.byStatus, shippedTwice: c.shippedTwice, duplicateActivity: c.duplicateActivity, unpublishedOutbox: c.unpublishedOutbox };
+  return {
+    accepted: c.total,
+    final,
+    byStatus: c.byStatus,
+    shippedTwice: c.shippedTwice,
+    duplicateActivity: c.duplicateActivity,
+    unpublishedOutbox: c.unpublishedOutbox,
+  };
 }
 
 /** What was counted on the wire, per order. */

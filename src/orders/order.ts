@@ -74,5 +74,13 @@ export interface Page<T> {
 
 /** A new order's identity and times, made by the domain (the store only keeps them). */
 export function newOrder(input: { customerEmail: string; amountCents: number; correlationId: string; currency?: string }, at = new Date()): NewOrder {
-  return { id: randomUUID(), reference: newOrderReference(), customerEmail: input.customerEmail, amountCents: input.amountCents, currency: input.currency ?? 'USD', correlationId: input.correlationId, createdAt: at };
+  return {
+    id: randomUUID(),
+    reference: newOrderReference(),
+    customerEmail: input.customerEmail,
+    amountCents: input.amountCents,
+    currency: input.currency ?? 'USD',
+    correlationId: input.correlationId,
+    createdAt: at,
+  };
 }

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import { createEvent, OrderEvents, type Causation } from '../events/contracts.js';
+import { type Causation, createEvent, OrderEvents } from '../events/contracts.js';
 import { createJob, Jobs } from '../events/jobs.js';
 import { eventMessage, jobMessage } from '../outbox/outbox.js';
+import { retryDelay } from '../retry/backoff.js';
 import { DuplicateKeyError } from './errors.js';
 import { newOrder, type Order } from './order.js';
 import type { OutboxPublisher, PaymentGateway, Storage, Tx } from './ports.js';
 import { IllegalTransitionError } from './state.js';
-import { retryDelay } from '../retry/backoff.js';
 
 export interface PlaceOrderDeps {
   storage: Storage;
@@ -24,7 +24,8 @@ export interface PlaceOrderInput {
 }
 
 /** When to ask the payment service again after `attempts` unanswered tries: base × 2^(n-1), at most 60 s (the one retry rule). */
-export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.now()) => new Date(now + retryDelay({ firstMs: baseMs, maxMs: 60_000 }, attempts));
+export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.now()) =>
+  new Date(now + retryDelay({ firstMs: baseMs, maxMs: 60_000 }, attempts));
 
 /**
  * The PoC's OrderController: record the order, publish orders.created, ask payments.validate,
@@ -74,7 +75,10 @@ const createdEvent = (o: Order) =>
  */
 export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: Causation, before: Promise<unknown> = Promise.resolve()): Promise<Order> {
   const log = deps.log.child({ order_id: order.id, reference: order.reference, correlation_id: cause.correlationId });
-  const outcome = await deps.payments.validate({ order_id: order.id, reference: order.reference, amount_cents: order.amountCents, currency: order.currency }, cause);
+  const outcome = await deps.payments.validate(
+    { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, currency: order.currency },
+    cause,
+  );
   if (outcome.kind === 'unavailable') await before;
 
   try {
@@ -97,17 +101,39 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
     const to = reply.approved ? 'paid' : 'payment_declined';
     const messages = reply.approved
       ? [
-          eventMessage(createEvent(OrderEvents.paid, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, transaction_id: reply.transaction_id ?? '' }, cause)),
+          eventMessage(
+            createEvent(
+              OrderEvents.paid,
+              { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, transaction_id: reply.transaction_id ?? '' },
+              cause,
+            ),
+          ),
           jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId })),
         ]
-      : [eventMessage(createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause))];
+      : [
+          eventMessage(
+            createEvent(
+              OrderEvents.declined,
+              { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' },
+              cause,
+            ),
+          ),
+        ];
     const now = new Date();
     const updated = await deps.storage.run(async (tx) => {
-      const o = await tx.orders.transition(order.id, to, { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: now } : {}) }, now);
+      const o = await tx.orders.transition(
+        order.id,
+        to,
+        { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: now } : {}) },
+        now,
+      );
       await tx.outbox.add(messages, now);
       return o;
     });
-    log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
+    log.info(
+      { approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) },
+      reply.approved ? 'payment approved; fulfilment queued' : 'payment declined',
+    );
     await before;
     await deps.outbox.publish(messages);
     return updated;

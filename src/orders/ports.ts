@@ -11,14 +11,11 @@ export interface EventPublisher {
   publish(event: Envelope): Promise<void>;
 }
 
-export type PaymentOutcome =
-  | { kind: 'reply'; reply: PaymentReply }
-  | { kind: 'unavailable'; error: string };
+export type PaymentOutcome = { kind: 'reply'; reply: PaymentReply } | { kind: 'unavailable'; error: string };
 
 export interface PaymentGateway {
   validate(request: PaymentRequest, cause: Causation): Promise<PaymentOutcome>;
 }
-
 
 /** Publishes outbox messages that have just been committed (the fast path; a sweep catches the rest). */
 export interface OutboxPublisher {

@@ -1,5 +1,4 @@
-import type { Envelope } from '../events/contracts.js';
-import type { OrderStatus } from '../events/contracts.js';
+import type { Envelope, OrderStatus } from '../events/contracts.js';
 
 /** The order read model as the ORDERS stream alone tells it. */
 export interface ProjectedOrder {
@@ -55,7 +54,14 @@ export interface ProjectionDiff {
 
 export function diffProjection(projected: Map<string, ProjectedOrder>, db: { id: string; status: string }[]): ProjectionDiff {
   const inDb = new Map(db.map((o) => [o.id, o.status]));
-  const diff: ProjectionDiff = { inStream: projected.size, inDatabase: db.length, matching: 0, missingFromStream: [], missingFromDatabase: [], statusMismatch: [] };
+  const diff: ProjectionDiff = {
+    inStream: projected.size,
+    inDatabase: db.length,
+    matching: 0,
+    missingFromStream: [],
+    missingFromDatabase: [],
+    statusMismatch: [],
+  };
   for (const [id, status] of inDb) {
     const p = projected.get(id);
     if (!p) diff.missingFromStream.push(id);

@@ -1,6 +1,6 @@
 import { createJob, Jobs } from '../events/jobs.js';
 import { jobMessage } from '../outbox/outbox.js';
-import { settlePayment, type PlaceOrderDeps } from './place-order.js';
+import { type PlaceOrderDeps, settlePayment } from './place-order.js';
 
 export interface ReconcileOptions {
   /** An order in a non-final state this long is re-driven (STUCK_AFTER_MS). */
@@ -64,7 +64,10 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
       return messages;
     });
     if (messages.length === 0) continue;
-    deps.log.warn({ order_id: order.id, correlation_id: order.correlationId, job_id: messages[0]!.id }, 'reconciler: order paid but not shipped; fulfilment queued again');
+    deps.log.warn(
+      { order_id: order.id, correlation_id: order.correlationId, job_id: messages[0]!.id },
+      'reconciler: order paid but not shipped; fulfilment queued again',
+    );
     await deps.outbox.publish(messages);
     report.fulfilmentsRequeued++;
   }

@@ -1,5 +1,5 @@
-import { correlationHeaderRecord, eventHeaderRecord, type Envelope } from '../events/envelope.js';
-import { jobSubject, type JobDefinition, type JobEnvelope } from '../events/jobs.js';
+import { correlationHeaderRecord, type Envelope, eventHeaderRecord } from '../events/envelope.js';
+import { type JobDefinition, type JobEnvelope, jobSubject } from '../events/jobs.js';
 
 /**
  * An outbox message: written in the same unit of work as the state change that causes it

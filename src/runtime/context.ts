@@ -1,8 +1,8 @@
 import type { JetStreamClient } from 'nats';
-import { loadConfig, type Config } from '../config/env.js';
+import { type Config, loadConfig } from '../config/env.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
 import { redactUrl } from '../nats/auth/options.js';
+import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
 import { NatsPaymentGateway } from '../nats/payments-client.js';
 import type { PlaceOrderDeps } from '../orders/place-order.js';
 import type { Storage } from '../orders/ports.js';

@@ -4,7 +4,7 @@ import { openPostgresStorage, type PostgresOptions } from './postgres/adapter.js
 import { databasePassword, isPostgresUrl } from './postgres/connection.js';
 import { migratePostgres } from './postgres/migrate.js';
 import { openSqliteStorage, type SqliteOptions } from './sqlite/adapter.js';
-import { migrate as migrateSqlite, type MigrationResult } from './sqlite/migrate.js';
+import { type MigrationResult, migrate as migrateSqlite } from './sqlite/migrate.js';
 
 export type { MigrationResult };
 

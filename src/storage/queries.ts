@@ -1,8 +1,8 @@
-import { sql, type CompiledQuery, type ExpressionBuilder, type Kysely } from 'kysely';
+import { type CompiledQuery, type ExpressionBuilder, type Kysely, sql } from 'kysely';
 import type { OrderStatus } from '../events/contracts.js';
 import type { NewActivity, NewOrder, TransitionData } from '../orders/order.js';
 import type { OutboxMessage } from '../outbox/outbox.js';
-import { compiler, dbTime, type DB, type Dialect } from './schema.js';
+import { compiler, type DB, type Dialect, dbTime } from './schema.js';
 
 /**
  * An order is due for re-driving when it has no retry time or it has come; with `backingOffAfter`
@@ -106,7 +106,10 @@ export class Queries {
   }
 
   orderCount() {
-    return this.db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n')).compile();
+    return this.db
+      .selectFrom('orders')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .compile();
   }
 
   orderStatuses() {
@@ -114,7 +117,11 @@ export class Queries {
   }
 
   statusCounts() {
-    return this.db.selectFrom('orders').select((eb) => ['status', eb.fn.countAll().as('n')]).groupBy('status').compile();
+    return this.db
+      .selectFrom('orders')
+      .select((eb) => ['status', eb.fn.countAll().as('n')])
+      .groupBy('status')
+      .compile();
   }
 
   awaitingPayment(now: Date, stuckBefore: Date, limit: number, backingOffAfter?: Date) {
@@ -150,9 +157,7 @@ export class Queries {
     // A literal, not a parameter: an integer both ways (better-sqlite3 binds numbers as REAL).
     const size = sql.lit(Math.trunc(bucketS));
     const bucket =
-      this.dialect === 'sqlite'
-        ? sql<number>`CAST(strftime('%s', ${ref}) AS INTEGER) / ${size}`
-        : sql<number>`FLOOR(EXTRACT(EPOCH FROM ${ref}) / ${size})`;
+      this.dialect === 'sqlite' ? sql<number>`CAST(strftime('%s', ${ref}) AS INTEGER) / ${size}` : sql<number>`FLOOR(EXTRACT(EPOCH FROM ${ref}) / ${size})`;
     return this.db
       .selectFrom('orders')
       .select((eb) => [bucket.as('b'), eb.fn.countAll().as('n')])
@@ -180,7 +185,11 @@ export class Queries {
   }
 
   markPublished(ids: string[], at: Date) {
-    return this.db.updateTable('outbox').set({ published_at: dbTime(at), claimed_by: null, claimed_until: null }).where('id', 'in', ids).compile();
+    return this.db
+      .updateTable('outbox')
+      .set({ published_at: dbTime(at), claimed_by: null, claimed_until: null })
+      .where('id', 'in', ids)
+      .compile();
   }
 
   recordOutboxFailure(id: string, error: string) {
@@ -271,7 +280,10 @@ export class Queries {
       .groupBy('order_id')
       .having((eb) => eb.fn.count('event_id').distinct(), '>', 1)
       .as('t');
-    return this.db.selectFrom(twice).select((eb) => eb.fn.countAll().as('n')).compile();
+    return this.db
+      .selectFrom(twice)
+      .select((eb) => eb.fn.countAll().as('n'))
+      .compile();
   }
 
   /** (consumer, order, subject) recorded under more than one event id: one transition published twice. */
@@ -283,7 +295,10 @@ export class Queries {
       .groupBy(['consumer', 'order_id', 'subject'])
       .having((eb) => eb.fn.count('event_id').distinct(), '>', 1)
       .as('t');
-    return this.db.selectFrom(dup).select((eb) => eb.fn.countAll().as('n')).compile();
+    return this.db
+      .selectFrom(dup)
+      .select((eb) => eb.fn.countAll().as('n'))
+      .compile();
   }
 
   ping() {

@@ -1,8 +1,17 @@
-import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler } from 'kysely';
+import {
+  DummyDriver,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+} from 'kysely';
 import type { DB } from './generated/types.js';
 
-export type { DB };
 export type { NatsActivity as ActivityRow, Order as OrderRow, OutboxMessage as OutboxMessageRow } from './generated/types.js';
+export type { DB };
 
 /** The SQL dialects the storage layer speaks. */
 export type Dialect = 'sqlite' | 'postgresql';

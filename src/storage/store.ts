@@ -1,12 +1,11 @@
-import type { CompiledQuery } from 'kysely';
-import { orderStatus, type OrderStatus } from '../events/contracts.js';
+import type { CompiledQuery, Selectable } from 'kysely';
+import { type OrderStatus, orderStatus } from '../events/contracts.js';
 import { DuplicateKeyError, OrderNotFoundError } from '../orders/errors.js';
 import type { Activity, Order } from '../orders/order.js';
 import type { StorageReads, Tx } from '../orders/ports.js';
 import { IllegalTransitionError, statusesAllowing } from '../orders/state.js';
 import type { Queries } from './queries.js';
-import { fromDbTime, type ActivityRow, type OrderRow } from './schema.js';
-import type { Selectable } from 'kysely';
+import { type ActivityRow, fromDbTime, type OrderRow } from './schema.js';
 
 /**
  * How an adapter runs a compiled statement on its connection (or inside its transaction).
@@ -98,7 +97,13 @@ export function transactionPorts(exec: Executor, q: Queries): Tx {
       async claimUnpublished({ owner, now, until, olderThan, limit }) {
         const rows = await exec.rows(q.claimUnpublished(owner, now, until, olderThan, limit));
         return rows
-          .map((r) => ({ id: r.id, subject: r.subject, payload: r.payload, headers: JSON.parse(r.headers) as Record<string, string>, createdAt: fromDbTime(r.created_at as Time) }))
+          .map((r) => ({
+            id: r.id,
+            subject: r.subject,
+            payload: r.payload,
+            headers: JSON.parse(r.headers) as Record<string, string>,
+            createdAt: fromDbTime(r.created_at as Time),
+          }))
           .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
       },
     },

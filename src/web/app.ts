@@ -1,22 +1,22 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, LogController } from 'fastify';
+import { type OperatorToken, resolveOperatorToken } from '../config/operator-token.js';
 import { childTraceparent, newTraceId, TRACEPARENT, traceIdFrom } from '../events/trace.js';
+import { httpDuration } from '../observability/metrics.js';
+import { StorageUnavailableError } from '../orders/errors.js';
 import type { Runtime } from '../runtime/context.js';
+import { EdgeError } from './edge/refuse.js';
+import { API_ERRORS, apiError, BODY_LIMIT_BYTES, fromFastifyError } from './errors.js';
 import { wantsJson } from './negotiate.js';
+import livePlugin from './plugins/app/live.js';
 import ordersPlugin from './plugins/app/orders.js';
 import security, { clientErrorHandler, frameworkErrors } from './plugins/external/security.js';
-import { resolveOperatorToken, type OperatorToken } from '../config/operator-token.js';
-import { EdgeError } from './edge/refuse.js';
-import signinRoutes from './routes/signin.js';
 import views from './plugins/external/views.js';
-import ordersRoutes from './routes/orders/index.js';
 import dashboardRoutes from './routes/dashboard/index.js';
-import livePlugin from './plugins/app/live.js';
-import rootRoutes from './routes/root.js';
 import opsRoutes from './routes/ops.js';
-import { httpDuration } from '../observability/metrics.js';
+import ordersRoutes from './routes/orders/index.js';
+import rootRoutes from './routes/root.js';
+import signinRoutes from './routes/signin.js';
 import { correlationIdHeader } from './schemas.js';
-import { API_ERRORS, apiError, BODY_LIMIT_BYTES, fromFastifyError } from './errors.js';
-import { StorageUnavailableError } from '../orders/errors.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
 /** A request slower than this is logged at warn (the others at debug). */

@@ -1,5 +1,5 @@
-import type { Activity, Order } from '../orders/order.js';
 import { formatCents } from '../orders/money.js';
+import type { Activity, Order } from '../orders/order.js';
 import { FINAL_STATUSES } from '../orders/state.js';
 
 /** The order as the API (and the live order page) sees it. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseAmount, type AmountProblem } from '../orders/money.js';
+import { type AmountProblem, parseAmount } from '../orders/money.js';
 
 /** Every HTTP input orderflow accepts, in one place. */
 
@@ -19,14 +19,12 @@ export const orderInput = z.object({
     .toLowerCase()
     .max(254, 'An email address has at most 254 characters.')
     .pipe(z.email({ error: 'Enter a valid email address, like ada@example.com.' })),
-  amount: z
-    .union([z.string(), z.number()], { error: 'Enter an amount, like 12.50.' })
-    .transform((v, ctx) => {
-      const r = parseAmount(v);
-      if (r.ok) return r.cents;
-      ctx.addIssue({ code: 'custom', message: AMOUNT_MESSAGES[r.problem] });
-      return z.NEVER;
-    }),
+  amount: z.union([z.string(), z.number()], { error: 'Enter an amount, like 12.50.' }).transform((v, ctx) => {
+    const r = parseAmount(v);
+    if (r.ok) return r.cents;
+    ctx.addIssue({ code: 'custom', message: AMOUNT_MESSAGES[r.problem] });
+    return z.NEVER;
+  }),
 });
 export type OrderInput = z.output<typeof orderInput>;
 

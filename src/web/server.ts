@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Runtime } from '../runtime/context.js';
 import { resolveOperatorToken, signInUrl } from '../config/operator-token.js';
+import type { Runtime } from '../runtime/context.js';
 import { buildApp } from './app.js';
 
 const STREAMS_GRACE_MS = 1000;

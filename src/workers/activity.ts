@@ -1,10 +1,10 @@
 import type { JsMsg, Subscription } from 'nats';
 import { ORDER_SUBJECTS_WILDCARD, parseEvent } from '../events/contracts.js';
-import { recordActivity } from '../orders/activity.js';
 import { ACK, pullClient, runPullConsumer, type Verdict } from '../nats/consumer.js';
 import { publishDeadLetter } from '../nats/dead-letters.js';
-import { eventsConsumed } from '../observability/metrics.js';
 import { ACTIVITY_CONSUMER, recreateMissing, topologyOptions } from '../nats/topology.js';
+import { eventsConsumed } from '../observability/metrics.js';
+import { recordActivity } from '../orders/activity.js';
 import type { Runtime } from '../runtime/context.js';
 
 export const LIVE_CONSUMER_NAME = 'activity-live';
@@ -42,7 +42,14 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
             eventsConsumed.inc({ consumer: LIVE_CONSUMER_NAME, subject: msg.subject, outcome: 'reject' in v ? 'dead_letter' : 'ack' });
             if (!('reject' in v)) return;
             log.warn({ subject: msg.subject, reason: v.reject }, 'bad message dead-lettered');
-            await publishDeadLetter(rt.js, { consumer: LIVE_CONSUMER_NAME, subject: msg.subject, data: msg.data, headers: msg.headers, error: v.reject, deliveries: 1 });
+            await publishDeadLetter(rt.js, {
+              consumer: LIVE_CONSUMER_NAME,
+              subject: msg.subject,
+              data: msg.data,
+              headers: msg.headers,
+              error: v.reject,
+              deliveries: 1,
+            });
           })
           .catch((e) => log.error({ err: e, subject: msg.subject }, 'could not record event'));
       },

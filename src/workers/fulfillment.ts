@@ -27,7 +27,10 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const maxDelayMs = rt.config.JOB_MAX_DELAY_MS;
   // A wiped store: this worker re-creates its stream and consumers (create only, see nats/auth).
   const ensure = async () => {
-    const created = await recreateMissing(await rt.nats.default.jetstreamManager(), topologyOptions(rt.config), [FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER]);
+    const created = await recreateMissing(await rt.nats.default.jetstreamManager(), topologyOptions(rt.config), [
+      FULFILLMENT_CONSUMER,
+      FULFILLMENT_DELAY_CONSUMER,
+    ]);
     if (created.length) log.warn({ created }, 're-created what the NATS server had lost');
   };
   // The consumers' own client has a short API timeout (see PULL_API_TIMEOUT_MS); moves use rt.js.

@@ -1,12 +1,12 @@
 import type { Service } from 'nats';
 import { PaymentsValidate } from '../events/contracts.js';
 import { decode } from '../events/decode.js';
-import { publishDeadLetter } from '../nats/dead-letters.js';
 import { Headers } from '../events/envelope.js';
 import { correlationHeaders, encodeJson } from '../nats/codec.js';
+import { publishDeadLetter } from '../nats/dead-letters.js';
+import { paymentRequestsHandled } from '../observability/metrics.js';
 import { decidePayment } from '../payments/policy.js';
 import type { Runtime } from '../runtime/context.js';
-import { paymentRequestsHandled } from '../observability/metrics.js';
 
 export const PAYMENTS_SERVICE = { name: 'payments', version: '1.0.0' } as const;
 

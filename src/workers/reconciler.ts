@@ -1,7 +1,7 @@
 import { onReconnect } from '../nats/connections.js';
-import { reconcileOnce, type ReconcileReport } from '../orders/reconcile.js';
-import { orderDeps, type Runtime } from '../runtime/context.js';
 import { reconciled } from '../observability/metrics.js';
+import { type ReconcileReport, reconcileOnce } from '../orders/reconcile.js';
+import { orderDeps, type Runtime } from '../runtime/context.js';
 
 export interface ReconcilerOptions {
   intervalMs?: number;

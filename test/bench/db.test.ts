@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBenchDb, type BenchDb } from '../../bench/db.js';
+import { type BenchDb, openBenchDb } from '../../bench/db.js';
 import { migratePostgres } from '../../src/storage/postgres/migrate.js';
 import { dbTime } from '../../src/storage/schema.js';
 import { migrate as migrateSqlite } from '../../src/storage/sqlite/migrate.js';
-import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
+import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
 
 // The bench reads orderflow's tables itself (bench/db.ts): the same rows, written as orderflow
 // writes them (UTC text into each backend's real schema, from its real migrations), must read
@@ -27,8 +27,14 @@ const ROWS: [string, unknown[]][] = [
     'INSERT INTO orders (id, reference, customer_email, amount_cents, status, correlation_id, created_at, updated_at, shipped_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
     [id, `REF-${id}`, 'x@example.com', 1250, status, `corr-${id}`, at(created), at(created), shipped === null ? null : at(shipped)],
   ]),
-  ['INSERT INTO outbox (id, subject, payload, headers, created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6)', ['o1', 'orders.created', '{}', '{}', at(1), at(2)]],
-  ['INSERT INTO outbox (id, subject, payload, headers, created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6)', ['o2', 'orders.paid', '{}', '{}', at(5), null]],
+  [
+    'INSERT INTO outbox (id, subject, payload, headers, created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    ['o1', 'orders.created', '{}', '{}', at(1), at(2)],
+  ],
+  [
+    'INSERT INTO outbox (id, subject, payload, headers, created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    ['o2', 'orders.paid', '{}', '{}', at(5), null],
+  ],
   ...(
     [
       ['e1', 'orders.created', 'a', 0.5],
@@ -87,7 +93,13 @@ describe.each([
   });
 
   it("reads each order's shipped_at and the activity events as the same instants", async () => {
-    expect(await db.shippedAt(new Date(T0 + 1000))).toEqual(new Map([['b', undefined], ['c', undefined], ['d', undefined]]));
+    expect(await db.shippedAt(new Date(T0 + 1000))).toEqual(
+      new Map([
+        ['b', undefined],
+        ['c', undefined],
+        ['d', undefined],
+      ]),
+    );
     expect((await db.shippedAt(new Date(T0))).get('a')).toBe(T0 + 3000);
     expect(await db.lastActivityId()).toBe(3);
     const events = await db.events(0, 'activity', ['orders.created', 'orders.shipped']);
@@ -96,6 +108,8 @@ describe.each([
       { order_id: 'b', subject: 'orders.created', occurred_at: T0 + 1500 },
       { order_id: 'a', subject: 'orders.shipped', occurred_at: T0 + 2500 },
     ]);
-    expect(await db.events(1, 'activity', ['orders.shipped', 'orders.shipped'])).toEqual([{ order_id: 'a', subject: 'orders.shipped', occurred_at: T0 + 2500 }]);
+    expect(await db.events(1, 'activity', ['orders.shipped', 'orders.shipped'])).toEqual([
+      { order_id: 'a', subject: 'orders.shipped', occurred_at: T0 + 2500 },
+    ]);
   });
 });

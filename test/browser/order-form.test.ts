@@ -1,16 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testEnvSchema } from '../../src/config/env.js';
+import { startHeartbeat } from '../../src/observability/heartbeat.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startWeb } from '../../src/web/server.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startStack, TEST_OPERATOR_TOKEN, type TestStack } from '../helpers/stack.js';
-import { testEnvSchema } from '../../src/config/env.js';
-import { startHeartbeat } from '../../src/observability/heartbeat.js';
 
 /** A person at the order form, in Debian's Chromium driven by playwright-core. */
 const CHROMIUM = testEnvSchema.parse(process.env).CHROMIUM_PATH;
@@ -43,7 +43,16 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -128,7 +137,11 @@ describe('the dashboard in a real browser', () => {
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 7));
     const shippedBefore = Number(await page.locator('[data-status=shipped]').innerText());
 
-    const r = await fetch(`${baseUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ customer_email: 'dash@example.com', amount: '19.99' }) });
+    const r = await fetch(`${baseUrl}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ customer_email: 'dash@example.com', amount: '19.99' }),
+    });
     const { reference } = (await r.json()) as { reference: string };
 
     await expect.poll(() => page.locator('#events').innerText(), { timeout: 10_000 }).toContain(`${reference} shipped`);

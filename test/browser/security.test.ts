@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { headers } from 'nats';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorTokenPath } from '../../src/config/operator-token.js';
 import type { Runtime } from '../../src/runtime/context.js';
@@ -73,7 +73,16 @@ beforeAll(async () => {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -127,7 +136,9 @@ describe('a page on another origin, visited by a signed-in operator', () => {
           if (r.url() === target && r.request().method() === 'POST') statuses.push(r.status());
         };
         page.on('response', seen);
-        const formAnswer = page.waitForResponse((r) => r.url() === target && r.request().method() === 'POST' && r.request().resourceType() === 'document', { timeout: 10_000 });
+        const formAnswer = page.waitForResponse((r) => r.url() === target && r.request().method() === 'POST' && r.request().resourceType() === 'document', {
+          timeout: 10_000,
+        });
         // The page submits itself while loading, which "interrupts" goto: that is the attack working as written.
         await page.goto(`http://${host}:${attackerPort}/?i=${i}`, { waitUntil: 'commit' }).catch(() => undefined);
         await formAnswer;
@@ -157,7 +168,14 @@ describe('a page on another origin, visited by a signed-in operator', () => {
     await expect.poll(() => page.locator('#tool-publish output').innerText(), { timeout: 10_000 }).toContain('demo.hello');
 
     // A dead-letter retry says what became of it.
-    const job = { job_id: crypto.randomUUID(), name: 'demo', payload: { message: 'again', fail: false }, dispatched_at: new Date().toISOString(), run_at: new Date().toISOString(), correlation_id: 'dlq-ui' };
+    const job = {
+      job_id: crypto.randomUUID(),
+      name: 'demo',
+      payload: { message: 'again', fail: false },
+      dispatched_at: new Date().toISOString(),
+      run_at: new Date().toISOString(),
+      correlation_id: 'dlq-ui',
+    };
     const h = headers();
     h.set('Orderflow-Dlq-Subject', 'jobs.fulfillment.demo');
     h.set('Orderflow-Dlq-Consumer', 'jobs-fulfillment');
@@ -167,7 +185,9 @@ describe('a page on another origin, visited by a signed-in operator', () => {
     const { seq } = await (await stack.connect()).jetstream().publish('dlq.jobs-fulfillment', new TextEncoder().encode(JSON.stringify(job)), { headers: h });
     await page.reload();
     await page.click(`#dlq button`);
-    await expect.poll(() => page.locator('#dlq-result').innerText(), { timeout: 10_000 }).toBe(`Dead letter #${seq} went back to jobs.fulfillment.demo for jobs-fulfillment.`);
+    await expect
+      .poll(() => page.locator('#dlq-result').innerText(), { timeout: 10_000 })
+      .toBe(`Dead letter #${seq} went back to jobs.fulfillment.demo for jobs-fulfillment.`);
     await page.close();
   });
 });

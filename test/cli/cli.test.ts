@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
-import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { publishToStream } from '../../src/nats/publish.js';
+import { type NatsServerProcess, startNatsServer } from '../../src/nats/server-process.js';
 import { eventMessage } from '../../src/outbox/outbox.js';
 import { dbTime, n, testDb } from '../helpers/db.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
@@ -34,7 +34,12 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     const top = await runCli(['--help'], env);
     expect(top.code).toBe(0);
     for (const cmd of ['start', 'setup', 'web', 'worker', 'dlq', 'check']) expect(top.stdout).toContain(cmd);
-    for (const args of [['worker', '--help'], ['setup', '--help'], ['dlq', 'retry', '--help'], ['start', '--help']]) {
+    for (const args of [
+      ['worker', '--help'],
+      ['setup', '--help'],
+      ['dlq', 'retry', '--help'],
+      ['start', '--help'],
+    ]) {
       const r = await runCli(args, env);
       expect(r.code, args.join(' ')).toBe(0);
       expect(r.stdout).toContain('Usage: orderflow');
@@ -76,7 +81,9 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     const w = spawnCli('payments', ['worker', 'payments'], env);
     try {
       await w.waitFor(/payment responder ready/);
-      const reply = await nc.request('payments.validate', new TextEncoder().encode(JSON.stringify({ order_id: 'cli-1', amount_cents: 100 })), { timeout: 3000 });
+      const reply = await nc.request('payments.validate', new TextEncoder().encode(JSON.stringify({ order_id: 'cli-1', amount_cents: 100 })), {
+        timeout: 3000,
+      });
       expect(reply.json()).toMatchObject({ approved: true, order_id: 'cli-1' });
     } finally {
       const started = Date.now();
@@ -87,12 +94,27 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
   });
 
   it('worker activity records an event published while it was not running', async () => {
-    const e = createEvent(OrderEvents.created, { order_id: 'cli-order', reference: 'ORD-DDDDDDDD', customer_email: 'c@example.com', amount_cents: 5, currency: 'USD' }, { correlationId: 'cli' });
+    const e = createEvent(
+      OrderEvents.created,
+      { order_id: 'cli-order', reference: 'ORD-DDDDDDDD', customer_email: 'c@example.com', amount_cents: 5, currency: 'USD' },
+      { correlationId: 'cli' },
+    );
     await publishToStream(nc.jetstream(), eventMessage(e));
     const w = spawnCli('activity', ['worker', 'activity'], env);
     const db = testDb(env.DATABASE_URL!);
     try {
-      await waitFor(async () => n(await db.selectFrom('nats_activities').select((eb) => eb.fn.countAll().as('n')).where('event_id', '=', e.event_id).executeTakeFirst()) === 1, 15_000, 'activity row');
+      await waitFor(
+        async () =>
+          n(
+            await db
+              .selectFrom('nats_activities')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .where('event_id', '=', e.event_id)
+              .executeTakeFirst(),
+          ) === 1,
+        15_000,
+        'activity row',
+      );
       await w.waitFor(/orders\.created/);
     } finally {
       await db.destroy();
@@ -109,10 +131,14 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     try {
       await w.waitFor(/consuming/);
       await nc.jetstream().publish('jobs.fulfillment.fulfill-order', new TextEncoder().encode('{"poison":true}'));
-      const listed = await waitFor(async () => {
-        const l = JSON.parse((await runCli(['dlq', 'list', '--json'], env)).stdout) as { total: number; items: { seq: number }[] };
-        return l.total === 1 ? l : null;
-      }, 15_000, 'one dead letter');
+      const listed = await waitFor(
+        async () => {
+          const l = JSON.parse((await runCli(['dlq', 'list', '--json'], env)).stdout) as { total: number; items: { seq: number }[] };
+          return l.total === 1 ? l : null;
+        },
+        15_000,
+        'one dead letter',
+      );
       const seq = listed.items[0]!.seq;
       const human = await runCli(['dlq', 'list'], env);
       expect(human.stdout).toMatch(new RegExp(`#${seq} .* jobs-fulfillment  jobs\\.fulfillment\\.fulfill-order  deliveries=1 +bad job envelope`));
@@ -121,10 +147,14 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
       expect(show.stdout).toContain('Orderflow-Dlq-Consumer: jobs-fulfillment');
       // Retried while its cause is not fixed, it comes straight back as a new dead letter.
       expect((await runCli(['dlq', 'retry', String(seq)], env)).stdout).toContain(`#${seq}: retried`);
-      await waitFor(async () => {
-        const l = JSON.parse((await runCli(['dlq', 'list', '--json'], env)).stdout) as { total: number; items: { seq: number }[] };
-        return l.total === 1 && l.items[0]!.seq !== seq;
-      }, 15_000, 'the retried poison dead-lettered again');
+      await waitFor(
+        async () => {
+          const l = JSON.parse((await runCli(['dlq', 'list', '--json'], env)).stdout) as { total: number; items: { seq: number }[] };
+          return l.total === 1 && l.items[0]!.seq !== seq;
+        },
+        15_000,
+        'the retried poison dead-lettered again',
+      );
       expect((await runCli(['dlq', 'purge'], env)).stdout).toContain('purged 1 dead letter(s)');
       expect((await runCli(['dlq', 'show', String(seq)], env)).code).toBe(1);
     } finally {
@@ -136,11 +166,40 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     const db = testDb(env.DATABASE_URL!);
     try {
       const now = dbTime(new Date());
-      const order = (id: string, status: string) => ({ id, reference: `ORD-CHK${id}`, customer_email: 'chk@example.com', amount_cents: 500, status, correlation_id: `c-${id}`, created_at: now, updated_at: now });
-      await db.insertInto('orders').values([order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')]).execute();
+      const order = (id: string, status: string) => ({
+        id,
+        reference: `ORD-CHK${id}`,
+        customer_email: 'chk@example.com',
+        amount_cents: 500,
+        status,
+        correlation_id: `c-${id}`,
+        created_at: now,
+        updated_at: now,
+      });
+      await db
+        .insertInto('orders')
+        .values([order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')])
+        .execute();
       // Order 0001 shipped twice as the activity consumer received it: two events, two event ids.
-      const activity = (orderId: string, subject: string) => ({ consumer: 'activity', subject, event_id: crypto.randomUUID(), event_type: subject, order_id: orderId, summary: 's', payload: '{}', occurred_at: now });
-      await db.insertInto('nats_activities').values([activity('0001', 'orders.shipped'), activity('0001', 'orders.shipped'), activity('0004', 'orders.shipped'), activity('0002', 'orders.declined')]).execute();
+      const activity = (orderId: string, subject: string) => ({
+        consumer: 'activity',
+        subject,
+        event_id: crypto.randomUUID(),
+        event_type: subject,
+        order_id: orderId,
+        summary: 's',
+        payload: '{}',
+        occurred_at: now,
+      });
+      await db
+        .insertInto('nats_activities')
+        .values([
+          activity('0001', 'orders.shipped'),
+          activity('0001', 'orders.shipped'),
+          activity('0004', 'orders.shipped'),
+          activity('0002', 'orders.declined'),
+        ])
+        .execute();
       await db.insertInto('outbox').values({ id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}', created_at: now }).execute();
     } finally {
       await db.destroy();

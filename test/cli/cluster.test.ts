@@ -1,7 +1,7 @@
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIVITY_CONSUMER, JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
-import { startClusterStack, type ClusterStack } from '../helpers/cluster.js';
+import { type ClusterStack, startClusterStack } from '../helpers/cluster.js';
 import { runCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
@@ -36,7 +36,10 @@ describe('a cluster’s streams', { timeout: 120_000 }, () => {
     expect(setup.stdout).toContain('stream JOBS: updated');
     expect(setup.stdout).toContain('stream DLQ: updated');
 
-    for (const [stream, count] of [[ORDERS_STREAM, MESSAGES], [JOBS_STREAM, 5]] as const) {
+    for (const [stream, count] of [
+      [ORDERS_STREAM, MESSAGES],
+      [JOBS_STREAM, 5],
+    ] as const) {
       const info = await waitFor(
         async () => {
           const i = await jsm.streams.info(stream);
@@ -50,10 +53,14 @@ describe('a cluster’s streams', { timeout: 120_000 }, () => {
       expect(new Set([info.cluster!.leader, ...info.cluster!.replicas!.map((r) => r.name)])).toEqual(new Set(['n1', 'n2', 'n3']));
     }
     // The durable consumer kept its position and follows its stream to three replicas.
-    const activity = await waitFor(async () => {
-      const c = await jsm.consumers.info(ORDERS_STREAM, ACTIVITY_CONSUMER.config.durable_name);
-      return c.cluster?.replicas?.length === 2 ? c : undefined;
-    }, 60_000, 'the activity consumer on three nodes');
+    const activity = await waitFor(
+      async () => {
+        const c = await jsm.consumers.info(ORDERS_STREAM, ACTIVITY_CONSUMER.config.durable_name);
+        return c.cluster?.replicas?.length === 2 ? c : undefined;
+      },
+      60_000,
+      'the activity consumer on three nodes',
+    );
     expect(activity.num_pending).toBe(MESSAGES);
 
     const again = await runCli(['setup'], { ...stack.env, NATS_STREAM_REPLICAS: '3' }, 60_000);
@@ -66,7 +73,11 @@ describe('a cluster’s streams', { timeout: 120_000 }, () => {
     expect(r.stdout).toMatch(new RegExp(`ORDERS\\s+orders\\.>\\s+R3\\s+n[123]\\s+${MESSAGES}\\s`));
     expect(r.stdout.match(/^ {2}replica {2}n[123]\s+current\s+lag\s+\d+\s+active [\d.]+ s ago$/gm)).toHaveLength(6);
     expect(r.stdout).toMatch(new RegExp(`consumer activity\\s+pending\\s+${MESSAGES}\\s+ack pending\\s+0\\s+redelivered\\s+0\\s+leader n[123]`));
-    const json = JSON.parse((await runCli(['nats', 'streams', '--json'], stack.env)).stdout) as { config: { name: string }; cluster: { leader: string; replicas: unknown[] }; consumers: { name: string; num_pending: number }[] }[];
+    const json = JSON.parse((await runCli(['nats', 'streams', '--json'], stack.env)).stdout) as {
+      config: { name: string };
+      cluster: { leader: string; replicas: unknown[] };
+      consumers: { name: string; num_pending: number }[];
+    }[];
     const orders = json.find((s) => s.config.name === ORDERS_STREAM)!;
     expect(orders.cluster.replicas).toHaveLength(2);
     expect(orders.consumers.find((c) => c.name === 'activity')?.num_pending).toBe(MESSAGES);

@@ -6,9 +6,9 @@ import { orderDeps, type Runtime } from '../../src/runtime/context.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { runCli, spawnCli } from '../helpers/processes.js';
 import { n } from '../helpers/db.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { runCli, spawnCli } from '../helpers/processes.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 let stack: TestStack;
 let web: Runtime;
@@ -16,14 +16,22 @@ let nc: NatsConnection;
 const stops: (() => Promise<void>)[] = [];
 const ids: string[] = [];
 const activityRows = async (orderId?: string) =>
-  n(await stack.db().selectFrom('nats_activities').select((eb) => eb.fn.countAll().as('n')).$if(orderId !== undefined, (q) => q.where('order_id', '=', orderId!)).executeTakeFirst());
+  n(
+    await stack
+      .db()
+      .selectFrom('nats_activities')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .$if(orderId !== undefined, (q) => q.where('order_id', '=', orderId!))
+      .executeTakeFirst(),
+  );
 
 beforeAll(async () => {
   stack = await startStack();
   web = await stack.runtime('web');
   const w = await stack.runtime('workers');
   stops.push((await startPaymentResponder(w)).stop, startActivityWorker(w).stop, startFulfillmentWorker(w).stop);
-  for (const amount of [100, 200, 2_000_000]) ids.push((await placeOrder(orderDeps(web), { customerEmail: 'i@example.com', amountCents: amount, correlationId: `c-${amount}` })).id);
+  for (const amount of [100, 200, 2_000_000])
+    ids.push((await placeOrder(orderDeps(web), { customerEmail: 'i@example.com', amountCents: amount, correlationId: `c-${amount}` })).id);
   await waitFor(async () => (await activityRows()) >= 8, 10_000, 'every event recorded'); // 3 created, 2 paid, 1 declined, 2 shipped
   nc = await stack.connect();
 });
@@ -94,7 +102,9 @@ describe('inspection and replay commands', { timeout: 120_000 }, () => {
   it('a failure is one line naming the cause, the fix and the NATS server or database used', async () => {
     const nope = await runCli(['nats', 'consumers', 'NOPE'], stack.env);
     expect(nope.code).toBe(1);
-    expect(nope.stderr.trim().split('\n')).toEqual([expect.stringMatching(/no stream named NOPE; the streams are .*ORDERS.*\[NATS nats:\/\/127\.0\.0\.1:\d+\]$/)]);
+    expect(nope.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/no stream named NOPE; the streams are .*ORDERS.*\[NATS nats:\/\/127\.0\.0\.1:\d+\]$/),
+    ]);
     const missing = `${stack.dir}/elsewhere/orderflow.db`;
     const check = await runCli(['check'], { ...stack.env, DATABASE_URL: `file:${missing}` });
     expect(check.code).toBe(1);
@@ -124,11 +134,15 @@ describe('inspection and replay commands', { timeout: 120_000 }, () => {
       expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'ok', process: 'payments' });
       expect(await (await fetch(`${url}/ready`)).json()).toMatchObject({ ready: true });
       // Another responder shares the queue group: ask until this one has answered some.
-      const metrics = await waitFor(async () => {
-        await nc.request('payments.validate', new TextEncoder().encode('{"order_id":"m","amount_cents":5}'), { timeout: 2000 });
-        const text = await (await fetch(`${url}/metrics`)).text();
-        return /orderflow_payment_requests_handled_total\{outcome="approved"\} [1-9]/.test(text) && text;
-      }, 15_000, 'a request counted by this responder');
+      const metrics = await waitFor(
+        async () => {
+          await nc.request('payments.validate', new TextEncoder().encode('{"order_id":"m","amount_cents":5}'), { timeout: 2000 });
+          const text = await (await fetch(`${url}/metrics`)).text();
+          return /orderflow_payment_requests_handled_total\{outcome="approved"\} [1-9]/.test(text) && text;
+        },
+        15_000,
+        'a request counted by this responder',
+      );
       expect(metrics).toContain('orderflow_process_resident_memory_bytes');
       // System-wide gauges come from the web app alone: this process could not keep them current.
       expect(metrics).not.toMatch(/orderflow_dead_letters|orderflow_orders\b|orderflow_consumer_pending/);

@@ -1,14 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { get } from 'node:http';
 import { connect } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env.js';
 import { OrderEvents } from '../../src/events/contracts.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
-import { freePort, isAlive, runCli, spawnCli, type Running } from '../helpers/processes.js';
+import { freePort, isAlive, type Running, runCli, spawnCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-start-'));
@@ -18,7 +18,13 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const READY_LINE = { web: 'listening on', payments: 'payment responder ready', fulfillment: 'consuming', activity: 'consuming', reconciler: 'reconciler running' };
+const READY_LINE = {
+  web: 'listening on',
+  payments: 'payment responder ready',
+  fulfillment: 'consuming',
+  activity: 'consuming',
+  reconciler: 'reconciler running',
+};
 /** The line each instance prints once it works (`web`, or `web-2` under --scale). */
 const ready = (instance: string) => new RegExp(`\\[${instance}\\]\\s+.*${READY_LINE[instance.replace(/-\d+$/, '') as keyof typeof READY_LINE]}`);
 const READY = Object.keys(READY_LINE).map(ready);
@@ -26,7 +32,14 @@ const READY = Object.keys(READY_LINE).map(ready);
 async function startAll(name: string, extra: Record<string, string> = {}, args: string[] = [], opts: { detached?: boolean } = {}) {
   const [natsPort, webPort] = [await freePort(), await freePort()];
   const data = join(dir, name);
-  const env = { NATS_URL: `nats://127.0.0.1:${natsPort}`, PORT: String(webPort), DATA_DIR: data, DATABASE_URL: `file:${join(data, 'orderflow.db')}`, LOG_LEVEL: 'info', ...extra };
+  const env = {
+    NATS_URL: `nats://127.0.0.1:${natsPort}`,
+    PORT: String(webPort),
+    DATA_DIR: data,
+    DATABASE_URL: `file:${join(data, 'orderflow.db')}`,
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
   const run = spawnCli(name, ['start', ...args], env, { stdin: true, ...opts });
   runs.push(run);
   // A bound for a busy machine (tsx compiles the sources first), not a timing assertion.
@@ -60,10 +73,14 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
-    await waitFor(async () => {
-      const o = (await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string };
-      return o.status === 'shipped';
-    }, 10_000, 'order shipped');
+    await waitFor(
+      async () => {
+        const o = (await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string };
+        return o.status === 'shipped';
+      },
+      10_000,
+      'order shipped',
+    );
 
     // The printed sign-in link (as Jupyter's): it sets the session cookie and leaves the token behind.
     const link = /dashboard \(operators\): (http:\/\/\S+)/.exec(run.output())?.[1];
@@ -72,7 +89,10 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     const signin = await fetch(link!, { redirect: 'manual' });
     expect(signin.status).toBe(303);
     expect(signin.headers.get('location')).toBe('/dashboard');
-    const cookie = signin.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const cookie = signin.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     expect((await fetch(`${base}/dashboard/data`, { headers: { accept: 'application/json', cookie } })).status).toBe(200);
 
     expect(await run.stop('SIGINT', 20_000)).toBe(0);
@@ -99,8 +119,13 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
       body: JSON.stringify({ customer_email: 'p@b.co', amount: '3.00' }),
     });
     expect(((await pending.json()) as { status: string }).status).toBe('payment_pending');
-    const workers = async () => ((await (await fetch(`${base}/dashboard/data`, { headers: operator() })).json()) as { workers: { name: string; pid: number; status: string }[] }).workers;
-    await waitFor(async () => (await workers()).some((w) => w.name === 'payments' && w.pid === before.payments && w.status === 'stopped'), 10_000, 'payments shown as stopped');
+    const workers = async () =>
+      ((await (await fetch(`${base}/dashboard/data`, { headers: operator() })).json()) as { workers: { name: string; pid: number; status: string }[] }).workers;
+    await waitFor(
+      async () => (await workers()).some((w) => w.name === 'payments' && w.pid === before.payments && w.status === 'stopped'),
+      10_000,
+      'payments shown as stopped',
+    );
 
     run.child.stdin!.write('start payments\n');
     await waitFor(() => (run.output().match(/payment responder ready/g) ?? []).length >= 2, 30_000, 'payments started again');
@@ -148,7 +173,9 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     }
   });
 
-  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', { timeout: 420_000 }, async () => {
+  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', {
+    timeout: 420_000,
+  }, async () => {
     const kinds = Object.keys(READY_LINE);
     const instances = kinds.flatMap((k) => [`${k}-1`, `${k}-2`]);
     const { run, natsPid, base, operator, env } = await startAll('scale', {}, ['--scale', kinds.map((k) => `${k}=2`).join(',')], { detached: true });
@@ -205,8 +232,10 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
         expect(r.status).toBe(201);
         placed.push({ id: ((await r.json()) as { id: string }).id, approved: amount !== '12000.00' });
       }
-      const statusOf = async (id: string) => ((await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string }).status;
-      for (const o of placed) await waitFor(async () => (await statusOf(o.id)) === (o.approved ? 'shipped' : 'payment_declined'), 60_000, `order ${o.id} final`);
+      const statusOf = async (id: string) =>
+        ((await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string }).status;
+      for (const o of placed)
+        await waitFor(async () => (await statusOf(o.id)) === (o.approved ? 'shipped' : 'payment_declined'), 60_000, `order ${o.id} final`);
       const approved = placed.filter((o) => o.approved);
       await waitFor(() => approved.every((o) => shippedOnWire.has(o.id)), 10_000, 'every shipment seen on the wire');
       await nc.flush();
@@ -219,28 +248,44 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     // The dashboard shows every instance, up.
     type Row = { name: string; instance: string; pid: number; status: string };
     const rows = async () => ((await (await fetch(`${base}/dashboard/data`, { headers: operator() })).json()) as { workers: Row[] }).workers;
-    const all = await waitFor(async () => {
-      const w = await rows();
-      return instances.every((i) => w.some((r) => r.instance === i && r.pid === before[i] && r.status === 'up')) ? w : null;
-    }, 20_000, 'every instance up on the dashboard');
+    const all = await waitFor(
+      async () => {
+        const w = await rows();
+        return instances.every((i) => w.some((r) => r.instance === i && r.pid === before[i] && r.status === 'up')) ? w : null;
+      },
+      20_000,
+      'every instance up on the dashboard',
+    );
     expect(all.map((r) => r.instance).sort()).toEqual([...instances].sort());
 
     // Restarts are per instance: payments-2 gets a new pid, payments-1 keeps its own.
     run.child.stdin!.write('restart payments-2\n');
     await run.waitFor(/payments-2 stopped \(code 0\); starting it again/, 20_000);
-    const after = await waitFor(async () => {
-      const p = await pids(run, 'reconciler-2');
-      return p['payments-2'] && p['payments-2'] !== before['payments-2'] ? p : null;
-    }, 30_000, 'payments-2 running again');
+    const after = await waitFor(
+      async () => {
+        const p = await pids(run, 'reconciler-2');
+        return p['payments-2'] && p['payments-2'] !== before['payments-2'] ? p : null;
+      },
+      30_000,
+      'payments-2 running again',
+    );
     expect(after['payments-1']).toBe(before['payments-1']);
-    await waitFor(async () => (await rows()).some((r) => r.instance === 'payments-2' && r.pid === after['payments-2'] && r.status === 'up'), 20_000, 'the restarted copy on the dashboard');
+    await waitFor(
+      async () => (await rows()).some((r) => r.instance === 'payments-2' && r.pid === after['payments-2'] && r.status === 'up'),
+      20_000,
+      'the restarted copy on the dashboard',
+    );
 
     // `restart web` rolls, one copy at a time: the port answers every request meanwhile.
     const listening = (i: string) => run.output().match(new RegExp(`\\[${i}\\]\\s+.*listening on`, 'g'))?.length ?? 0;
     const [l1, l2] = [listening('web-1'), listening('web-2')];
     let [answered, failed, polling] = [0, [] as string[], true];
     const poll = (async () => {
-      while (polling) await servedBy().then(() => answered++, (err: Error) => failed.push(err.message));
+      while (polling)
+        await servedBy().then(
+          () => answered++,
+          (err: Error) => failed.push(err.message),
+        );
     })();
     run.child.stdin!.write('restart web\n');
     await waitFor(() => listening('web-1') > l1 && listening('web-2') > l2, 90_000, 'both web copies listening again');

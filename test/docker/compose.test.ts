@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { envSchema } from '../../src/config/env.js';
 import { program, workerNames } from '../../src/cli/main.js';
+import { envSchema } from '../../src/config/env.js';
 
 /**
  * No Docker engine runs these tests, so the compose file and the Dockerfile are checked by reading
@@ -56,15 +56,22 @@ describe('docker-compose.yml', () => {
       const { command, rest } = resolveCommand(s.command!);
       expect(command, `${name}: ${s.command!.join(' ')}`).not.toBe(program);
       expect(command.commands, `${name}: ${command.name()} needs a subcommand`).toHaveLength(0);
-      const positional = rest.filter((a, i) => !a.startsWith('-') && !(i > 0 && rest[i - 1]!.startsWith('--') && command.options.find((o) => o.long === rest[i - 1])?.required));
+      const positional = rest.filter(
+        (a, i) => !a.startsWith('-') && !(i > 0 && rest[i - 1]!.startsWith('--') && command.options.find((o) => o.long === rest[i - 1])?.required),
+      );
       if (command.name() === 'worker') expect(workerNames.options, name).toContain(positional[0]);
-      for (const flag of rest.filter((a) => a.startsWith('--'))) expect(command.options.map((o) => o.long), `${name}: ${flag}`).toContain(flag);
+      for (const flag of rest.filter((a) => a.startsWith('--')))
+        expect(
+          command.options.map((o) => o.long),
+          `${name}: ${flag}`,
+        ).toContain(flag);
     }
   });
 
   it('sets only environment variables the config schema knows', () => {
     const known = new Set(Object.keys(envSchema.shape));
-    for (const [name, s] of ours) for (const key of Object.keys(s.environment ?? {})) expect(known.has(key) || NODE_SETTINGS.has(key), `${name}: ${key}`).toBe(true);
+    for (const [name, s] of ours)
+      for (const key of Object.keys(s.environment ?? {})) expect(known.has(key) || NODE_SETTINGS.has(key), `${name}: ${key}`).toBe(true);
   });
 
   it('checks /ready of the web app and of every worker (on its --metrics-port)', () => {
@@ -88,19 +95,25 @@ describe('docker-compose.yml', () => {
       expect(flag(s, '--server_name'), name).toBe(name);
       expect(flag(s, '--cluster_name'), name).toBe('orderflow');
       expect(flag(s, '-c'), name).toBe('/auth/nats-server.conf');
-      const routes = flag(s, '--routes')!.split(',').map((r) => new URL(r).hostname);
+      const routes = flag(s, '--routes')!
+        .split(',')
+        .map((r) => new URL(r).hostname);
       expect(routes.sort(), name).toEqual(nodes.map(([n]) => n).filter((n) => n !== name));
       expect(s.healthcheck?.test.join(' '), name).toMatch(/healthz/);
       // Published client and monitoring ports are loopback's; the route port is not published.
       for (const p of s.ports ?? []) expect(p, name).toMatch(/^127\.0\.0\.1:\d+:(4222|8222)$/);
-      expect(s.volumes?.find((v) => v.endsWith(':/data')), name).toBe(`${name}-data:/data`);
+      expect(
+        s.volumes?.find((v) => v.endsWith(':/data')),
+        name,
+      ).toBe(`${name}-data:/data`);
     }
     expect(nodes.flatMap(([, s]) => s.ports ?? []).filter((p) => p.endsWith(':4222'))).toHaveLength(3);
   });
 
   it('gives every orderflow service all three nodes and R3 streams, started once every node is healthy', () => {
     for (const [name, s] of ours.filter(([n]) => n !== 'nats-auth')) {
-      for (const v of ['NATS_URL', 'NATS_ANALYTICS_URL']) expect(s.environment?.[v]?.split(','), `${name}: ${v}`).toEqual(['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222']);
+      for (const v of ['NATS_URL', 'NATS_ANALYTICS_URL'])
+        expect(s.environment?.[v]?.split(','), `${name}: ${v}`).toEqual(['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222']);
       expect(s.environment?.NATS_STREAM_REPLICAS, name).toBe('3');
       for (const n of ['nats-1', 'nats-2', 'nats-3']) expect(s.depends_on?.[n]?.condition, `${name} waits for ${n}`).toBe('service_healthy');
     }

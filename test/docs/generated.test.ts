@@ -24,7 +24,8 @@ describe('documentation generated from the code', () => {
     const known = new Set([...Object.keys(envSchema.shape), ...Object.keys(testEnvSchema.shape)]);
     const read = new Map<string, string>();
     for (const f of [...files(join(ROOT, 'src')), join(ROOT, 'bin/orderflow.mjs')])
-      for (const m of readFileSync(f, 'utf8').matchAll(/process\.env\.([A-Z_][A-Z0-9_]*)|process\.env\[['"]([A-Z_][A-Z0-9_]*)['"]\]/g)) read.set(m[1] ?? m[2]!, f);
+      for (const m of readFileSync(f, 'utf8').matchAll(/process\.env\.([A-Z_][A-Z0-9_]*)|process\.env\[['"]([A-Z_][A-Z0-9_]*)['"]\]/g))
+        read.set(m[1] ?? m[2]!, f);
     const unknown = [...read].filter(([name]) => !known.has(name) && !allowed.has(name));
     expect(unknown, 'add them to src/config/env.ts with a description').toEqual([]);
   });

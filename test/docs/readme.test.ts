@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, freePort, spawnCli, type Running } from '../helpers/processes.js';
+import { BIN, freePort, type Running, spawnCli } from '../helpers/processes.js';
 
 /**
  * The README's code blocks marked `bash runnable` run here, as a reader would paste them, against
@@ -21,7 +21,14 @@ let port: number;
 beforeAll(async () => {
   const natsPort = await freePort();
   port = await freePort();
-  env = { NATS_URL: `nats://127.0.0.1:${natsPort}`, PORT: String(port), DATA_DIR: join(dir, 'data'), DATABASE_URL: `file:${join(dir, 'data', 'orderflow.db')}`, LOG_LEVEL: 'warn', ORDERFLOW_PRETTY: '0' };
+  env = {
+    NATS_URL: `nats://127.0.0.1:${natsPort}`,
+    PORT: String(port),
+    DATA_DIR: join(dir, 'data'),
+    DATABASE_URL: `file:${join(dir, 'data', 'orderflow.db')}`,
+    LOG_LEVEL: 'warn',
+    ORDERFLOW_PRETTY: '0',
+  };
   run = spawnCli('start', ['start'], env);
   await run.waitFor(/order form: http/, 60_000);
   await run.waitFor(/\[reconciler\]/, 30_000).catch(() => undefined);
@@ -48,7 +55,12 @@ describe('the README’s runnable examples', { timeout: 150_000 }, () => {
     // npx orderflow resolves to bin/orderflow.mjs (checked above); calling it directly saves npm's
     // few seconds of start-up per line.
     const prelude = `npx() { if [ "$1" = orderflow ]; then shift; node ${JSON.stringify(BIN)} "$@"; else command npx "$@"; fi; }\n`;
-    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', prelude + script], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('bash', ['-euo', 'pipefail', '-c', prelude + script], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.status, `${script}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`).toBe(0);
   });
 });

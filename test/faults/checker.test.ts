@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEvent, MetricEvents, OrderEvents, parseEvent, PaymentsValidate, type Envelope } from '../../src/events/contracts.js';
+import { createEvent, type Envelope, MetricEvents, OrderEvents, PaymentsValidate, parseEvent } from '../../src/events/contracts.js';
 import { encodeJson, eventHeaders } from '../../src/nats/codec.js';
 import { publishToStream } from '../../src/nats/publish.js';
-import { eventMessage } from '../../src/outbox/outbox.js';
 import { ORDERS_STREAM } from '../../src/nats/topology.js';
+import { eventMessage } from '../../src/outbox/outbox.js';
 import { spawnProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
-import { System, type Check } from './harness.js';
+import { type Check, System } from './harness.js';
 
 /**
  * A check that has never failed proves nothing: each invariant of the fault suite's checker is
@@ -62,7 +62,9 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
   it('a second orders.shipped with a new event id: shipped twice, on the wire and in the activity records', async () => {
     const id = await placed('6.00');
     const first = await waitFor(() => storedShipped(id), 15_000, 'orders.shipped stored');
-    const second = createEvent(OrderEvents.shipped, first.data as { order_id: string; reference: string; shipped_at: string }, { correlationId: first.correlation_id });
+    const second = createEvent(OrderEvents.shipped, first.data as { order_id: string; reference: string; shipped_at: string }, {
+      correlationId: first.correlation_id,
+    });
     await publishToStream(sys.watch.nc.jetstream(), eventMessage(second));
     const c = await at();
     expect(c.wire.shippedTwice).toBe(1);
@@ -87,10 +89,14 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
       { correlationId: order.correlationId, causationId: shipped.event_id },
     );
     sys.watch.nc.publish(metric.type, encodeJson(metric), { headers: eventHeaders(metric) });
-    const c = await waitFor(async () => {
-      const c = await at();
-      return c.wire.metricsTwice ? c : null;
-    }, 15_000, 'metrics twice counted');
+    const c = await waitFor(
+      async () => {
+        const c = await at();
+        return c.wire.metricsTwice ? c : null;
+      },
+      15_000,
+      'metrics twice counted',
+    );
     expect(c.wire.metricsTwice).toBe(1);
     expect(c.violations).toContain('1 order(s) with two metrics.orders for one shipment');
   });
@@ -112,7 +118,11 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
       queue: PaymentsValidate.queueGroup,
       callback: (_err, m) => {
         const req = PaymentsValidate.request.parse(m.json());
-        m.respond(new TextEncoder().encode(JSON.stringify({ approved: false, transaction_id: null, order_id: req.order_id, amount_cents: req.amount_cents, reason: 'rogue' })));
+        m.respond(
+          new TextEncoder().encode(
+            JSON.stringify({ approved: false, transaction_id: null, order_id: req.order_id, amount_cents: req.amount_cents, reason: 'rogue' }),
+          ),
+        );
       },
     });
     await rogue.flush();
@@ -133,14 +143,24 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
   it('a duplicate activity row: the unique index refuses the same event id, the checker counts a second event for the same transition', async () => {
     const id = await placed('10.00');
     const row = await waitFor(
-      () => sys.db.selectFrom('nats_activities').selectAll().where('order_id', '=', id).where('subject', '=', OrderEvents.created.subject).where('consumer', '=', 'activity').executeTakeFirst(),
+      () =>
+        sys.db
+          .selectFrom('nats_activities')
+          .selectAll()
+          .where('order_id', '=', id)
+          .where('subject', '=', OrderEvents.created.subject)
+          .where('consumer', '=', 'activity')
+          .executeTakeFirst(),
       15_000,
       'its activity row',
     );
     const { id: _rowId, ...copy } = row;
     await expect(sys.db.insertInto('nats_activities').values(copy).execute()).rejects.toThrow(/UNIQUE constraint|duplicate key/i);
     const before = (await sys.check()).report.duplicateActivity;
-    await sys.db.insertInto('nats_activities').values({ ...copy, event_id: crypto.randomUUID() }).execute();
+    await sys.db
+      .insertInto('nats_activities')
+      .values({ ...copy, event_id: crypto.randomUUID() })
+      .execute();
     const c = await at();
     expect(c.report.duplicateActivity).toBe(before + 1);
     expect(c.violations).toContain(`${before + 1} order transition(s) recorded twice in nats_activities`);
@@ -152,7 +172,11 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
     expect(parseEvent(created.type, encodeJson(created)).ok).toBe(true);
     // Recorded and acked first, so the activity consumer will not record it again.
     expect(await sys.settle()).toBe(true);
-    await waitFor(async () => (await sys.db.selectFrom('nats_activities').select('id').where('event_id', '=', created.event_id).execute()).length === 1, 15_000, 'its activity row');
+    await waitFor(
+      async () => (await sys.db.selectFrom('nats_activities').select('id').where('event_id', '=', created.event_id).execute()).length === 1,
+      15_000,
+      'its activity row',
+    );
     await sys.db.deleteFrom('nats_activities').where('event_id', '=', created.event_id).execute();
     const c = await at();
     expect(c.missingActivity).toBe(1);

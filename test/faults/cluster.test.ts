@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
 import { waitFor } from '../helpers/stack.js';
-import { countOrders, reportLine, StallMeter, System, type DriveResult } from './harness.js';
+import { countOrders, type DriveResult, reportLine, StallMeter, System } from './harness.js';
 
 /**
  * Cluster faults: the whole system (web and every worker as separate processes, one SQLite file)
@@ -37,7 +37,7 @@ function accepted(n: number): Promise<unknown> {
  * Runs one scenario: load at RATE orders/s while `fault` runs (and a second after), then waits
  * until the system is at rest and checks it. Returns the load's counts and the check.
  */
-async function scenario(name: string, fault: () => Promise<Record<string, number | string> | void>) {
+async function scenario(name: string, fault: () => Promise<Record<string, number | string> | undefined>) {
   const stalls = new StallMeter(sys.db).start();
   let extra: Record<string, number | string> = {};
   const r = await sys.driveWhile(RATE, async () => {
@@ -49,7 +49,16 @@ async function scenario(name: string, fault: () => Promise<Record<string, number
   const atRest = await sys.settle(120_000);
   const { longestStallMs, slowestOrderMs } = await stalls.stop();
   const check = await sys.check();
-  lines.push(reportLine(name, check, { sent: r.sent, unanswered: r.failed, ...extra, slowest_post_ms: r.slowestPostMs ?? 0, slowest_order_ms: slowestOrderMs, longest_stall_ms: longestStallMs }));
+  lines.push(
+    reportLine(name, check, {
+      sent: r.sent,
+      unanswered: r.failed,
+      ...extra,
+      slowest_post_ms: r.slowestPostMs ?? 0,
+      slowest_order_ms: slowestOrderMs,
+      longest_stall_ms: longestStallMs,
+    }),
+  );
   const violations = atRest ? check.violations : ['not at rest within the bound (orders not final, outbox or consumers pending)', ...check.violations];
   expect(violations, violations.length ? sys.outputs() : undefined).toEqual([]);
   expectLoad(r);
@@ -100,12 +109,22 @@ describe('cluster faults (3 nodes, R3 streams)', { timeout: 300_000 }, () => {
     let postedWhileDown = 0;
     const { r } = await scenario('cluster-no-quorum', async () => {
       const leader = await sys.leaderOf(ORDERS_STREAM);
-      const down = [leader, ...node().nodes.map((x) => x.name).filter((n) => n !== leader)].slice(0, 2);
+      const down = [
+        leader,
+        ...node()
+          .nodes.map((x) => x.name)
+          .filter((n) => n !== leader),
+      ].slice(0, 2);
       const [posted, answered, final] = [sys.posted, sys.sent.size, await finalOrders()];
       await Promise.all(down.map((n) => node().killNode(n)));
       await sleep(4000);
       postedWhileDown = sys.posted - posted;
-      const extra = { killed: down.join('+'), posted_while_down: postedWhileDown, answered_while_down: sys.sent.size - answered, finished_while_down: (await finalOrders()) - final };
+      const extra = {
+        killed: down.join('+'),
+        posted_while_down: postedWhileDown,
+        answered_while_down: sys.sent.size - answered,
+        finished_while_down: (await finalOrders()) - final,
+      };
       await Promise.all(down.map((n) => node().startNode(n)));
       return extra;
     });

@@ -5,7 +5,7 @@ import { Jobs, jobSubject } from '../../src/events/jobs.js';
 import { ORDERS_STREAM } from '../../src/nats/topology.js';
 import { checkInvariants } from '../../src/orders/invariants.js';
 import { waitFor } from '../helpers/stack.js';
-import { reportLine, System, type DriveResult } from './harness.js';
+import { type DriveResult, reportLine, System } from './harness.js';
 
 /**
  * Fault injection: a steady stream of orders through the real processes while parts of the
@@ -193,7 +193,7 @@ describe('fault injection', { timeout: 180_000 }, () => {
     await verify('wipe-store');
   });
 
-  it('8. nats-server is away for a while under load; what waited clears at the pipeline\'s pace, not on retry timers', async () => {
+  it("8. nats-server is away for a while under load; what waited clears at the pipeline's pace, not on retry timers", async () => {
     // Orders keep coming while NATS is away: each waits as payment_pending with its own retry
     // timer (which grows while the outage lasts). Once NATS is back, the catch-up rate is the
     // orders that waited over the time until every one of them is final.
@@ -205,13 +205,22 @@ describe('fault injection', { timeout: 180_000 }, () => {
     const waiting = before.accepted - before.final;
     const back = performance.now();
     await sys.startNats();
-    await waitFor(async () => {
-      const now = await checkInvariants(sys.storage);
-      return now.final === now.accepted;
-    }, 120_000, 'every order that waited out the outage final');
+    await waitFor(
+      async () => {
+        const now = await checkInvariants(sys.storage);
+        return now.final === now.accepted;
+      },
+      120_000,
+      'every order that waited out the outage final',
+    );
     const catchUpS = (performance.now() - back) / 1000;
     expectLoad(r, r.sent);
-    await verify('nats-outage-catch-up', { away_ms: awayMs, waiting, catch_up_s: Math.round(catchUpS * 10) / 10, catch_up_per_s: Math.round(waiting / catchUpS) });
+    await verify('nats-outage-catch-up', {
+      away_ms: awayMs,
+      waiting,
+      catch_up_s: Math.round(catchUpS * 10) / 10,
+      catch_up_per_s: Math.round(waiting / catchUpS),
+    });
     expect(waiting, 'orders waited for NATS').toBeGreaterThan(OUTAGE_ORDERS / 2);
   });
 });

@@ -1,25 +1,25 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConnectionOptions, NatsConnection } from 'nats';
-import { openNats } from '../../src/nats/connections.js';
 import type { Kysely } from 'kysely';
-import type { Storage } from '../../src/orders/ports.js';
-import { openStorage } from '../../src/storage/open.js';
-import { fromDbTime, type DB } from '../../src/storage/schema.js';
-import { dbTime, testDb } from '../helpers/db.js';
-import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
+import type { ConnectionOptions, NatsConnection } from 'nats';
 import { parseConfig } from '../../src/config/env.js';
-import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
+import { type AuthFiles, defaultAuthDir, ensureNatsAuth } from '../../src/nats/auth/identities.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
 import { TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
-import { startNatsCluster, type NatsCluster } from '../../src/nats/cluster.js';
-import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, JOBS_STREAM, ORDERS_STREAM, type ConsumerDefinition } from '../../src/nats/topology.js';
+import { type NatsCluster, startNatsCluster } from '../../src/nats/cluster.js';
+import { openNats } from '../../src/nats/connections.js';
+import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
+import { type NatsServerProcess, startNatsServer } from '../../src/nats/server-process.js';
+import { ACTIVITY_CONSUMER, type ConsumerDefinition, FULFILLMENT_CONSUMER, JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
 import { checkInvariants, type InvariantReport, type WireCounts } from '../../src/orders/invariants.js';
 import { parseAmountToCents } from '../../src/orders/money.js';
+import type { Storage } from '../../src/orders/ports.js';
 import { decidePayment } from '../../src/payments/policy.js';
-import { freePort, runCli, spawnCli, type Running } from '../helpers/processes.js';
+import { openStorage } from '../../src/storage/open.js';
+import { type DB, fromDbTime } from '../../src/storage/schema.js';
+import { dbTime, testDb } from '../helpers/db.js';
+import { freePort, type Running, runCli, spawnCli } from '../helpers/processes.js';
 import { WireWatch } from './wire.js';
 
 /**
@@ -242,7 +242,13 @@ export class System {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await checkInvariants(this.storage);
-      if (r.final === r.accepted && r.unpublishedOutbox === 0 && (await this.pending(ACTIVITY_CONSUMER)) === 0 && (await this.pending(FULFILLMENT_CONSUMER)) === 0) return true;
+      if (
+        r.final === r.accepted &&
+        r.unpublishedOutbox === 0 &&
+        (await this.pending(ACTIVITY_CONSUMER)) === 0 &&
+        (await this.pending(FULFILLMENT_CONSUMER)) === 0
+      )
+        return true;
       if (Date.now() > deadline) return false;
       await new Promise((res) => setTimeout(res, 200));
     }
@@ -254,14 +260,22 @@ export class System {
     const stored = await this.watch.readOrders();
     const tally = this.watch.tally(stored);
     const wire = tally.counts();
-    const orders = (await this.db.selectFrom('orders').select(['id', 'status', 'amount_cents']).execute()).map((o) => ({ id: o.id, status: o.status, amountCents: Number(o.amount_cents) }));
+    const orders = (await this.db.selectFrom('orders').select(['id', 'status', 'amount_cents']).execute()).map((o) => ({
+      id: o.id,
+      status: o.status,
+      amountCents: Number(o.amount_cents),
+    }));
     const byId = new Map(orders.map((o) => [o.id, o]));
     const outcome = (cents: number) => (decidePayment('check', cents).approved ? 'shipped' : 'payment_declined');
     const expectedShipped = orders.filter((o) => outcome(o.amountCents) === 'shipped').length;
     const shipped = report.byStatus.shipped ?? 0;
     const declined = report.byStatus.payment_declined ?? 0;
 
-    const recorded = new Set((await this.db.selectFrom('nats_activities').select('event_id').where('consumer', '=', ACTIVITY_CONSUMER.config.durable_name).execute()).map((r) => r.event_id));
+    const recorded = new Set(
+      (await this.db.selectFrom('nats_activities').select('event_id').where('consumer', '=', ACTIVITY_CONSUMER.config.durable_name).execute()).map(
+        (r) => r.event_id,
+      ),
+    );
     const missing = [...new Set(stored.map((e) => e.event_id))].filter((id) => !recorded.has(id));
 
     const v: string[] = [];
@@ -291,8 +305,23 @@ export class System {
     for (const c of crashed) v.push(`crashed: ${c}`);
     const multiplicity = new Map<number, number>();
     for (const id of shippedInDb) multiplicity.set(tally.metricsFor(id), (multiplicity.get(tally.metricsFor(id)) ?? 0) + 1);
-    const metricsMultiplicity = [...multiplicity].sort(([a], [b]) => a - b).map(([k, n]) => `${k}:${n}`).join(',') || '-';
-    return { report, wire, expectedShipped, expectedDeclined: orders.length - expectedShipped, missingActivity: missing.length, lost: lost.length, metricsMultiplicity, wireCopies: this.watch.copies, crashed, violations: v };
+    const metricsMultiplicity =
+      [...multiplicity]
+        .sort(([a], [b]) => a - b)
+        .map(([k, n]) => `${k}:${n}`)
+        .join(',') || '-';
+    return {
+      report,
+      wire,
+      expectedShipped,
+      expectedDeclined: orders.length - expectedShipped,
+      missingActivity: missing.length,
+      lost: lost.length,
+      metricsMultiplicity,
+      wireCopies: this.watch.copies,
+      crashed,
+      violations: v,
+    };
   }
 
   /** The node leading `stream` now (asked of any node that answers; bounded). */
@@ -406,7 +435,9 @@ export function reportLine(scenario: string, c: Check, extra: Record<string, num
     ...extra,
     crashed: c.crashed.length,
   };
-  return `scenario=${scenario} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  return `scenario=${scenario} ${Object.entries(fields)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`;
 }
 
 /**
@@ -454,8 +485,14 @@ export class StallMeter {
   async stop(): Promise<{ longestStallMs: number; slowestOrderMs: number }> {
     clearInterval(this.timer);
     while (this.sampling) await new Promise((r) => setTimeout(r, 20));
-    const orders = await this.db.selectFrom('orders').select(['created_at', 'shipped_at', 'updated_at', 'status']).where('created_at', '>=', dbTime(this.startedAt)).execute();
-    const took = orders.map((o) => fromDbTime((o.status === 'shipped' ? o.shipped_at : o.updated_at) ?? o.updated_at).getTime() - fromDbTime(o.created_at).getTime());
+    const orders = await this.db
+      .selectFrom('orders')
+      .select(['created_at', 'shipped_at', 'updated_at', 'status'])
+      .where('created_at', '>=', dbTime(this.startedAt))
+      .execute();
+    const took = orders.map(
+      (o) => fromDbTime((o.status === 'shipped' ? o.shipped_at : o.updated_at) ?? o.updated_at).getTime() - fromDbTime(o.created_at).getTime(),
+    );
     return { longestStallMs: this.longestMs, slowestOrderMs: Math.max(0, ...took) };
   }
 }
@@ -464,6 +501,11 @@ export class StallMeter {
 export async function countOrders(db: Kysely<DB>, which: 'shipped' | 'final' | 'open'): Promise<number> {
   const final = ['shipped', 'payment_declined'];
   const q = db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n'));
-  const row = await (which === 'shipped' ? q.where('status', '=', 'shipped') : which === 'final' ? q.where('status', 'in', final) : q.where('status', 'not in', final)).executeTakeFirst();
+  const row = await (which === 'shipped'
+    ? q.where('status', '=', 'shipped')
+    : which === 'final'
+      ? q.where('status', 'in', final)
+      : q.where('status', 'not in', final)
+  ).executeTakeFirst();
   return Number(row?.n ?? 0);
 }

@@ -1,5 +1,5 @@
-import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { MetricEvents, ORDER_SUBJECTS_ALL, parseEvent, type Envelope } from '../../src/events/contracts.js';
+import { type ConnectionOptions, connect, type NatsConnection } from 'nats';
+import { type Envelope, MetricEvents, ORDER_SUBJECTS_ALL, parseEvent } from '../../src/events/contracts.js';
 import { readStream } from '../../src/nats/stream-reader.js';
 import { ORDERS_STREAM } from '../../src/nats/topology.js';
 import { WireTally } from '../../src/orders/invariants.js';

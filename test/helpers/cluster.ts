@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import { rmSync } from 'node:fs';
-import { startNatsCluster, type ClusterOptions, type NatsCluster } from '../../src/nats/cluster.js';
-import { stackOn, testDirWithAuth, type TestStack } from './stack.js';
+import { join } from 'node:path';
 import type { AuthFiles } from '../../src/nats/auth/identities.js';
+import { type ClusterOptions, type NatsCluster, startNatsCluster } from '../../src/nats/cluster.js';
+import { stackOn, type TestStack, testDirWithAuth } from './stack.js';
 
 /**
  * A real three-node nats-server cluster on loopback (free ports, its own temporary store dirs,
@@ -45,7 +45,10 @@ export interface ClusterStack extends Omit<TestStack, 'nats'> {
   cluster: NatsCluster;
 }
 
-export async function startClusterStack(overrides: Record<string, string> = {}, opts: Partial<Omit<ClusterOptions, 'dir' | 'configFile'>> = {}): Promise<ClusterStack> {
+export async function startClusterStack(
+  overrides: Record<string, string> = {},
+  opts: Partial<Omit<ClusterOptions, 'dir' | 'configFile'>> = {},
+): Promise<ClusterStack> {
   const tc = await startTestCluster(opts);
   try {
     const stack = await stackOn(tc.dir, tc.auth, tc.cluster.urls, () => tc.cluster.stop(), { NATS_STREAM_REPLICAS: '3', ...overrides });

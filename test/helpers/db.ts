@@ -16,7 +16,8 @@ export { dbTime } from '../../src/storage/schema.js';
  * Timestamps are written as text (dbTime).
  */
 export function testDb(databaseUrl: string): Kysely<DB> {
-  if (databaseUrl.startsWith('file:')) return new Kysely<DB>({ dialect: new SqliteDialect({ database: new Database(sqlitePath(databaseUrl), { timeout: 10_000 }) }) });
+  if (databaseUrl.startsWith('file:'))
+    return new Kysely<DB>({ dialect: new SqliteDialect({ database: new Database(sqlitePath(databaseUrl), { timeout: 10_000 }) }) });
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 2 }) }) });
 }
 

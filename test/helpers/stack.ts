@@ -1,18 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { parseConfig, type Config } from '../../src/config/env.js';
 import type { Kysely } from 'kysely';
+import type { NatsConnection } from 'nats';
+import { type Config, parseConfig } from '../../src/config/env.js';
+import { type AuthFiles, defaultAuthDir, ensureNatsAuth } from '../../src/nats/auth/identities.js';
+import { isIdentityKind, TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
+import { openNats } from '../../src/nats/connections.js';
+import { type NatsServerProcess, startNatsServer } from '../../src/nats/server-process.js';
+import { ensureTopology, topologyOptions } from '../../src/nats/topology.js';
+import { closeRuntime, createRuntime, type Runtime } from '../../src/runtime/context.js';
 import { migrateStorage } from '../../src/storage/open.js';
 import type { DB } from '../../src/storage/schema.js';
 import { testDb } from './db.js';
-import type { NatsConnection } from 'nats';
-import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
-import { openNats } from '../../src/nats/connections.js';
-import { isIdentityKind, TEST_PERMISSIONS } from '../../src/nats/auth/permissions.js';
-import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { ensureTopology, topologyOptions } from '../../src/nats/topology.js';
-import { closeRuntime, createRuntime, type Runtime } from '../../src/runtime/context.js';
 
 /** The operator secret every test stack uses (ORDERFLOW_OPERATOR_TOKEN). */
 export const TEST_OPERATOR_TOKEN = 'test-operator-token-0123456789abcdef';
@@ -58,7 +58,13 @@ export function testDirWithAuth(): { dir: string; auth: AuthFiles } {
 }
 
 /** The database, topology, runtimes and clients of a stack whose NATS runs at `natsUrl` (one server or a comma list). */
-export async function stackOn(dir: string, auth: AuthFiles, natsUrl: string, stopNats: () => Promise<void>, overrides: Record<string, string>): Promise<Omit<TestStack, 'nats'>> {
+export async function stackOn(
+  dir: string,
+  auth: AuthFiles,
+  natsUrl: string,
+  stopNats: () => Promise<void>,
+  overrides: Record<string, string>,
+): Promise<Omit<TestStack, 'nats'>> {
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -110,7 +116,11 @@ export async function stackOn(dir: string, auth: AuthFiles, natsUrl: string, sto
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 5000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();

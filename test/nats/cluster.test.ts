@@ -1,11 +1,11 @@
-import { connect, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
+import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Config, parseConfig } from '../../src/config/env.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
 import { waitForStreamLeader } from '../../src/nats/cluster.js';
 import { openNats } from '../../src/nats/connections.js';
-import { parseConfig, type Config } from '../../src/config/env.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY, waitFor } from '../helpers/stack.js';
 
@@ -68,7 +68,12 @@ describe('a three-node cluster on loopback', () => {
 
   it('a process connects to the first node of NATS_URL, says so, and after that node dies says which one it moved to', async () => {
     const lines: { msg: string; nats_server?: string; nats_url?: string }[] = [];
-    const sink = new Writable({ write: (chunk, _enc, cb) => (lines.push(...String(chunk).trim().split('\n').map((l) => JSON.parse(l))), cb()) });
+    const sink = new Writable({
+      write: (chunk, _enc, cb) => {
+        for (const l of String(chunk).trim().split('\n')) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
     const log = pino({ level: 'info' }, sink);
     const conn = await openNats(TEST_IDENTITY, config, { log, name: 'cluster-test' });
     try {

@@ -1,5 +1,5 @@
-import { AckPolicy } from 'nats';
 import type { NatsConnection } from 'nats';
+import { AckPolicy } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createJob, defineJob, jobSubject } from '../../src/events/jobs.js';
@@ -9,7 +9,7 @@ import { DLQ_STREAM, listDeadLetters, purgeDeadLetters, retryDeadLetter, showDea
 import { JOBS_STREAM } from '../../src/nats/topology.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 const flaky = defineJob({ name: 'flaky', queue: 'dlqtest', payload: z.object({ n: z.number() }) });
 const consumerDef = { stream: JOBS_STREAM, config: { durable_name: 'jobs-dlqtest', filter_subject: 'jobs.dlqtest.>', ack_policy: AckPolicy.Explicit } };
@@ -40,17 +40,28 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const publishJob = (payload: unknown) => rt.js.publish(jobSubject(flaky), new TextEncoder().encode(JSON.stringify({ ...createJob(flaky, { n: 0 }, { correlationId: 'c' }), payload })));
+const publishJob = (payload: unknown) =>
+  rt.js.publish(jobSubject(flaky), new TextEncoder().encode(JSON.stringify({ ...createJob(flaky, { n: 0 }, { correlationId: 'c' }), payload })));
 
 describe('dead letters', () => {
   it('a job whose handler keeps failing is dead-lettered after 3 deliveries, with everything needed to understand it', async () => {
     await publishJob({ n: 1 });
     const jsm = await rt.nats.default.jetstreamManager();
-    const list = await waitFor(async () => {
-      const l = await listDeadLetters(jsm);
-      return l.total >= 1 ? l : null;
-    }, 8000, 'dead letter');
-    expect(list.items[0]).toMatchObject({ consumer: 'jobs-dlqtest', subject: 'jobs.dlqtest.flaky', error: 'downstream is broken', deliveries: 3, retryable: true });
+    const list = await waitFor(
+      async () => {
+        const l = await listDeadLetters(jsm);
+        return l.total >= 1 ? l : null;
+      },
+      8000,
+      'dead letter',
+    );
+    expect(list.items[0]).toMatchObject({
+      consumer: 'jobs-dlqtest',
+      subject: 'jobs.dlqtest.flaky',
+      error: 'downstream is broken',
+      deliveries: 3,
+      retryable: true,
+    });
     const detail = await showDeadLetter(jsm, list.items[0]!.seq);
     expect(JSON.parse(detail!.payload)).toMatchObject({ name: 'flaky', payload: { n: 1 } });
     expect(detail!.headers['Orderflow-Dlq-Stream']).toEqual([JOBS_STREAM]);
@@ -69,10 +80,14 @@ describe('dead letters', () => {
     const jsm = await rt.nats.default.jetstreamManager();
     await publishJob({ n: 'not a number' });
     await rt.js.publish('jobs.dlqtest.flaky', new TextEncoder().encode('\u0000\u0001garbage'));
-    const l = await waitFor(async () => {
-      const x = await listDeadLetters(jsm);
-      return x.total >= 2 ? x : null;
-    }, 3000, 'two dead letters');
+    const l = await waitFor(
+      async () => {
+        const x = await listDeadLetters(jsm);
+        return x.total >= 2 ? x : null;
+      },
+      3000,
+      'two dead letters',
+    );
     expect(l.items.map((i) => i.deliveries)).toEqual([1, 1]);
     expect(l.items.map((i) => i.error)).toEqual([expect.stringContaining('bad flaky payload'), 'job payload is not JSON']);
     expect(await purgeDeadLetters(jsm)).toBe(2);

@@ -1,7 +1,7 @@
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectionOptions } from '../../src/nats/auth/options.js';
 import { parseConfig } from '../../src/config/env.js';
+import { connectionOptions } from '../../src/nats/auth/options.js';
 import { readStream } from '../../src/nats/stream-reader.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY } from '../helpers/stack.js';

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
 import { publishToStream } from '../../src/nats/publish.js';
-import { eventMessage } from '../../src/outbox/outbox.js';
 import { ensureTopology, JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
+import { eventMessage } from '../../src/outbox/outbox.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
@@ -18,7 +18,11 @@ describe('JetStream topology', () => {
   it('ORDERS captures orders.> (including deeper subjects) and dedupes by Nats-Msg-Id', async () => {
     const jsm = await rt.nats.default.jetstreamManager();
     const before = (await jsm.streams.info(ORDERS_STREAM)).state.messages;
-    const e = createEvent(OrderEvents.created, { order_id: 's-1', reference: 'ORD-BBBBBBBB', customer_email: 's@example.com', amount_cents: 1, currency: 'USD' }, { correlationId: 'c' });
+    const e = createEvent(
+      OrderEvents.created,
+      { order_id: 's-1', reference: 'ORD-BBBBBBBB', customer_email: 's@example.com', amount_cents: 1, currency: 'USD' },
+      { correlationId: 'c' },
+    );
     await publishToStream(rt.js, eventMessage(e));
     await publishToStream(rt.js, eventMessage(e));
     const ack = await rt.js.publish('orders.audit.manual', new TextEncoder().encode('{}'));

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env.js';
 import { authFiles, defaultAuthDir } from '../../src/nats/auth/identities.js';
 import { openNats } from '../../src/nats/connections.js';
-import { freePort, spawnCli, type Running } from '../helpers/processes.js';
+import { freePort, type Running, spawnCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
 /**
@@ -28,7 +28,13 @@ beforeAll(async () => {
   const [natsPort, webPort] = [await freePort(), await freePort()];
   natsUrl = `nats://127.0.0.1:${natsPort}`;
   base = `http://127.0.0.1:${webPort}`;
-  run = spawnCli('start', ['start'], { NATS_URL: natsUrl, PORT: String(webPort), DATA_DIR: dataDir, DATABASE_URL: `file:${join(dataDir, 'orderflow.db')}`, LOG_LEVEL: 'info' });
+  run = spawnCli('start', ['start'], {
+    NATS_URL: natsUrl,
+    PORT: String(webPort),
+    DATA_DIR: dataDir,
+    DATABASE_URL: `file:${join(dataDir, 'orderflow.db')}`,
+    LOG_LEVEL: 'info',
+  });
   await run.waitFor(/\[web\]\s+.*listening on/, 60_000);
   await run.waitFor(/\[payments\]\s+.*payment responder ready/, 60_000);
   await run.waitFor(/\[fulfillment\]\s+.*consuming/, 60_000);
@@ -53,7 +59,10 @@ describe('forged payment approvals against npm start', () => {
   it('ships 0 of 20 declined orders, whoever answers payments.validate', { timeout: 120_000 }, async () => {
     // Anonymous, as in the report: refused outright.
     const anon = await connect({ servers: natsUrl, reconnect: false, timeout: 3000 }).then(
-      async (nc) => (await nc.close(), 'connected'),
+      async (nc) => {
+        await nc.close();
+        return 'connected';
+      },
       (err: NatsError) => err.code,
     );
     expect(anon).toBe('AUTHORIZATION_VIOLATION');
@@ -75,7 +84,11 @@ describe('forged payment approvals against npm start', () => {
           for await (const m of sub) {
             forged++;
             const asked = m.json<{ order_id: string; amount_cents: number }>();
-            m.respond(new TextEncoder().encode(JSON.stringify({ approved: true, transaction_id: 'txn_forged', order_id: asked.order_id, amount_cents: asked.amount_cents })));
+            m.respond(
+              new TextEncoder().encode(
+                JSON.stringify({ approved: true, transaction_id: 'txn_forged', order_id: asked.order_id, amount_cents: asked.amount_cents }),
+              ),
+            );
           }
         })().catch(() => undefined);
       }
@@ -85,14 +98,24 @@ describe('forged payment approvals against npm start', () => {
 
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
-      const r = await fetch(`${base}/orders`, { method: 'POST', headers: json, body: JSON.stringify({ customer_email: `victim${i}@example.com`, amount: '50000.00' }) });
+      const r = await fetch(`${base}/orders`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ customer_email: `victim${i}@example.com`, amount: '50000.00' }),
+      });
       expect(r.status).toBe(201);
       ids.push(((await r.json()) as { id: string }).id);
     }
-    const statuses = await waitFor(async () => {
-      const s = await Promise.all(ids.map(async (id) => ((await (await fetch(`${base}/orders/${id}`, { headers: json })).json()) as { status: string }).status));
-      return s.every((x) => x === 'payment_declined' || x === 'shipped') ? s : null;
-    }, 60_000, 'all 20 orders settled');
+    const statuses = await waitFor(
+      async () => {
+        const s = await Promise.all(
+          ids.map(async (id) => ((await (await fetch(`${base}/orders/${id}`, { headers: json })).json()) as { status: string }).status),
+        );
+        return s.every((x) => x === 'payment_declined' || x === 'shipped') ? s : null;
+      },
+      60_000,
+      'all 20 orders settled',
+    );
     const shipped = statuses.filter((s) => s === 'shipped').length;
     process.stdout.write(`forged approvals: ${shipped} of 20 shipped, ${forged} forged replies sent, ${denials.length} permission denials\n`);
     expect(shipped).toBe(0);

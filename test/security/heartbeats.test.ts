@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkerHeartbeat } from '../../src/events/contracts.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { LiveHub } from '../../src/web/live/hub.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /** A heartbeat says who is up only on its own subject; the dashboard ignores one that names another process. */
 let stack: TestStack;

@@ -1,7 +1,7 @@
 import { connect, type NatsConnection, type NatsError } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNats } from '../../src/nats/connections.js';
 import { IDENTITY_KINDS, type IdentityKind } from '../../src/nats/auth/permissions.js';
+import { openNats } from '../../src/nats/connections.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
@@ -58,12 +58,18 @@ const denied: Record<IdentityKind, { publish: string; subscribe: string }> = {
 describe('NATS authorization (generated, as npm start runs it)', () => {
   it('refuses an anonymous client, and one with a key it does not know', async () => {
     const anon = await connect({ servers: stack.nats.url, reconnect: false, timeout: 3000 }).then(
-      async (nc) => (await nc.close(), 'connected'),
+      async (nc) => {
+        await nc.close();
+        return 'connected';
+      },
       (err: NatsError) => err.code,
     );
     expect(anon).toBe('AUTHORIZATION_VIOLATION');
     const wrong = await connect({ servers: stack.nats.url, reconnect: false, timeout: 3000, user: 'admin', pass: 'admin' }).then(
-      async (nc) => (await nc.close(), 'connected'),
+      async (nc) => {
+        await nc.close();
+        return 'connected';
+      },
       (err: NatsError) => err.code,
     );
     expect(wrong).toBe('AUTHORIZATION_VIOLATION');
@@ -79,7 +85,8 @@ describe('NATS authorization (generated, as npm start runs it)', () => {
 
   it.each(IDENTITY_KINDS.filter((k) => k !== 'setup'))('%s may not delete or purge streams, nor delete consumers', async (kind) => {
     const jsm = await conns.get(kind)!.jetstreamManager({ checkAPI: false });
-    for (const stream of [ORDERS_STREAM, DLQ_STREAM, JOBS_STREAM]) await expect(jsm.streams.delete(stream), `${kind} delete ${stream}`).rejects.toThrow(/permission/i);
+    for (const stream of [ORDERS_STREAM, DLQ_STREAM, JOBS_STREAM])
+      await expect(jsm.streams.delete(stream), `${kind} delete ${stream}`).rejects.toThrow(/permission/i);
     await expect(jsm.streams.purge(ORDERS_STREAM)).rejects.toThrow(/permission/i);
     await expect(jsm.consumers.delete(JOBS_STREAM, 'jobs-fulfillment')).rejects.toThrow(/permission/i);
     const admin = await conns.get('setup')!.jetstreamManager();
@@ -108,6 +115,8 @@ describe('NATS authorization (generated, as npm start runs it)', () => {
 
   it('a heartbeat claims only its own name', async () => {
     const payments = conns.get('payments')!;
-    expect(await refused(payments, 'orderflow.heartbeat.fulfillment', () => payments.publish('orderflow.heartbeat.fulfillment', new TextEncoder().encode('{}')))).toBe(true);
+    expect(
+      await refused(payments, 'orderflow.heartbeat.fulfillment', () => payments.publish('orderflow.heartbeat.fulfillment', new TextEncoder().encode('{}'))),
+    ).toBe(true);
   });
 });

@@ -58,6 +58,9 @@ describe('payment replies', () => {
   it('a reply that matches is accepted', async () => {
     answer = (asked) => ({ approved: true, transaction_id: 'txn_ok', order_id: asked.order_id, amount_cents: asked.amount_cents });
     const gateway = new NatsPaymentGateway(web.nats.default, 2000, web.log);
-    expect(await gateway.validate({ order_id: 'o-3', amount_cents: 1250 }, { correlationId: 'c' })).toMatchObject({ kind: 'reply', reply: { approved: true, order_id: 'o-3' } });
+    expect(await gateway.validate({ order_id: 'o-3', amount_cents: 1250 }, { correlationId: 'c' })).toMatchObject({
+      kind: 'reply',
+      reply: { approved: true, order_id: 'o-3' },
+    });
   });
 });

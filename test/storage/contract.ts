@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DuplicateKeyError, IllegalTransitionError, OrderNotFoundError } from '../../src/orders/errors.js';
-import { newOrder, type NewActivity } from '../../src/orders/order.js';
+import { type NewActivity, newOrder } from '../../src/orders/order.js';
 import type { Storage } from '../../src/orders/ports.js';
 import type { OutboxMessage } from '../../src/outbox/outbox.js';
 
@@ -87,7 +87,14 @@ export function describeStorageContract(name: string, fresh: () => Promise<Contr
     it('moves an order when the state machine allows it, with the data of the move', async () => {
       const o = await insert();
       const paidAt = at('2026-05-06T07:08:09.010Z');
-      const paid = await s.run((tx) => tx.orders.transition(o.id, 'paid', { paidAt, paymentResponse: '{"ok":true}', paymentError: null, incrementAttempts: true, nextAttemptAt: null }, paidAt));
+      const paid = await s.run((tx) =>
+        tx.orders.transition(
+          o.id,
+          'paid',
+          { paidAt, paymentResponse: '{"ok":true}', paymentError: null, incrementAttempts: true, nextAttemptAt: null },
+          paidAt,
+        ),
+      );
       expect(paid).toMatchObject({ status: 'paid', paidAt, paymentResponse: '{"ok":true}', paymentAttempts: 1, updatedAt: paidAt, reference: o.reference });
       const pending = await insert();
       const next = at('2030-01-01T00:00:00.000Z');
@@ -142,7 +149,10 @@ export function describeStorageContract(name: string, fresh: () => Promise<Contr
       await s.run((tx) => tx.outbox.add([msgs[0]!], old));
       await s.run((tx) => tx.outbox.add([msgs[2]!], new Date()));
       const now = at('2026-01-02T00:00:00.000Z');
-      const lease = (owner: string, t: Date) => s.run((tx) => tx.outbox.claimUnpublished({ owner, now: t, until: new Date(t.getTime() + 30_000), olderThan: at('2026-01-01T12:00:00.000Z'), limit: 10 }));
+      const lease = (owner: string, t: Date) =>
+        s.run((tx) =>
+          tx.outbox.claimUnpublished({ owner, now: t, until: new Date(t.getTime() + 30_000), olderThan: at('2026-01-01T12:00:00.000Z'), limit: 10 }),
+        );
       const a = await lease('relay-a', now);
       expect(a.map((m) => m.id)).toEqual([msgs[0]!.id, msgs[1]!.id]);
       expect(a[0]).toMatchObject({ subject: 'orders.created', payload: '{"x":1}', headers: { 'x-correlation-id': 'c' }, createdAt: old });
@@ -162,7 +172,8 @@ export function describeStorageContract(name: string, fresh: () => Promise<Contr
       const rows = Array.from({ length: 40 }, () => message());
       await s.run((tx) => tx.outbox.add(rows, at('2026-01-01T00:00:00.000Z')));
       const now = new Date();
-      const claim = (st: Storage, owner: string) => st.run((tx) => tx.outbox.claimUnpublished({ owner, now, until: new Date(now.getTime() + 60_000), olderThan: now, limit: 7 }));
+      const claim = (st: Storage, owner: string) =>
+        st.run((tx) => tx.outbox.claimUnpublished({ owner, now, until: new Date(now.getTime() + 60_000), olderThan: now, limit: 7 }));
       const got: string[] = [];
       for (let i = 0; i < 4; i++) {
         const [x, y] = await Promise.all([claim(s, `a${i}`), claim(other, `b${i}`)]);
@@ -223,7 +234,7 @@ export function describeStorageContract(name: string, fresh: () => Promise<Contr
       const t = (sec: number) => new Date(base + sec * 1000);
       const orders = [];
       for (let i = 0; i < 5; i++) orders.push(await insert(100 + i, t(i)));
-      const [o0, o1, o2, o3] = orders as [typeof orders[0], typeof orders[0], typeof orders[0], typeof orders[0]];
+      const [o0, o1, o2, o3] = orders as [(typeof orders)[0], (typeof orders)[0], (typeof orders)[0], (typeof orders)[0]];
       await s.run((tx) => tx.orders.transition(o0.id, 'paid', { paidAt: t(10) }, t(10)));
       await s.run((tx) => tx.orders.transition(o1.id, 'paid', { paidAt: t(11) }, t(11)));
       await s.run((tx) => tx.orders.transition(o1.id, 'shipped', { shippedAt: t(12) }, t(12)));
@@ -235,7 +246,14 @@ export function describeStorageContract(name: string, fresh: () => Promise<Contr
       expect(page.items.map((o) => o.id)).toEqual([orders[4]!.id, o3.id]);
       expect((await s.orderPage(3, 2)).items.map((o) => o.id)).toEqual([o0.id]);
       expect(await s.statusCounts()).toEqual({ byStatus: { created: 1, paid: 1, shipped: 1, payment_pending: 1, payment_declined: 1 }, total: 5 });
-      expect((await s.orderStatuses()).sort((a, b) => a.id.localeCompare(b.id))).toEqual(orders.map((o) => ({ id: o.id, status: (o === o0 ? 'paid' : o === o1 ? 'shipped' : o === o2 ? 'payment_pending' : o === o3 ? 'payment_declined' : 'created') })).sort((a, b) => a.id.localeCompare(b.id)));
+      expect((await s.orderStatuses()).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
+        orders
+          .map((o) => ({
+            id: o.id,
+            status: o === o0 ? 'paid' : o === o1 ? 'shipped' : o === o2 ? 'payment_pending' : o === o3 ? 'payment_declined' : 'created',
+          }))
+          .sort((a, b) => a.id.localeCompare(b.id)),
+      );
 
       const now = t(30);
       // payment_pending and due, and `created` older than stuckBefore: oldest first.

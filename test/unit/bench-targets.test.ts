@@ -29,7 +29,10 @@ describe('the bench judges issue 12 targets per run', () => {
 
   it('prints each run on its own: a target met in one run and missed in another says so', () => {
     const other = { ...run, pipeline: [step(300, 3.5, 8)] };
-    const text = targetsTable([{ ...run, targets: judge(run) }, { ...other, targets: judge(other) }]);
+    const text = targetsTable([
+      { ...run, targets: judge(run) },
+      { ...other, targets: judge(other) },
+    ]);
     const line = text.split('\n').find((l) => l.includes('p50 at 300/s'))!;
     expect(line).toMatch(/PASS 2\.5 .*\| MISS 3\.5/);
     expect(text).toContain('not measured (backend skipped)');

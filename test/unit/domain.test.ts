@@ -48,7 +48,11 @@ describe('order reference', () => {
 });
 
 describe('event contracts', () => {
-  const e = createEvent(OrderEvents.paid, { order_id: 'o', reference: 'ORD-1', amount_cents: 1, transaction_id: 't' }, { correlationId: 'c', causationId: 'x' });
+  const e = createEvent(
+    OrderEvents.paid,
+    { order_id: 'o', reference: 'ORD-1', amount_cents: 1, transaction_id: 't' },
+    { correlationId: 'c', causationId: 'x' },
+  );
   const bytes = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
   it('round-trips an envelope', () => {
     const p = parseEvent('orders.paid', bytes(e));
@@ -58,7 +62,10 @@ describe('event contracts', () => {
     expect(parseEvent('orders.paid', bytes('{'))).toEqual({ ok: false, error: 'payload is not JSON' });
     expect(parseEvent('orders.shipped', bytes(e))).toMatchObject({ ok: false, error: expect.stringContaining('published on') });
     expect(parseEvent('orders.paid', bytes({ ...e, version: 2 }))).toMatchObject({ ok: false, error: expect.stringContaining('version') });
-    expect(parseEvent('orders.paid', bytes({ ...e, data: { order_id: 1 } }))).toMatchObject({ ok: false, error: expect.stringContaining('bad orders.paid data') });
+    expect(parseEvent('orders.paid', bytes({ ...e, data: { order_id: 1 } }))).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('bad orders.paid data'),
+    });
     expect(parseEvent('orders.unknown', bytes(e))).toMatchObject({ ok: false });
   });
   it('refuses to create an event whose payload breaks its own contract', () => {
@@ -69,7 +76,13 @@ describe('event contracts', () => {
 describe('config', () => {
   it('has defaults, and the analytics URL defaults to NATS_URL', () => {
     const c = parseConfig({ NATS_URL: 'nats://10.0.0.1:4333' });
-    expect(c).toMatchObject({ PORT: 3000, HOST: '127.0.0.1', NATS_ANALYTICS_URL: 'nats://10.0.0.1:4333', PAYMENT_TIMEOUT_MS: 5000, DATABASE_URL: 'file:./data/orderflow.db' });
+    expect(c).toMatchObject({
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      NATS_ANALYTICS_URL: 'nats://10.0.0.1:4333',
+      PAYMENT_TIMEOUT_MS: 5000,
+      DATABASE_URL: 'file:./data/orderflow.db',
+    });
   });
   it('names the variable that is wrong', () => {
     expect(() => parseConfig({ PORT: 'abc' })).toThrow(/PORT/);

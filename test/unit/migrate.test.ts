@@ -20,10 +20,19 @@ describe('migrator', () => {
     const db = new Database(join(dir, 'm.db'), { readonly: true });
     const rows = db.prepare('SELECT migration_name, checksum, finished_at, rolled_back_at, applied_steps_count FROM _prisma_migrations').all();
     expect(rows).toEqual(
-      listMigrations().map((m) => ({ migration_name: m.name, checksum: m.checksum, finished_at: expect.any(Number), rolled_back_at: null, applied_steps_count: 1 })),
+      listMigrations().map((m) => ({
+        migration_name: m.name,
+        checksum: m.checksum,
+        finished_at: expect.any(Number),
+        rolled_back_at: null,
+        applied_steps_count: 1,
+      })),
     );
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").all().map((r) => (r as { name: string }).name);
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")
+      .all()
+      .map((r) => (r as { name: string }).name);
     expect(tables).toEqual(expect.arrayContaining(['orders', 'nats_activities', '_prisma_migrations']));
     db.close();
   });

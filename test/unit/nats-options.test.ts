@@ -28,7 +28,9 @@ describe('NATS connection options from the environment', () => {
   });
 
   it('names the variable and the file it cannot read, or that does not hold a seed', () => {
-    expect(() => connectionOptions(parseConfig({ NATS_NKEY_SEED_FILE: join(dir, 'missing.nk') }), 'web')).toThrow(/NATS_NKEY_SEED_FILE=.*missing\.nk: cannot read it \(ENOENT\)/);
+    expect(() => connectionOptions(parseConfig({ NATS_NKEY_SEED_FILE: join(dir, 'missing.nk') }), 'web')).toThrow(
+      /NATS_NKEY_SEED_FILE=.*missing\.nk: cannot read it \(ENOENT\)/,
+    );
     writeFileSync(join(dir, 'bad.nk'), 'not a seed\n');
     expect(() => connectionOptions(parseConfig({ NATS_NKEY_SEED_FILE: join(dir, 'bad.nk') }), 'web')).toThrow(NatsCredentialError);
   });

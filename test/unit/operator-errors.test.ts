@@ -1,17 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { subjectMatches } from '../../src/nats/subjects.js';
 import { CliError, describeFailure, EXIT_CONFIG } from '../../src/cli/errors.js';
 import { WorkerHeartbeat } from '../../src/events/contracts.js';
+import { subjectMatches } from '../../src/nats/subjects.js';
 import { workerStatus } from '../../src/web/dashboard/data.js';
 
 describe('what an operator is told', () => {
   it('a known failure becomes its cause and fix, with where the command looked', () => {
-    const inUse = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:3000'), { code: 'EADDRINUSE', port: 3000, address: '127.0.0.1' });
+    const inUse = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:3000'), {
+      code: 'EADDRINUSE',
+      port: 3000,
+      address: '127.0.0.1',
+    });
     expect(describeFailure(inUse)).toEqual({ message: expect.stringMatching(/^port 3000 on 127\.0\.0\.1 is in use; set PORT/), exitCode: EXIT_CONFIG });
     // As nats.js throws it: told apart by the JetStream API error code, not the words.
     const noStream = Object.assign(new Error('stream not found'), { code: '404', api_error: { code: 404, err_code: 10059, description: 'stream not found' } });
     expect(describeFailure(noStream, { natsUrl: 'nats://h:1' }).message).toMatch(/orderflow setup.*\[NATS nats:\/\/h:1\]$/);
-    expect(describeFailure(Object.assign(new Error('x'), { code: 'P2021' }), { databaseUrl: 'file:/tmp/o.db' }).message).toMatch(/run `orderflow setup`.*\[database \/tmp\/o\.db\]$/);
+    expect(describeFailure(Object.assign(new Error('x'), { code: 'P2021' }), { databaseUrl: 'file:/tmp/o.db' }).message).toMatch(
+      /run `orderflow setup`.*\[database \/tmp\/o\.db\]$/,
+    );
     expect(describeFailure(new CliError('no such thing; do this', 2))).toEqual({ message: 'no such thing; do this', exitCode: 2 });
     expect(describeFailure(new Error('first line\n    at stack (file.ts:1:1)')).message).toBe('first line');
   });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MetricEvents, OrderEvents, PaymentsValidate, WorkerHeartbeat } from '../../src/events/contracts.js';
 import { Jobs, jobSubject } from '../../src/events/jobs.js';
+import { IDENTITY_KINDS, type IdentityKind, inboxPrefix, permissionsFor } from '../../src/nats/auth/permissions.js';
 import { subjectMatches } from '../../src/nats/subjects.js';
-import { IDENTITY_KINDS, inboxPrefix, permissionsFor, type IdentityKind } from '../../src/nats/auth/permissions.js';
 
 const matches = subjectMatches;
 const mayPublish = (k: IdentityKind, subject: string) => permissionsFor(k).publish.some((p) => matches(p, subject));

@@ -3,9 +3,14 @@ import { createEvent, MetricEvents, OrderEvents } from '../../src/events/contrac
 import { WireTally } from '../../src/orders/invariants.js';
 
 /** The counting rules of the fault suite's wire check, on envelopes built with the real contracts. */
-const shipped = (orderId: string) => createEvent(OrderEvents.shipped, { order_id: orderId, reference: 'ORD-AAAAAAAA', shipped_at: new Date().toISOString() }, { correlationId: 'c' });
+const shipped = (orderId: string) =>
+  createEvent(OrderEvents.shipped, { order_id: orderId, reference: 'ORD-AAAAAAAA', shipped_at: new Date().toISOString() }, { correlationId: 'c' });
 const metric = (orderId: string, shipmentId: string) =>
-  createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: orderId, amount_cents: 100, lead_time_ms: 5, at: new Date().toISOString() }, { correlationId: 'c', causationId: shipmentId });
+  createEvent(
+    MetricEvents.orders,
+    { event: 'order.shipped', order_id: orderId, amount_cents: 100, lead_time_ms: 5, at: new Date().toISOString() },
+    { correlationId: 'c', causationId: shipmentId },
+  );
 
 describe('WireTally', () => {
   it('counts one shipment per order however often the same event id is seen', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
+import { type NatsServerProcess, startNatsServer } from '../../src/nats/server-process.js';
 import { startWeb } from '../../src/web/server.js';
-import { OPERATOR, startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { OPERATOR, startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * The live feed is core NATS: while the web app's connection is down it misses events. When the

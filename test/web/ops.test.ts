@@ -5,7 +5,7 @@ import { startWeb } from '../../src/web/server.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { OPERATOR, startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { OPERATOR, startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 let stack: TestStack;
 let app: FastifyInstance;
@@ -29,7 +29,11 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const order = async (amount = '4.20') => (await app.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'ops@example.com', amount }, headers: J })).json() as { id: string; reference: string };
+const order = async (amount = '4.20') =>
+  (await app.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'ops@example.com', amount }, headers: J })).json() as {
+    id: string;
+    reference: string;
+  };
 
 describe('health, readiness and metrics', () => {
   it('/health and /ready answer JSON', async () => {
@@ -71,28 +75,51 @@ describe('dashboard', () => {
     expect(d.orders.throughput).toHaveLength(30);
     expect(d.orders.end_to_end_ms).toMatchObject({ samples: expect.any(Number) });
     expect(d.streams.map((s: { name: string }) => s.name)).toEqual(['ORDERS', 'JOBS', 'DLQ']);
-    expect(d.streams[0].consumers[0]).toMatchObject({ name: 'activity', pending: expect.any(Number), ack_pending: expect.any(Number), redelivered: expect.any(Number) });
+    expect(d.streams[0].consumers[0]).toMatchObject({
+      name: 'activity',
+      pending: expect.any(Number),
+      ack_pending: expect.any(Number),
+      redelivered: expect.any(Number),
+    });
     expect(d.payments_service.instances).toBe(1);
   });
 
   it('tools: publish, request, and a job that fails on purpose reaches the dead letters and can be retried', async () => {
-    expect((await app.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'demo.tools', payload: '{"x":1}' }, headers: J })).json()).toMatchObject({ published: true });
+    expect(
+      (await app.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'demo.tools', payload: '{"x":1}' }, headers: J })).json(),
+    ).toMatchObject({ published: true });
     expect((await app.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'orders.>' }, headers: J })).statusCode).toBe(400);
-    const req = (await app.inject({ method: 'POST', url: '/dashboard/tools/request', payload: { subject: 'payments.validate', payload: '{"order_id":"d","amount_cents":5}' }, headers: J })).json();
+    const req = (
+      await app.inject({
+        method: 'POST',
+        url: '/dashboard/tools/request',
+        payload: { subject: 'payments.validate', payload: '{"order_id":"d","amount_cents":5}' },
+        headers: J,
+      })
+    ).json();
     expect(req).toMatchObject({ ok: true });
     expect(JSON.parse(req.reply)).toMatchObject({ approved: true });
-    const none = (await app.inject({ method: 'POST', url: '/dashboard/tools/request', payload: { subject: 'demo.nobody.here', timeout_ms: 200 }, headers: J })).json();
+    const none = (
+      await app.inject({ method: 'POST', url: '/dashboard/tools/request', payload: { subject: 'demo.nobody.here', timeout_ms: 200 }, headers: J })
+    ).json();
     expect(none).toMatchObject({ ok: false, error: expect.stringContaining('503') });
 
     const job = (await app.inject({ method: 'POST', url: '/dashboard/tools/job', payload: { message: 'boom', fail: true }, headers: J })).json();
     expect(job).toMatchObject({ dispatched: true });
-    const dlq = await waitFor(async () => {
-      const l = (await app.inject({ url: '/dashboard/dlq', headers: OPERATOR })).json();
-      return l.items.find((i: { error: string }) => i.error.includes('boom')) as { seq: number } | undefined;
-    }, 10_000, 'the failing job dead-lettered');
+    const dlq = await waitFor(
+      async () => {
+        const l = (await app.inject({ url: '/dashboard/dlq', headers: OPERATOR })).json();
+        return l.items.find((i: { error: string }) => i.error.includes('boom')) as { seq: number } | undefined;
+      },
+      10_000,
+      'the failing job dead-lettered',
+    );
     const detail = (await app.inject({ url: `/dashboard/dlq/${dlq.seq}`, headers: OPERATOR })).json();
     expect(detail).toMatchObject({ consumer: 'jobs-fulfillment', deliveries: 3, retryable: true });
-    expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry`, headers: OPERATOR })).json()).toMatchObject({ result: 'retried', subject: 'jobs.fulfillment.demo' });
+    expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry`, headers: OPERATOR })).json()).toMatchObject({
+      result: 'retried',
+      subject: 'jobs.fulfillment.demo',
+    });
     expect((await app.inject({ method: 'POST', url: `/dashboard/dlq/${dlq.seq}/retry`, headers: OPERATOR })).statusCode).toBe(404);
     expect((await app.inject({ url: '/dashboard/dlq/999999', headers: OPERATOR })).statusCode).toBe(404);
   });

@@ -4,7 +4,7 @@ import { buildApp } from '../../src/web/app.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
-import { OPERATOR, startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { OPERATOR, startStack, type TestStack, waitFor } from '../helpers/stack.js';
 import { formTokens } from '../helpers/web.js';
 
 let stack: TestStack;
@@ -24,11 +24,17 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const post = (payload: unknown, headers: Record<string, string> = JSON_HEADERS) => app.inject({ method: 'POST', url: '/orders', payload: payload as object, headers });
+const post = (payload: unknown, headers: Record<string, string> = JSON_HEADERS) =>
+  app.inject({ method: 'POST', url: '/orders', payload: payload as object, headers });
 // As a browser posts the form: with the CSRF cookie and the token from the form's page.
 const postForm = async (form: Record<string, string>) => {
   const { cookie, token } = await formTokens(app);
-  return app.inject({ method: 'POST', url: '/orders', payload: new URLSearchParams({ ...form, _csrf: token }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie } });
+  return app.inject({
+    method: 'POST',
+    url: '/orders',
+    payload: new URLSearchParams({ ...form, _csrf: token }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', cookie },
+  });
 };
 
 describe('GET /orders/create', () => {
@@ -52,12 +58,22 @@ describe('POST /orders (JSON)', () => {
     const r = await post({ customer_email: ' Ada@Example.com ', amount: '12.30' });
     expect(r.statusCode).toBe(201);
     const o = r.json();
-    expect(o).toMatchObject({ reference: expect.stringMatching(/^ORD-[0-9A-Z]{8}$/), customer_email: 'ada@example.com', amount: '12.30', amount_cents: 1230, status: 'paid' });
+    expect(o).toMatchObject({
+      reference: expect.stringMatching(/^ORD-[0-9A-Z]{8}$/),
+      customer_email: 'ada@example.com',
+      amount: '12.30',
+      amount_cents: 1230,
+      status: 'paid',
+    });
     expect(r.headers.location).toBe(`/orders/${o.id}`);
-    const shipped = await waitFor(async () => {
-      const g = (await app.inject({ url: `/orders/${o.id}`, headers: JSON_HEADERS })).json();
-      return g.status === 'shipped' && g.timeline.length === 3 ? g : null;
-    }, 5000, 'shipped');
+    const shipped = await waitFor(
+      async () => {
+        const g = (await app.inject({ url: `/orders/${o.id}`, headers: JSON_HEADERS })).json();
+        return g.status === 'shipped' && g.timeline.length === 3 ? g : null;
+      },
+      5000,
+      'shipped',
+    );
     expect(shipped.timeline.map((t: { subject: string }) => t.subject)).toEqual(['orders.created', 'orders.paid', 'orders.shipped']);
     expect(shipped.shipped_at).toEqual(expect.any(String));
   });
@@ -102,7 +118,12 @@ describe('POST /orders (JSON)', () => {
       expect(r.statusCode, type).toBe(415);
       expect(r.json()).toEqual({ error: 'unsupported_media_type', message: expect.stringContaining('application/json') });
     }
-    const big = await app.inject({ method: 'POST', url: '/orders', payload: JSON.stringify({ customer_email: 'a@b.co', amount: '1', pad: 'x'.repeat(900 * 1024) }), headers: { ...json, 'content-type': 'application/json' } });
+    const big = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: JSON.stringify({ customer_email: 'a@b.co', amount: '1', pad: 'x'.repeat(900 * 1024) }),
+      headers: { ...json, 'content-type': 'application/json' },
+    });
     expect(big.statusCode).toBe(413);
     expect(big.json()).toEqual({ error: 'payload_too_large', message: expect.stringContaining('16 KiB') });
   });

@@ -17,7 +17,12 @@ afterAll(async () => {
 
 describe('with no payment service running', () => {
   it('accepts the order as payment_pending with a clear message, never a 500', async () => {
-    const r = await app.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'wait@example.com', amount: '3.00' }, headers: { accept: 'application/json' } });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: { customer_email: 'wait@example.com', amount: '3.00' },
+      headers: { accept: 'application/json' },
+    });
     expect(r.statusCode).toBe(201);
     expect(r.json()).toMatchObject({ status: 'payment_pending', payment_attempts: 1, payment_error: expect.stringContaining('no payment service') });
     const page = await app.inject({ url: `/orders/${r.json().id}` });

@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 /** Every operator route, with a body that would do something if it were let through. */
-export const OPERATOR_ROUTES: { method: 'GET' | 'POST'; url: string; payload?: Record<string, unknown> }[] = [
+const OPERATOR_ROUTES: { method: 'GET' | 'POST'; url: string; payload?: Record<string, unknown> }[] = [
   { method: 'GET', url: '/dashboard' },
   { method: 'GET', url: '/dashboard/data' },
   { method: 'GET', url: '/dashboard/dlq' },
@@ -53,7 +53,12 @@ async function session(): Promise<{ cookie: string; token: string }> {
 describe('operator routes without a session', () => {
   it('answer 401 JSON to API clients and 303 to the sign-in page to browsers asking for a page', async () => {
     for (const r of OPERATOR_ROUTES) {
-      const json = await app.inject({ method: r.method, url: r.url, headers: { ...J, 'content-type': 'application/json' }, payload: JSON.stringify(r.payload ?? {}) });
+      const json = await app.inject({
+        method: r.method,
+        url: r.url,
+        headers: { ...J, 'content-type': 'application/json' },
+        payload: JSON.stringify(r.payload ?? {}),
+      });
       expect(json.statusCode, `${r.method} ${r.url}`).toBe(401);
       expect(json.json()).toMatchObject({ error: 'unauthorized', message: expect.stringContaining('sign in') });
       expect(json.headers['www-authenticate']).toMatch(/^Bearer/);
@@ -104,7 +109,12 @@ describe('the operator session', () => {
   it('the sign-in form needs its CSRF token', async () => {
     const { cookie, token } = await formTokens(app, '/signin');
     const form = (body: Record<string, string>, headers: Record<string, string> = {}) =>
-      app.inject({ method: 'POST', url: '/signin', payload: new URLSearchParams(body).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...headers } });
+      app.inject({
+        method: 'POST',
+        url: '/signin',
+        payload: new URLSearchParams(body).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...headers },
+      });
     expect((await form({ token: TEST_OPERATOR_TOKEN })).statusCode).toBe(403);
     const ok = await form({ token: TEST_OPERATOR_TOKEN, _csrf: token, next: '/dashboard/dlq' });
     expect(ok.statusCode).toBe(303);
@@ -122,7 +132,9 @@ describe('the operator session', () => {
     expect((await publish({ ...host, origin: 'http://localhost' })).json()).toMatchObject({ error: 'csrf_invalid' });
     expect((await publish({ ...host, 'x-csrf-token': token })).json()).toMatchObject({ error: 'origin_not_allowed' });
     expect((await publish({ ...host, 'x-csrf-token': token, origin: 'http://localhost:9999' })).json()).toMatchObject({ error: 'origin_not_allowed' });
-    expect((await publish({ ...host, 'x-csrf-token': token, origin: 'null', 'sec-fetch-site': 'cross-site' })).json()).toMatchObject({ error: 'origin_not_allowed' });
+    expect((await publish({ ...host, 'x-csrf-token': token, origin: 'null', 'sec-fetch-site': 'cross-site' })).json()).toMatchObject({
+      error: 'origin_not_allowed',
+    });
     expect((await publish({ ...host, 'x-csrf-token': 'forged', origin: 'http://localhost' })).json()).toMatchObject({ error: 'csrf_invalid' });
     const ok = await publish({ ...host, 'x-csrf-token': token, origin: 'http://localhost' });
     expect(ok.statusCode).toBe(200);
@@ -139,7 +151,12 @@ describe('the operator session', () => {
 describe('POST /orders from browsers', () => {
   it('a form post needs the CSRF token; a cross-origin one is refused; JSON without cookies is a script', async () => {
     const form = (body: Record<string, string>, headers: Record<string, string>) =>
-      app.inject({ method: 'POST', url: '/orders', payload: new URLSearchParams(body).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers } });
+      app.inject({
+        method: 'POST',
+        url: '/orders',
+        payload: new URLSearchParams(body).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers },
+      });
     const fields = { customer_email: 'csrf@example.com', amount: '3.00' };
     expect((await form(fields, {})).statusCode).toBe(403);
     const { cookie, token } = await formTokens(app);
@@ -147,12 +164,20 @@ describe('POST /orders from browsers', () => {
     expect((await form({ ...fields, _csrf: token }, { cookie, host: 'localhost:80', origin: 'http://evil.example' })).statusCode).toBe(403);
     expect((await form({ ...fields, _csrf: token }, { cookie })).statusCode).toBe(303);
     // text/plain (what a cross-site form can send besides a form) is not accepted at all.
-    const plain = await app.inject({ method: 'POST', url: '/orders', payload: 'customer_email=a@b.c&amount=1', headers: { 'content-type': 'text/plain', ...J } });
+    const plain = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: 'customer_email=a@b.c&amount=1',
+      headers: { 'content-type': 'text/plain', ...J },
+    });
     expect(plain.statusCode).toBeGreaterThanOrEqual(400);
     expect(plain.statusCode).toBeLessThan(500);
     // JSON with our cookies is treated as a browser's: it needs the token too.
     expect((await app.inject({ method: 'POST', url: '/orders', payload: fields, headers: { ...J, cookie } })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'POST', url: '/orders', payload: fields, headers: { ...J, host: 'localhost:80', origin: 'http://evil.example' } })).statusCode).toBe(403);
+    expect(
+      (await app.inject({ method: 'POST', url: '/orders', payload: fields, headers: { ...J, host: 'localhost:80', origin: 'http://evil.example' } }))
+        .statusCode,
+    ).toBe(403);
     expect((await app.inject({ method: 'POST', url: '/orders', payload: fields, headers: J })).statusCode).toBe(201);
   });
 });
@@ -195,19 +220,35 @@ describe('operator tools cannot hurt production', () => {
   });
 
   it('booleans from forms are booleans: "false" is false', async () => {
-    for (const [given, fail] of [['false', false], ['true', true], [false, false], [true, true], ['0', false], ['on', true], ['off', false]] as const)
-      expect((await tool('/dashboard/tools/job', { message: 'b', fail: given, delay_ms: 1000 })).json(), String(given)).toMatchObject({ dispatched: true, fail });
+    for (const [given, fail] of [
+      ['false', false],
+      ['true', true],
+      [false, false],
+      [true, true],
+      ['0', false],
+      ['on', true],
+      ['off', false],
+    ] as const)
+      expect((await tool('/dashboard/tools/job', { message: 'b', fail: given, delay_ms: 1000 })).json(), String(given)).toMatchObject({
+        dispatched: true,
+        fail,
+      });
     expect((await tool('/dashboard/tools/job', { fail: 'perhaps' })).statusCode).toBe(400);
   });
 
   it('job delays and run_at are bounded to 24 h', async () => {
     expect((await tool('/dashboard/tools/job', { delay_ms: 86_400_000 })).statusCode).toBe(200);
-    expect((await tool('/dashboard/tools/job', { delay_ms: 86_400_001 })).json()).toMatchObject({ error: 'validation_failed', fields: { delay_ms: [expect.stringContaining('24 h')] } });
+    expect((await tool('/dashboard/tools/job', { delay_ms: 86_400_001 })).json()).toMatchObject({
+      error: 'validation_failed',
+      fields: { delay_ms: [expect.stringContaining('24 h')] },
+    });
     expect((await tool('/dashboard/tools/job', { delay_ms: 3_600_000_000 })).statusCode).toBe(400);
     const soon = new Date(Date.now() + 23 * 3600_000).toISOString();
     const r = (await tool('/dashboard/tools/job', { run_at: soon })).json();
     expect(Math.abs(Date.parse(r.run_at) - Date.parse(soon))).toBeLessThan(5000);
-    expect((await tool('/dashboard/tools/job', { run_at: new Date(Date.now() + 25 * 3600_000).toISOString() })).json()).toMatchObject({ fields: { run_at: [expect.stringContaining('24 h')] } });
+    expect((await tool('/dashboard/tools/job', { run_at: new Date(Date.now() + 25 * 3600_000).toISOString() })).json()).toMatchObject({
+      fields: { run_at: [expect.stringContaining('24 h')] },
+    });
     expect((await tool('/dashboard/tools/job', { run_at: 'tomorrow' })).statusCode).toBe(400);
     expect((await tool('/dashboard/tools/job', { run_at: soon, delay_ms: 5 })).statusCode).toBe(400);
   });
@@ -244,16 +285,30 @@ describe('limits', () => {
     const a = await buildApp({ ...rt, config: { ...rt.config, RATE_LIMIT_ORDERS_PER_MIN: 3, RATE_LIMIT_OPERATOR_PER_MIN: 2 } });
     try {
       const codes: number[] = [];
-      for (let i = 0; i < 5; i++) codes.push((await a.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'rl@example.com', amount: '1.00' }, headers: J })).statusCode);
+      for (let i = 0; i < 5; i++)
+        codes.push((await a.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'rl@example.com', amount: '1.00' }, headers: J })).statusCode);
       expect(codes).toEqual([201, 201, 201, 429, 429]);
       const over = await a.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'rl@example.com', amount: '1.00' }, headers: J });
       expect(over.json()).toMatchObject({ error: 'rate_limited', message: expect.stringContaining('retry in') });
       expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
       const tools: number[] = [];
-      for (let i = 0; i < 3; i++) tools.push((await a.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'demo.rl' }, headers: { ...J, ...OPERATOR } })).statusCode);
+      for (let i = 0; i < 3; i++)
+        tools.push(
+          (await a.inject({ method: 'POST', url: '/dashboard/tools/publish', payload: { subject: 'demo.rl' }, headers: { ...J, ...OPERATOR } })).statusCode,
+        );
       expect(tools).toEqual([200, 200, 429]);
       // Another address has its own allowance.
-      expect((await a.inject({ method: 'POST', url: '/orders', remoteAddress: '127.0.0.9', payload: { customer_email: 'rl@example.com', amount: '1.00' }, headers: J })).statusCode).toBe(201);
+      expect(
+        (
+          await a.inject({
+            method: 'POST',
+            url: '/orders',
+            remoteAddress: '127.0.0.9',
+            payload: { customer_email: 'rl@example.com', amount: '1.00' },
+            headers: J,
+          })
+        ).statusCode,
+      ).toBe(201);
     } finally {
       await a.close();
     }
@@ -296,7 +351,10 @@ describe('slow clients', () => {
         // One more byte now and then, never the whole body.
         const drip = setInterval(() => s.writable && s.write(' '), 200);
         s.on('data', (d) => (out += d.toString()));
-        s.on('close', () => (clearInterval(drip), resolve(out)));
+        s.on('close', () => {
+          clearInterval(drip);
+          resolve(out);
+        });
         s.on('error', () => undefined);
         s.setTimeout(20_000, () => s.destroy());
       });

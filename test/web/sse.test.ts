@@ -6,7 +6,7 @@ import { MetricEvents } from '../../src/events/contracts.js';
 import { createEvent } from '../../src/events/envelope.js';
 import { encodeJson } from '../../src/nats/codec.js';
 import { startWeb } from '../../src/web/server.js';
-import { startStack, TEST_OPERATOR_TOKEN, waitFor, type TestStack } from '../helpers/stack.js';
+import { startStack, TEST_OPERATOR_TOKEN, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * 500 idle server-sent-event clients against caps of 450 in total and 50 per address, from ten
@@ -55,7 +55,11 @@ function idleStream(from: string, path = `/orders/${randomUUID()}/stream`, heade
   });
 }
 
-const statuses = (rs: { status: number }[]) => rs.reduce<Record<number, number>>((m, r) => ((m[r.status] = (m[r.status] ?? 0) + 1), m), {});
+const statuses = (rs: { status: number }[]) => {
+  const m: Record<number, number> = {};
+  for (const r of rs) m[r.status] = (m[r.status] ?? 0) + 1;
+  return m;
+};
 
 describe('SSE caps and back-pressure', () => {
   it('500 idle clients: at most 50 per address and 450 in all; the rest get 429 / 503 too_many_streams with Retry-After', async () => {
@@ -73,7 +77,12 @@ describe('SSE caps and back-pressure', () => {
     expect(app.streams.size).toBe(450);
 
     // The shop still takes orders with every stream slot taken.
-    const order = await app.inject({ method: 'POST', url: '/orders', payload: { customer_email: 'sse@example.com', amount: '1.00' }, headers: { accept: 'application/json' } });
+    const order = await app.inject({
+      method: 'POST',
+      url: '/orders',
+      payload: { customer_email: 'sse@example.com', amount: '1.00' },
+      headers: { accept: 'application/json' },
+    });
     expect(order.statusCode).toBe(201);
     const metrics = (await app.inject({ url: '/metrics' })).body;
     expect(metrics).toMatch(/orderflow_sse_streams 450/);
@@ -104,7 +113,13 @@ describe('SSE caps and back-pressure', () => {
 
     const probe = await stack.runtime('flood');
     const event = (i: number) =>
-      encodeJson(createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: orderId, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() }, { correlationId: `flood-${i}` }));
+      encodeJson(
+        createEvent(
+          MetricEvents.orders,
+          { event: 'order.shipped', order_id: orderId, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() },
+          { correlationId: `flood-${i}` },
+        ),
+      );
     // Bounded: at most 100 000 events, in batches, until the slow client is gone.
     let sent = 0;
     while (app.streams.size === 2 && sent < 100_000) {
@@ -126,7 +141,10 @@ describe('SSE caps and back-pressure', () => {
 
   it("a dashboard's stream gets a flood in a few batches a second, the newest events and a count of the rest", async () => {
     const abort = new AbortController();
-    const res = await fetch(`http://127.0.0.1:${port}/dashboard/stream`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${TEST_OPERATOR_TOKEN}` }, signal: abort.signal });
+    const res = await fetch(`http://127.0.0.1:${port}/dashboard/stream`, {
+      headers: { accept: 'text/event-stream', authorization: `Bearer ${TEST_OPERATOR_TOKEN}` },
+      signal: abort.signal,
+    });
     let text = '';
     const reading = (async () => {
       const r = res.body!.getReader();
@@ -139,9 +157,19 @@ describe('SSE caps and back-pressure', () => {
     await waitFor(() => text.includes('event: ready'), 5000, 'the stream ready');
     const probe = await stack.runtime('flood-dashboard');
     for (let i = 0; i < 5000; i++)
-      probe.nats.analytics.publish(MetricEvents.orders.subject, encodeJson(createEvent(MetricEvents.orders, { event: 'order.shipped', order_id: `d${i}`, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() }, { correlationId: `d${i}` })));
+      probe.nats.analytics.publish(
+        MetricEvents.orders.subject,
+        encodeJson(
+          createEvent(
+            MetricEvents.orders,
+            { event: 'order.shipped', order_id: `d${i}`, amount_cents: i, lead_time_ms: 5, at: new Date().toISOString() },
+            { correlationId: `d${i}` },
+          ),
+        ),
+      );
     await probe.nats.analytics.flush();
-    const batches = () => [...text.matchAll(/event: events\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as { events: { order_id: string }[]; skipped: number });
+    const batches = () =>
+      [...text.matchAll(/event: events\ndata: (.*)\n/g)].map((m) => JSON.parse(m[1]!) as { events: { order_id: string }[]; skipped: number });
     await waitFor(() => batches().some((b) => b.events.some((e) => e.order_id === 'd4999')), 10_000, 'the last event delivered');
     const all = batches();
     const shown = all.reduce((n, b) => n + b.events.length, 0);

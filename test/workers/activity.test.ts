@@ -4,7 +4,7 @@ import { publishToStream } from '../../src/nats/publish.js';
 import { eventMessage } from '../../src/outbox/outbox.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 let stack: TestStack;
 let rt: Runtime;
@@ -16,7 +16,11 @@ beforeAll(async () => {
 afterAll(() => stack.stop());
 
 const created = (orderId: string) =>
-  createEvent(OrderEvents.created, { order_id: orderId, reference: 'ORD-AAAAAAAA', customer_email: 'x@example.com', amount_cents: 500, currency: 'USD' }, { correlationId: `corr-${orderId}` });
+  createEvent(
+    OrderEvents.created,
+    { order_id: orderId, reference: 'ORD-AAAAAAAA', customer_email: 'x@example.com', amount_cents: 500, currency: 'USD' },
+    { correlationId: `corr-${orderId}` },
+  );
 
 const rows = async (orderId: string, consumer?: string) => (await rt.storage.activityFor(orderId)).filter((a) => !consumer || a.consumer === consumer);
 
@@ -25,9 +29,17 @@ describe('activity worker (orders.*)', () => {
     const e1 = created('act-1');
     await publishToStream(rt.js, eventMessage(e1));
     await publishToStream(rt.js, eventMessage(e1)); // same Nats-Msg-Id: JetStream stores it once
-    const paid = createEvent(OrderEvents.paid, { order_id: 'act-1', reference: 'ORD-AAAAAAAA', amount_cents: 500, transaction_id: 'txn_1' }, { correlationId: 'corr-act-1' });
+    const paid = createEvent(
+      OrderEvents.paid,
+      { order_id: 'act-1', reference: 'ORD-AAAAAAAA', amount_cents: 500, transaction_id: 'txn_1' },
+      { correlationId: 'corr-act-1' },
+    );
     await publishToStream(rt.js, eventMessage(paid));
-    const shipped = createEvent(OrderEvents.shipped, { order_id: 'act-1', reference: 'ORD-AAAAAAAA', shipped_at: new Date().toISOString() }, { correlationId: 'corr-act-1' });
+    const shipped = createEvent(
+      OrderEvents.shipped,
+      { order_id: 'act-1', reference: 'ORD-AAAAAAAA', shipped_at: new Date().toISOString() },
+      { correlationId: 'corr-act-1' },
+    );
     await publishToStream(rt.js, eventMessage(shipped));
 
     const worker = startActivityWorker(rt);
@@ -37,7 +49,11 @@ describe('activity worker (orders.*)', () => {
         return r.length >= 3 ? r : null;
       });
       expect(got.map((r) => r.subject)).toEqual(['orders.created', 'orders.paid', 'orders.shipped']);
-      expect(got[0]).toMatchObject({ eventId: e1.event_id, correlationId: 'corr-act-1', summary: expect.stringContaining('ORD-AAAAAAAA created for x@example.com: 5.00 USD') });
+      expect(got[0]).toMatchObject({
+        eventId: e1.event_id,
+        correlationId: 'corr-act-1',
+        summary: expect.stringContaining('ORD-AAAAAAAA created for x@example.com: 5.00 USD'),
+      });
       expect(JSON.parse(got[0]!.payload)).toMatchObject({ event_id: e1.event_id, data: { order_id: 'act-1' } });
     } finally {
       await worker.stop();
@@ -54,10 +70,14 @@ describe('activity worker (orders.*)', () => {
       const second = await rt.js.publish(e.type, data);
       expect(second.duplicate).toBe(false);
       // Both copies delivered and acked: the consumer's ack floor has passed the second one.
-      await waitFor(async () => {
-        const i = await jsm.consumers.info('ORDERS', 'activity');
-        return i.num_ack_pending === 0 && i.num_pending === 0 && i.ack_floor.stream_seq >= second.seq;
-      }, 10_000, 'both copies acked');
+      await waitFor(
+        async () => {
+          const i = await jsm.consumers.info('ORDERS', 'activity');
+          return i.num_ack_pending === 0 && i.num_pending === 0 && i.ack_floor.stream_seq >= second.seq;
+        },
+        10_000,
+        'both copies acked',
+      );
       expect(await rows('act-2')).toHaveLength(1);
     } finally {
       await worker.stop();

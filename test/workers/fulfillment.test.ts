@@ -1,18 +1,18 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetricEvents, OrderEvents, parseEvent } from '../../src/events/contracts.js';
-import { createJob, Jobs, jobSubject, type DispatchOptions } from '../../src/events/jobs.js';
-import { readStream } from '../../src/nats/stream-reader.js';
+import { createJob, type DispatchOptions, Jobs, jobSubject } from '../../src/events/jobs.js';
 import { publishToStream } from '../../src/nats/publish.js';
+import { type NatsServerProcess, startNatsServer } from '../../src/nats/server-process.js';
+import { readStream } from '../../src/nats/stream-reader.js';
 import { jobMessage } from '../../src/outbox/outbox.js';
-import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { n, testOrders } from '../helpers/db.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
-import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { n, testOrders } from '../helpers/db.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 // The analytics connection points at a second nats-server, so the test can tell which
 // connection each message went out on.
@@ -45,7 +45,8 @@ afterAll(async () => {
 const metricsFor = (orderId: string) => seen.analytics.filter((m) => new TextDecoder().decode(m.data).includes(orderId)).length;
 
 /** A FulfillOrder job, published the way the outbox relay publishes the one an order flow queues. */
-const dispatch = (payload: { order_id: string }, options: DispatchOptions) => publishToStream(rt.js, jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, payload, options)));
+const dispatch = (payload: { order_id: string }, options: DispatchOptions) =>
+  publishToStream(rt.js, jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, payload, options)));
 
 /** orders.shipped events for one order stored in ORDERS. */
 async function shippedEventsFor(orderId: string): Promise<number> {
@@ -100,7 +101,16 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     await rt.js.publish(subject, bytes);
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'the copy consumed');
     expect((await repo.find(order.id))?.status).toBe('paid');
-    expect(n(await stack.db().selectFrom('processed_messages').select((eb) => eb.fn.countAll().as('n')).where('message_id', '=', job.job_id).executeTakeFirst())).toBe(1);
+    expect(
+      n(
+        await stack
+          .db()
+          .selectFrom('processed_messages')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('message_id', '=', job.job_id)
+          .executeTakeFirst(),
+      ),
+    ).toBe(1);
     expect(await shippedEventsFor(order.id)).toBe(1);
     await waitFor(() => metricsFor(order.id) >= 1, 5000, 'its metric');
     expect(metricsFor(order.id)).toBe(1);
@@ -132,10 +142,14 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const dispatchedAt = Date.now();
     await dispatch({ order_id: order.id }, { correlationId: order.correlationId, delayMs: 1200 });
     const repo = testOrders(rt.storage);
-    const shipped = await waitFor(async () => {
-      const o = await repo.find(order.id);
-      return o?.status === 'shipped' ? o : null;
-    }, 6000, 'delayed order shipped');
+    const shipped = await waitFor(
+      async () => {
+        const o = await repo.find(order.id);
+        return o?.status === 'shipped' ? o : null;
+      },
+      6000,
+      'delayed order shipped',
+    );
     expect(shipped.shippedAt!.getTime() - dispatchedAt).toBeGreaterThanOrEqual(1200);
   });
 });

@@ -19,7 +19,11 @@ afterAll(async () => {
 
 const ask = async (body: unknown) => {
   const msg = await nc.request(PaymentsValidate.subject, new TextEncoder().encode(JSON.stringify(body)), { timeout: 2000 });
-  return { json: () => msg.json() as Record<string, unknown>, error: msg.headers?.get('Nats-Service-Error'), code: msg.headers?.get('Nats-Service-Error-Code') };
+  return {
+    json: () => msg.json() as Record<string, unknown>,
+    error: msg.headers?.get('Nats-Service-Error'),
+    code: msg.headers?.get('Nats-Service-Error-Code'),
+  };
 };
 
 describe('payments.validate request/reply', () => {
@@ -45,7 +49,11 @@ describe('payments.validate request/reply', () => {
     });
 
     it('declines 10,000.00 and more, and zero, with a reason', async () => {
-      expect((await ask({ order_id: 'o-3', amount_cents: 1_000_000 })).json()).toMatchObject({ approved: false, transaction_id: null, reason: expect.any(String) });
+      expect((await ask({ order_id: 'o-3', amount_cents: 1_000_000 })).json()).toMatchObject({
+        approved: false,
+        transaction_id: null,
+        reason: expect.any(String),
+      });
       expect((await ask({ order_id: 'o-4', amount_cents: 0 })).json()).toMatchObject({ approved: false, order_id: 'o-4' });
     });
 

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
+import { registry } from '../../src/observability/metrics.js';
 import { placeOrder } from '../../src/orders/place-order.js';
 import { eventMessage } from '../../src/outbox/outbox.js';
-import { testOrders } from '../helpers/db.js';
 import { orderDeps, type Runtime } from '../../src/runtime/context.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startReconciler } from '../../src/workers/reconciler.js';
-import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
-import { registry } from '../../src/observability/metrics.js';
+import { testOrders } from '../helpers/db.js';
+import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 let stack: TestStack;
 let web: Runtime;
@@ -36,10 +36,14 @@ describe('reconciler', () => {
     await waitFor(async () => ((await status(order.id))!.paymentAttempts >= 3 ? true : null), 5000, 'retries');
 
     stops.push((await startPaymentResponder(workers)).stop);
-    const shipped = await waitFor(async () => {
-      const o = await status(order.id);
-      return o?.status === 'shipped' ? o : null;
-    }, 8000, 'shipped after the responder came back');
+    const shipped = await waitFor(
+      async () => {
+        const o = await status(order.id);
+        return o?.status === 'shipped' ? o : null;
+      },
+      8000,
+      'shipped after the responder came back',
+    );
     expect(shipped.paymentError).toBeNull();
     // It counts what it re-drove (this process's own registry).
     expect(await registry.getSingleMetricAsString('orderflow_reconciled_total')).toMatch(/action="payment_retried"\} [1-9]/);
@@ -53,12 +57,20 @@ describe('reconciler', () => {
   });
 
   it('publishes outbox rows that nobody published (a crash between commit and publish)', async () => {
-    const e = createEvent(OrderEvents.created, { order_id: 'orphan-1', reference: 'ORD-CCCCCCCC', customer_email: 'o@example.com', amount_cents: 1, currency: 'USD' }, { correlationId: 'c-orphan' });
+    const e = createEvent(
+      OrderEvents.created,
+      { order_id: 'orphan-1', reference: 'ORD-CCCCCCCC', customer_email: 'o@example.com', amount_cents: 1, currency: 'USD' },
+      { correlationId: 'c-orphan' },
+    );
     await web.storage.run((tx) => tx.outbox.add([eventMessage(e)], new Date()));
-    const row = await waitFor(async () => {
-      const r = await stack.db().selectFrom('outbox').select('published_at').where('id', '=', e.event_id).executeTakeFirst();
-      return r?.published_at ? r : null;
-    }, 5000, 'outbox row published');
+    const row = await waitFor(
+      async () => {
+        const r = await stack.db().selectFrom('outbox').select('published_at').where('id', '=', e.event_id).executeTakeFirst();
+        return r?.published_at ? r : null;
+      },
+      5000,
+      'outbox row published',
+    );
     expect(row.published_at).toEqual(expect.any(String));
     const jsm = await web.nats.default.jetstreamManager();
     const stored = await jsm.streams.getMessage('ORDERS', { last_by_subj: 'orders.created' });

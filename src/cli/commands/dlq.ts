@@ -1,6 +1,6 @@
-import { withNats as session } from '../nats-session.js';
 import type { NatsConnection } from 'nats';
 import { listDeadLetters, purgeDeadLetters, retryDeadLetter, showDeadLetter } from '../../nats/dead-letters.js';
+import { withNats as session } from '../nats-session.js';
 
 const withNats = <T>(fn: (nc: NatsConnection) => Promise<T>) => session('dlq', fn);
 
@@ -13,7 +13,8 @@ export const dlqList = (opts: { limit: number; json: boolean }) =>
     const r = await listDeadLetters(await nc.jetstreamManager(), opts.limit);
     if (opts.json) return out(JSON.stringify(r));
     out(`${r.total} dead letter(s)${r.total > r.items.length ? `, showing ${r.items.length}` : ''}`);
-    for (const d of r.items) out(`#${d.seq}  ${d.at}  ${d.consumer}  ${d.subject}  deliveries=${d.deliveries}  ${d.retryable ? '' : '(not retryable) '}${d.error}`);
+    for (const d of r.items)
+      out(`#${d.seq}  ${d.at}  ${d.consumer}  ${d.subject}  deliveries=${d.deliveries}  ${d.retryable ? '' : '(not retryable) '}${d.error}`);
   });
 
 export const dlqShow = (seq: number, opts: { json: boolean }) =>

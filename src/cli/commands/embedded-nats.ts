@@ -5,7 +5,7 @@ import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
 import { redactUrl, splitServers } from '../../nats/auth/options.js';
 import { startNatsCluster } from '../../nats/cluster.js';
 import { openNats } from '../../nats/connections.js';
-import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer } from '../../nats/server-process.js';
+import { NATS_INSTALL_HINT, natsServerAvailable, startNatsServer } from '../../nats/server-process.js';
 
 /**
  * The NATS that `orderflow start` runs itself when nothing answers at NATS_URL: one
@@ -54,8 +54,16 @@ export async function ensureNats(config: Config, say: (line: string) => void): P
 
   if (config.NATS_EMBEDDED !== 'cluster') {
     // watchParent: it stops when we do, even if we are SIGKILLed (see nats/watchdog.sh).
-    const server = await startNatsServer({ host, port: Number(urls[0]!.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), configFile: auth.serverConfig, watchParent: true });
-    say(`started nats-server -js at ${server.url} (store ${server.storeDir}, log ${join(config.DATA_DIR, 'nats-server.log')}, pid ${server.pid}; authorization ${auth.serverConfig})`);
+    const server = await startNatsServer({
+      host,
+      port: Number(urls[0]!.port || 4222),
+      storeDir: join(config.DATA_DIR, 'nats'),
+      configFile: auth.serverConfig,
+      watchParent: true,
+    });
+    say(
+      `started nats-server -js at ${server.url} (store ${server.storeDir}, log ${join(config.DATA_DIR, 'nats-server.log')}, pid ${server.pid}; authorization ${auth.serverConfig})`,
+    );
     return { env: {}, stop: () => server.stop() };
   }
 
@@ -77,7 +85,9 @@ export async function ensureNats(config: Config, say: (line: string) => void): P
   // R3 on a three-node cluster, unless another count was asked for (1 is the default, not a choice).
   const replicas = config.NATS_STREAM_REPLICAS === 1 ? CLUSTER_SIZE : config.NATS_STREAM_REPLICAS;
   const nodes = cluster.nodes.map((n) => `${n.name} ${n.url} (pid ${n.process?.pid})`).join(', ');
-  say(`started a ${CLUSTER_SIZE}-node nats-server cluster "${cluster.name}": ${nodes}; streams R${replicas}; stores and logs in ${dir}; authorization ${auth.serverConfig}`);
+  say(
+    `started a ${CLUSTER_SIZE}-node nats-server cluster "${cluster.name}": ${nodes}; streams R${replicas}; stores and logs in ${dir}; authorization ${auth.serverConfig}`,
+  );
   // A node that dies (kill -9 it to watch the others carry on) is started again on its ports and
   // store, as the supervisor does with its Node children; one that then fails to start stays down.
   let stopping = false;

@@ -1,14 +1,14 @@
-import { withNats } from '../nats-session.js';
-import { subjectMatches } from '../../nats/subjects.js';
-import { CliError } from '../errors.js';
-import { openExistingStorage, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
-import { openStorage, storageOptions } from '../../storage/open.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { followStream, readStream } from '../../nats/stream-reader.js';
+import { subjectMatches } from '../../nats/subjects.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
 import { recordActivity, summarize } from '../../orders/activity.js';
 import { applyEvent, diffProjection, type ProjectedOrder } from '../../orders/projection.js';
+import { openStorage, storageOptions } from '../../storage/open.js';
+import { CliError } from '../errors.js';
+import { openExistingStorage, requireExistingDb } from '../existing-db.js';
+import { withNats } from '../nats-session.js';
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -34,19 +34,32 @@ export const natsStreams = (opts: { json: boolean }) =>
             config: i.config,
             state: i.state,
             cluster: i.cluster ?? null,
-            consumers: (consumers.get(i.config.name) ?? []).map((c) => ({ name: c.name, num_pending: c.num_pending, num_ack_pending: c.num_ack_pending, num_redelivered: c.num_redelivered, cluster: c.cluster ?? null })),
+            consumers: (consumers.get(i.config.name) ?? []).map((c) => ({
+              name: c.name,
+              num_pending: c.num_pending,
+              num_ack_pending: c.num_ack_pending,
+              num_redelivered: c.num_redelivered,
+              cluster: c.cluster ?? null,
+            })),
           })),
         ),
       );
-    out(`${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Replicas', 8)} ${pad('Leader', 10)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`);
+    out(
+      `${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Replicas', 8)} ${pad('Leader', 10)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`,
+    );
     for (const i of infos) {
       const age = i.config.max_age ? `${Math.round(i.config.max_age / 1e9 / 86400)}d` : '∞';
       out(
         `${pad(i.config.name, 10)} ${pad((i.config.subjects ?? []).join(','), 12)} ${padL(`R${i.config.num_replicas || 1}`, 8)} ${pad(i.cluster?.leader ?? '-', 10)} ${padL(i.state.messages, 9)} ${padL(i.state.bytes, 10)} ${padL(i.state.first_seq, 7)} ${padL(i.state.last_seq, 7)} ${padL(i.state.consumer_count, 9)}  ${pad(i.config.retention, 9)}  ${pad(age, 7)}  ${i.state.last_ts}`,
       );
-      for (const r of i.cluster?.replicas ?? []) out(`  replica  ${pad(r.name, 10)} ${pad(r.offline ? 'offline' : r.current ? 'current' : 'behind', 8)} lag ${padL(r.lag ?? 0, 6)}  active ${seconds(r.active)} ago`);
+      for (const r of i.cluster?.replicas ?? [])
+        out(
+          `  replica  ${pad(r.name, 10)} ${pad(r.offline ? 'offline' : r.current ? 'current' : 'behind', 8)} lag ${padL(r.lag ?? 0, 6)}  active ${seconds(r.active)} ago`,
+        );
       for (const c of consumers.get(i.config.name) ?? [])
-        out(`  consumer ${pad(c.name, 26)} pending ${padL(c.num_pending, 6)}  ack pending ${padL(c.num_ack_pending, 5)}  redelivered ${padL(c.num_redelivered, 4)}  leader ${c.cluster?.leader ?? '-'}`);
+        out(
+          `  consumer ${pad(c.name, 26)} pending ${padL(c.num_pending, 6)}  ack pending ${padL(c.num_ack_pending, 5)}  redelivered ${padL(c.num_redelivered, 4)}  leader ${c.cluster?.leader ?? '-'}`,
+        );
     }
   });
 
@@ -64,7 +77,9 @@ export const natsConsumers = (stream: string | undefined, opts: { json: boolean 
     const all = [];
     for (const s of streams) all.push(...(await jsm.consumers.list(s).next()));
     if (opts.json) return out(JSON.stringify(all));
-    out(`${pad('Stream', 8)} ${pad('Consumer', 18)} ${pad('Filter', 20)} ${padL('Pending', 8)} ${padL('Ack pending', 11)} ${padL('Redelivered', 11)} ${padL('Waiting', 7)} ${padL('Delivered', 9)} ${padL('Ack floor', 9)}`);
+    out(
+      `${pad('Stream', 8)} ${pad('Consumer', 18)} ${pad('Filter', 20)} ${padL('Pending', 8)} ${padL('Ack pending', 11)} ${padL('Redelivered', 11)} ${padL('Waiting', 7)} ${padL('Delivered', 9)} ${padL('Ack floor', 9)}`,
+    );
     for (const c of all) {
       out(
         `${pad(c.stream_name, 8)} ${pad(c.name, 18)} ${pad(c.config.filter_subject ?? (c.config.filter_subjects ?? []).join(','), 20)} ${padL(c.num_pending, 8)} ${padL(c.num_ack_pending, 11)} ${padL(c.num_redelivered, 11)} ${padL(c.num_waiting, 7)} ${padL(c.delivered.stream_seq, 9)} ${padL(c.ack_floor.stream_seq, 9)}`,
@@ -82,10 +97,20 @@ export const eventsTail = (subject: string, opts: { all: boolean; count?: number
     if (!opts.json) process.stderr.write(`tailing ${subject} on ${ORDERS_STREAM}${opts.all ? ' from the start' : ''} (Ctrl-C stops)\n`);
     let n = 0;
     // followStream starts over after the last event shown when its consumer dies with a node.
-    for await (const m of followStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject, all: opts.all, signal: stopped.signal })) {
+    for await (const m of followStream(nc.jetstream(), await nc.jetstreamManager(), {
+      stream: ORDERS_STREAM,
+      subject,
+      all: opts.all,
+      signal: stopped.signal,
+    })) {
       const p = parseEvent(m.subject, m.data);
       if (opts.json) out(p.ok ? JSON.stringify(p.event) : JSON.stringify({ subject: m.subject, seq: m.seq, error: p.error }));
-      else out(p.ok ? `${p.event.occurred_at}  #${m.seq}  ${pad(m.subject, 16)} ${summarize(p.event)}  (corr ${p.event.correlation_id})` : `#${m.seq}  ${m.subject}  unparseable: ${p.error}`);
+      else
+        out(
+          p.ok
+            ? `${p.event.occurred_at}  #${m.seq}  ${pad(m.subject, 16)} ${summarize(p.event)}  (corr ${p.event.correlation_id})`
+            : `#${m.seq}  ${m.subject}  unparseable: ${p.error}`,
+        );
       if (opts.count && ++n >= opts.count) break;
     }
   });
@@ -104,7 +129,12 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
     const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
     const consumer = ACTIVITY_CONSUMER.config.durable_name;
     try {
-      for await (const m of readStream(nc.jetstream(), await nc.jetstreamManager(), { stream: ORDERS_STREAM, subject: opts.subject, from: opts.from, to: opts.to })) {
+      for await (const m of readStream(nc.jetstream(), await nc.jetstreamManager(), {
+        stream: ORDERS_STREAM,
+        subject: opts.subject,
+        from: opts.from,
+        to: opts.to,
+      })) {
         counts.read++;
         if (opts.toSubject) {
           if (!opts.dryRun) nc.publish(`${opts.toSubject}.${m.subject}`, m.data, { headers: m.headers });
@@ -117,7 +147,9 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
           continue;
         }
         // A dry run asks the same question the recorder's ON CONFLICT DO NOTHING would answer, without writing.
-        const fresh = opts.dryRun ? !(await storage!.isActivityRecorded(consumer, p.event.event_id)) : await recordActivity(storage!, consumer, m.subject, p.event);
+        const fresh = opts.dryRun
+          ? !(await storage!.isActivityRecorded(consumer, p.event.event_id))
+          : await recordActivity(storage!, consumer, m.subject, p.event);
         if (fresh) counts.replayed++;
         else counts.already_recorded++;
       }
@@ -127,7 +159,14 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
     }
     // In a dry run, "replayed" counts what a real run would replay.
     const { replayed, ...rest } = counts;
-    out(JSON.stringify({ ...rest, [opts.dryRun ? 'would_replay' : 'replayed']: replayed, target: opts.toSubject ? `${opts.toSubject}.<subject>` : `consumer ${opts.consumer}`, dry_run: opts.dryRun }));
+    out(
+      JSON.stringify({
+        ...rest,
+        [opts.dryRun ? 'would_replay' : 'replayed']: replayed,
+        target: opts.toSubject ? `${opts.toSubject}.<subject>` : `consumer ${opts.consumer}`,
+        dry_run: opts.dryRun,
+      }),
+    );
   });
 };
 
@@ -139,9 +178,11 @@ function refuseOwnSubjects(prefix: string): void {
   const sample = `${prefix}.orders.created`;
   const own = streamConfigs({ ordersMaxAgeDays: 1 }).find((s) => (s.subjects ?? []).some((f) => subjectMatches(f, sample)));
   if (own)
-    throw new CliError(`--to-subject ${prefix}: the copies (${sample}, …) would be stored in orderflow's ${own.name} stream; choose a prefix outside ${(own.subjects ?? []).join(', ')}, like replay`, 2);
+    throw new CliError(
+      `--to-subject ${prefix}: the copies (${sample}, …) would be stored in orderflow's ${own.name} stream; choose a prefix outside ${(own.subjects ?? []).join(', ')}, like replay`,
+      2,
+    );
 }
-
 
 /** `orderflow projections rebuild`: the order read model from the ORDERS stream alone, compared with the database. */
 export const projectionsRebuild = (opts: { json: boolean }) =>
@@ -160,7 +201,9 @@ export const projectionsRebuild = (opts: { json: boolean }) =>
     if (opts.json) return out(JSON.stringify({ events, ...diff }));
     out(`rebuilt ${diff.inStream} orders from ${events} events; the database has ${diff.inDatabase}`);
     out(`matching: ${diff.matching}`);
-    out(`in the database but not in the stream: ${diff.missingFromStream.length}${diff.missingFromStream.length ? ` (${diff.missingFromStream.slice(0, 5).join(', ')}…)` : ''}`);
+    out(
+      `in the database but not in the stream: ${diff.missingFromStream.length}${diff.missingFromStream.length ? ` (${diff.missingFromStream.slice(0, 5).join(', ')}…)` : ''}`,
+    );
     out(`in the stream but not in the database: ${diff.missingFromDatabase.length}`);
     out(`status differs: ${diff.statusMismatch.length}`);
     for (const d of diff.statusMismatch.slice(0, 20)) out(`  ${d.id}: stream says ${d.stream}, database says ${d.database}`);

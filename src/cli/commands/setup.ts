@@ -1,7 +1,7 @@
 import type { Config } from '../../config/env.js';
-import { migrateStorage, storageOptions, type MigrationResult } from '../../storage/open.js';
 import { explainNatsError, openNats } from '../../nats/connections.js';
-import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
+import { ensureTopology, type TopologyReport, topologyOptions } from '../../nats/topology.js';
+import { type MigrationResult, migrateStorage, storageOptions } from '../../storage/open.js';
 
 export interface SetupReport {
   migrations: MigrationResult;
@@ -43,6 +43,8 @@ function explainReplicas(err: Error, config: Config): Error {
   const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
   if (n > 1 && code === 10074) return new Error(notClustered(n)); // replicas > 1 not supported in non-clustered mode
   if (n > 1 && (code === 10023 || /insufficient resources/i.test(err.message)))
-    return new Error(`NATS_STREAM_REPLICAS=${n}: the NATS cluster has fewer than ${n} JetStream nodes up (insufficient resources): start the missing nodes, or lower NATS_STREAM_REPLICAS`);
+    return new Error(
+      `NATS_STREAM_REPLICAS=${n}: the NATS cluster has fewer than ${n} JetStream nodes up (insufficient resources): start the missing nodes, or lower NATS_STREAM_REPLICAS`,
+    );
   return err;
 }

@@ -1,12 +1,12 @@
-import { resolve, dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/env.js';
-import { ensureNats } from './embedded-nats.js';
-import { supervise, type ChildSpec } from '../supervisor.js';
-import { defaultScale, instanceNames, PROCESS_KINDS, type Scale } from '../scale.js';
-import { formatSetup, runSetup } from './setup.js';
-import { nodeFlags } from '../../runtime/node-flags.js';
 import { resolveOperatorToken, signInUrl } from '../../config/operator-token.js';
+import { nodeFlags } from '../../runtime/node-flags.js';
+import { defaultScale, instanceNames, PROCESS_KINDS, type Scale } from '../scale.js';
+import { type ChildSpec, supervise } from '../supervisor.js';
+import { ensureNats } from './embedded-nats.js';
+import { formatSetup, runSetup } from './setup.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
 
@@ -55,7 +55,7 @@ export async function start(opts: { scale: Scale } = { scale: defaultScale() }):
     process.exit(1);
   }
 
-  let operator;
+  let operator: ReturnType<typeof resolveOperatorToken>;
   try {
     operator = resolveOperatorToken(config);
   } catch (err) {
@@ -72,25 +72,24 @@ export async function start(opts: { scale: Scale } = { scale: defaultScale() }):
   };
   const specs = childSpecs(opts.scale, env);
   let announced = false;
-  const sup = supervise(
-    specs,
-    say,
-    {
-      // The order form's address once the web app listens (not before: the port may be taken);
-      // once, however many web copies there are (they all serve it).
-      onMessage: (spec, msg) => {
-        if (spec.kind === 'web' && msg.type === 'ready' && msg.url && !announced) {
-          announced = true;
-          say(`order form: ${msg.url}/orders/create   (Ctrl-C stops everything)`);
-          // The token was resolved above, before the web app started, so both read the same file.
-          say(`dashboard (operators): ${signInUrl(msg.url, operator)}`);
-        }
-      },
-      commands: process.stdin,
+  const sup = supervise(specs, say, {
+    // The order form's address once the web app listens (not before: the port may be taken);
+    // once, however many web copies there are (they all serve it).
+    onMessage: (spec, msg) => {
+      if (spec.kind === 'web' && msg.type === 'ready' && msg.url && !announced) {
+        announced = true;
+        say(`order form: ${msg.url}/orders/create   (Ctrl-C stops everything)`);
+        // The token was resolved above, before the web app started, so both read the same file.
+        say(`dashboard (operators): ${signInUrl(msg.url, operator)}`);
+      }
     },
-  );
+    commands: process.stdin,
+  });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
-  if (process.stdin.isTTY) say(`type \`stop <name>\`, \`start <name>\`, \`restart <name>\` or \`status\` here (names: ${specs.map((s) => s.name).join(', ')}; a kind means all its copies)`);
+  if (process.stdin.isTTY)
+    say(
+      `type \`stop <name>\`, \`start <name>\`, \`restart <name>\` or \`status\` here (names: ${specs.map((s) => s.name).join(', ')}; a kind means all its copies)`,
+    );
 
   const code = await sup.done;
   if (embedded) {

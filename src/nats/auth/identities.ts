@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { nkeys } from 'nats';
 import type { Config } from '../../config/env.js';
-import { IDENTITY_KINDS, permissionsFor, type Permissions } from './permissions.js';
+import { IDENTITY_KINDS, type Permissions, permissionsFor } from './permissions.js';
 
 /**
  * The NATS side of "secure by default": a user nkey per identity and the nats-server

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from 'nats';
+import { type ConnectionOptions, credsAuthenticator, nkeyAuthenticator } from 'nats';
 import type { Config } from '../../config/env.js';
-import { inboxPrefix } from './permissions.js';
 import { identityFile } from './identities.js';
+import { inboxPrefix } from './permissions.js';
 
 export type ConnectionName = 'default' | 'analytics';
 

@@ -1,7 +1,7 @@
 import { MetricEvents, ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD, OrderEvents, PaymentsValidate, WorkerHeartbeat } from '../../events/contracts.js';
-import { Jobs, JOB_SUBJECT_PREFIX, delayedQueueSubjects, jobSubject, queueSubjects } from '../../events/jobs.js';
-import { dlqSubject, DLQ_STREAM } from '../dead-letters.js';
-import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER, JOBS_STREAM, ORDERS_STREAM, type ConsumerDefinition } from '../topology.js';
+import { delayedQueueSubjects, JOB_SUBJECT_PREFIX, Jobs, jobSubject, queueSubjects } from '../../events/jobs.js';
+import { DLQ_STREAM, dlqSubject } from '../dead-letters.js';
+import { ACTIVITY_CONSUMER, type ConsumerDefinition, FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER, JOBS_STREAM, ORDERS_STREAM } from '../topology.js';
 
 /**
  * Who may do what on NATS: one identity per kind of process, each allowed exactly the subjects its
@@ -51,7 +51,8 @@ const ACCOUNT_INFO = api('INFO');
 const srvDiscovery = (service: string) => ['PING', 'INFO', 'STATS', 'SCHEMA'].flatMap((v) => [`$SRV.${v}`, `$SRV.${v}.${service}`, `$SRV.${v}.${service}.*`]);
 
 const { created, paid, declined, shipped } = OrderEvents;
-const streamReads = (streams: string[]) => streams.flatMap((s) => [api(`STREAM.INFO.${s}`), api(`CONSUMER.LIST.${s}`), api(`CONSUMER.INFO.${s}.*`), api(`STREAM.MSG.GET.${s}`)]);
+const streamReads = (streams: string[]) =>
+  streams.flatMap((s) => [api(`STREAM.INFO.${s}`), api(`CONSUMER.LIST.${s}`), api(`CONSUMER.INFO.${s}.*`), api(`STREAM.MSG.GET.${s}`)]);
 
 export function permissionsFor(kind: IdentityKind): Permissions {
   const p = listed(kind);
@@ -126,7 +127,16 @@ function listed(kind: IdentityKind): Permissions {
     case 'reconciler':
       return {
         // Its outbox sweep publishes whatever rows any process left behind; it asks payments again.
-        publish: [created.subject, paid.subject, declined.subject, shipped.subject, jobSubject(Jobs.fulfillOrder), PaymentsValidate.subject, heartbeat('reconciler'), ACCOUNT_INFO],
+        publish: [
+          created.subject,
+          paid.subject,
+          declined.subject,
+          shipped.subject,
+          jobSubject(Jobs.fulfillOrder),
+          PaymentsValidate.subject,
+          heartbeat('reconciler'),
+          ACCOUNT_INFO,
+        ],
         subscribe: own('reconciler'),
         allowResponses: false,
       };

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -49,9 +49,10 @@ export function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): MigrationRes
     db.exec(CREATE_TABLE);
     const done = new Map(
       (
-        db
-          .prepare('SELECT migration_name, checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL')
-          .all() as { migration_name: string; checksum: string }[]
+        db.prepare('SELECT migration_name, checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL').all() as {
+          migration_name: string;
+          checksum: string;
+        }[]
       ).map((r) => [r.migration_name, r.checksum]),
     );
     const result: MigrationResult = { applied: [], alreadyApplied: [] };

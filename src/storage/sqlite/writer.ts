@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { CompiledQuery } from 'kysely';
 import { StorageUnavailableError } from '../../orders/errors.js';
 import type { Executor } from '../store.js';
@@ -152,7 +152,10 @@ export class GroupCommitWriter<C> {
       return this.scheduleNext();
     }
     this.scheduleNext();
-    batch.forEach((p, i) => (results[i]!.ok ? p.resolve(results[i]!.value as never) : p.reject(results[i]!.value)));
+    for (const [i, p] of batch.entries()) {
+      if (results[i]!.ok) p.resolve(results[i]!.value as never);
+      else p.reject(results[i]!.value);
+    }
   }
 
   /** One unit, on a `tx` that works only until the unit settles or is given up on. */

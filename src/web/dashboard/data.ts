@@ -1,11 +1,11 @@
-import { RequestStrategy, type JetStreamManager, type NatsConnection } from 'nats';
+import { type JetStreamManager, type NatsConnection, RequestStrategy } from 'nats';
 import { orderStatus, PaymentsValidate, WorkerHeartbeat } from '../../events/contracts.js';
-import type { StorageReads } from '../../orders/ports.js';
 import { DLQ_STREAM, listDeadLetters } from '../../nats/dead-letters.js';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../nats/topology.js';
+import type { StorageReads } from '../../orders/ports.js';
+import type { Runtime } from '../../runtime/context.js';
 import { PAYMENTS_SERVICE } from '../../workers/payments.js';
 import type { LiveHub } from '../live/hub.js';
-import type { Runtime } from '../../runtime/context.js';
 import { coalesce } from './coalesce.js';
 
 const BUCKET_S = 10;
@@ -31,16 +31,38 @@ export type DashboardData = Awaited<ReturnType<typeof dashboardData>>;
 /** Everything the dashboard shows, in one JSON document (also what /dashboard/data serves). */
 export async function dashboardData(db: DashboardReads, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {
   hub.forgetOld();
-  const [orders, streams, dlq, payments] = await Promise.all([orderFigures(db), streamViews(jsm), listDeadLetters(jsm, 20).catch(() => ({ total: 0, items: [] })), paymentsInstances(nc)]);
+  const [orders, streams, dlq, payments] = await Promise.all([
+    orderFigures(db),
+    streamViews(jsm),
+    listDeadLetters(jsm, 20).catch(() => ({ total: 0, items: [] })),
+    paymentsInstances(nc),
+  ]);
   const now = Date.now();
   const workers = [...hub.heartbeats.values()]
     .map((h) => {
       const status = workerStatus(h, now);
       // name: the kind; instance: which copy of it (its own name when it runs once).
-      return { name: h.name, instance: h.instance ?? h.name, pid: h.pid, host: h.host, started_at: h.started_at, last_seen_ms: now - h.seen_at, status, up: status === 'up' };
+      return {
+        name: h.name,
+        instance: h.instance ?? h.name,
+        pid: h.pid,
+        host: h.host,
+        started_at: h.started_at,
+        last_seen_ms: now - h.seen_at,
+        status,
+        up: status === 'up',
+      };
     })
     .sort((a, b) => a.name.localeCompare(b.name) || a.instance.localeCompare(b.instance, 'en', { numeric: true }) || a.host.localeCompare(b.host));
-  return { at: new Date(now).toISOString(), orders, streams, dlq, workers, payments_service: { name: PAYMENTS_SERVICE.name, subject: PaymentsValidate.subject, instances: payments }, events: hub.recent };
+  return {
+    at: new Date(now).toISOString(),
+    orders,
+    streams,
+    dlq,
+    workers,
+    payments_service: { name: PAYMENTS_SERVICE.name, subject: PaymentsValidate.subject, instances: payments },
+    events: hub.recent,
+  };
 }
 
 /**
@@ -68,7 +90,12 @@ async function orderFigures(db: DashboardReads) {
   });
   const sorted = (await db.recentLeadTimes(1000)).sort((a, b) => a - b);
   const pct = (p: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!) : null);
-  return { by_status: byStatus, total: Object.values(byStatus).reduce((a, b) => a + b, 0), throughput: series, end_to_end_ms: { p50: pct(50), p99: pct(99), samples: sorted.length } };
+  return {
+    by_status: byStatus,
+    total: Object.values(byStatus).reduce((a, b) => a + b, 0),
+    throughput: series,
+    end_to_end_ms: { p50: pct(50), p99: pct(99), samples: sorted.length },
+  };
 }
 
 async function streamViews(jsm: JetStreamManager): Promise<StreamView[]> {

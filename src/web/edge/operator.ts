@@ -70,7 +70,14 @@ function csrfPasses(app: FastifyInstance, req: FastifyRequest, reply: FastifyRep
   return new Promise((resolve) => {
     // The plugin answers a failure with reply.send(403 error); this reply stand-in turns that
     // into `false`, so that the refusal carries our code (csrf_invalid) and message.
-    const probe = Object.create(reply, { send: { value: () => (resolve(false), probe) } }) as FastifyReply;
+    const probe = Object.create(reply, {
+      send: {
+        value: () => {
+          resolve(false);
+          return probe;
+        },
+      },
+    }) as FastifyReply;
     app.csrfProtection(req, probe, () => resolve(true));
   });
 }
@@ -83,7 +90,13 @@ function csrfPasses(app: FastifyInstance, req: FastifyRequest, reply: FastifyRep
 export async function checkBrowserWrite(app: FastifyInstance, req: FastifyRequest, reply: FastifyReply, requireOrigin: boolean) {
   const origin = originOf(req);
   if (origin === 'cross' || (requireOrigin && origin === 'unknown'))
-    return refuse(req, reply, 403, 'origin_not_allowed', `This request came from ${req.headers.origin ?? 'a page that did not say where it is'}, not from a page of ${req.headers.host ?? 'this site'}; use orderflow's own pages, or a script with an Authorization: Bearer header.`);
+    return refuse(
+      req,
+      reply,
+      403,
+      'origin_not_allowed',
+      `This request came from ${req.headers.origin ?? 'a page that did not say where it is'}, not from a page of ${req.headers.host ?? 'this site'}; use orderflow's own pages, or a script with an Authorization: Bearer header.`,
+    );
   if (!(await csrfPasses(app, req, reply)))
     return refuse(req, reply, 403, 'csrf_invalid', 'The form is missing its CSRF token or it has expired; reload the page and submit again.');
   return undefined;
@@ -93,7 +106,7 @@ export async function checkBrowserWrite(app: FastifyInstance, req: FastifyReques
  * onRequest hook for operator routes. Without a session: a browser asking for a page is sent to
  * the sign-in page (303), anything else gets 401 (JSON).
  */
-export function operatorOnly(app: FastifyInstance, token: string) {
+export function operatorOnly(token: string) {
   return async function requireOperator(req: FastifyRequest, reply: FastifyReply) {
     const via = operatorOf(req, reply, token);
     req.operatorVia = via;
@@ -101,9 +114,15 @@ export function operatorOnly(app: FastifyInstance, token: string) {
     const streaming = (req.headers.accept ?? '').includes('text/event-stream');
     if (req.method === 'GET' && !wantsJson(req) && !streaming) return reply.redirect(`/signin?next=${encodeURIComponent(req.url)}`, 303);
     reply.header('www-authenticate', 'Bearer realm="orderflow operator"');
-    return refuse(req, reply, 401, 'unauthorized', bearerOf(req) !== undefined
-      ? 'That operator token is wrong; use ORDERFLOW_OPERATOR_TOKEN (or the one in DATA_DIR/operator-token).'
-      : 'Operator routes need a session: sign in at /signin, or send Authorization: Bearer <ORDERFLOW_OPERATOR_TOKEN>.');
+    return refuse(
+      req,
+      reply,
+      401,
+      'unauthorized',
+      bearerOf(req) !== undefined
+        ? 'That operator token is wrong; use ORDERFLOW_OPERATOR_TOKEN (or the one in DATA_DIR/operator-token).'
+        : 'Operator routes need a session: sign in at /signin, or send Authorization: Bearer <ORDERFLOW_OPERATOR_TOKEN>.',
+    );
   };
 }
 

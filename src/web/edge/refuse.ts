@@ -2,7 +2,20 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { wantsJson } from '../negotiate.js';
 
 /** The codes the web app's edge answers with (the shared shape: {"error": code, "message": one line}). */
-export type EdgeErrorCode = 'unauthorized' | 'forbidden' | 'csrf_invalid' | 'origin_not_allowed' | 'host_not_allowed' | 'rate_limited' | 'too_many_streams' | 'protected_subject' | 'request_timeout' | 'headers_too_large' | 'uri_too_long' | 'bad_request' | 'publish_failed';
+export type EdgeErrorCode =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'csrf_invalid'
+  | 'origin_not_allowed'
+  | 'host_not_allowed'
+  | 'rate_limited'
+  | 'too_many_streams'
+  | 'protected_subject'
+  | 'request_timeout'
+  | 'headers_too_large'
+  | 'uri_too_long'
+  | 'bad_request'
+  | 'publish_failed';
 
 /** An error a hook or a plugin throws (e.g. the rate limit's 429) that keeps its own code. */
 export class EdgeError extends Error {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Subscription } from 'nats';
-import { MetricEvents, ORDER_SUBJECTS_WILDCARD, parseEvent, WorkerHeartbeat, type Heartbeat } from '../../events/contracts.js';
+import { type Heartbeat, MetricEvents, ORDER_SUBJECTS_WILDCARD, parseEvent, WorkerHeartbeat } from '../../events/contracts.js';
 import { decode } from '../../events/decode.js';
 import { summarize } from '../../orders/activity.js';
 import type { Runtime } from '../../runtime/context.js';

@@ -19,8 +19,17 @@ export interface StreamLimits {
 }
 
 const open = new Gauge({ name: 'orderflow_sse_streams', help: 'Open server-sent-event streams', registers: [registry] });
-const dropped = new Counter({ name: 'orderflow_sse_dropped_total', help: 'SSE clients dropped because they did not read (buffer over the bound)', registers: [registry] });
-const refused = new Counter({ name: 'orderflow_sse_refused_total', help: 'SSE connections refused by the caps, by reason', labelNames: ['reason'] as const, registers: [registry] });
+const dropped = new Counter({
+  name: 'orderflow_sse_dropped_total',
+  help: 'SSE clients dropped because they did not read (buffer over the bound)',
+  registers: [registry],
+});
+const refused = new Counter({
+  name: 'orderflow_sse_refused_total',
+  help: 'SSE connections refused by the caps, by reason',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
 
 export interface OpenStream {
   /** Sends one event unless the client is too far behind, in which case it is dropped. */
@@ -53,9 +62,11 @@ export class StreamRegistry {
   /** Admits a stream (and then tracks it until it closes), or answers the refusal and returns null. */
   open(req: FastifyRequest, reply: FastifyReply): OpenStream | null {
     const ip = req.ip;
-    if (this.streams.size >= this.limits.maxClients) return this.refuse(reply, 503, 'total', `The server has its maximum of ${this.limits.maxClients} live streams open (SSE_MAX_CLIENTS); retry in a while.`);
+    if (this.streams.size >= this.limits.maxClients)
+      return this.refuse(reply, 503, 'total', `The server has its maximum of ${this.limits.maxClients} live streams open (SSE_MAX_CLIENTS); retry in a while.`);
     const mine = this.perIp.get(ip) ?? 0;
-    if (mine >= this.limits.maxPerIp) return this.refuse(reply, 429, 'per_ip', `Your address has ${mine} live streams open, the most allowed (SSE_MAX_PER_IP); close a tab and retry.`);
+    if (mine >= this.limits.maxPerIp)
+      return this.refuse(reply, 429, 'per_ip', `Your address has ${mine} live streams open, the most allowed (SSE_MAX_PER_IP); close a tab and retry.`);
     const t: Tracked = { reply, stalledSince: undefined };
     this.streams.add(t);
     this.perIp.set(ip, mine + 1);

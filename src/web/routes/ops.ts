@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { clusterMetrics } from '../../observability/cluster-metrics.js';
 import { refreshSystemGauges } from '../../observability/gauges.js';
 import { health, readiness } from '../../observability/health.js';
 import { registry, systemRegistry } from '../../observability/metrics.js';
-import { clusterMetrics } from '../../observability/cluster-metrics.js';
-import { Registry } from 'prom-client';
 import type { Runtime } from '../../runtime/context.js';
 
 /** For load balancers and Prometheus: liveness, readiness, metrics. */
@@ -25,7 +25,9 @@ export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   });
   app.get('/metrics', async (req, reply) => {
     // The system-wide gauges are read at scrape time; a failure there must not hide the rest.
-    await refreshSystemGauges(rt.storage, await rt.nats.default.jetstreamManager()).catch((err: Error) => req.log.warn({ err: err.message }, 'could not refresh system gauges'));
+    await refreshSystemGauges(rt.storage, await rt.nats.default.jetstreamManager()).catch((err: Error) =>
+      req.log.warn({ err: err.message }, 'could not refresh system gauges'),
+    );
     // nodejs_version_info names the exact runtime version: an attacker's shortcut, not an operator's need.
     const text = (await collect()).replace(/^(# (HELP|TYPE) )?orderflow_nodejs_version_info\b.*\n/gm, '');
     return reply.type(registry.contentType).send(text);

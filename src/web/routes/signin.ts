@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { wantsJson } from '../negotiate.js';
 import { endSession, safeNext, sameSecret, startSession } from '../edge/operator.js';
 import { refuse } from '../edge/refuse.js';
+import { wantsJson } from '../negotiate.js';
 
 const signinQuery = z.object({ token: z.string().max(512).optional(), next: z.string().max(2000).optional() });
 const signinBody = z.object({ token: z.string().max(512).default(''), next: z.string().max(2000).optional() });
@@ -20,7 +20,14 @@ export default async function signin(app: FastifyInstance, opts: { operatorToken
   const accept = async (req: FastifyRequest, reply: FastifyReply, token: string, next: string) => {
     if (!sameSecret(token, opts.operatorToken)) {
       reply.code(401);
-      if (wantsJson(req)) return refuse(req, reply, 401, 'unauthorized', 'That operator token is wrong; use ORDERFLOW_OPERATOR_TOKEN or the one in DATA_DIR/operator-token (or the link `orderflow start` prints).');
+      if (wantsJson(req))
+        return refuse(
+          req,
+          reply,
+          401,
+          'unauthorized',
+          'That operator token is wrong; use ORDERFLOW_OPERATOR_TOKEN or the one in DATA_DIR/operator-token (or the link `orderflow start` prints).',
+        );
       return form(reply, next, 'That token is not the operator token. Use the link `orderflow start` printed, or the value of ORDERFLOW_OPERATOR_TOKEN.');
     }
     startSession(reply);

@@ -7,9 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import fp from 'fastify-plugin';
 import helmetHeaders from 'helmet';
 import type { Config } from '../../../config/env.js';
-import { hostPolicy, originOf } from '../../edge/origin.js';
 import { checkBrowserWrite, cookieSecret, operatorOnly, operatorWrites } from '../../edge/operator.js';
-import { EdgeError, edgeBody, refuse, type EdgeErrorCode } from '../../edge/refuse.js';
+import { hostPolicy, originOf } from '../../edge/origin.js';
+import { EdgeError, type EdgeErrorCode, edgeBody, refuse } from '../../edge/refuse.js';
 
 /**
  * Security headers. The CSP allows only our own scripts and styles (no inline ones).
@@ -18,7 +18,14 @@ import { EdgeError, edgeBody, refuse, type EdgeErrorCode } from '../../edge/refu
  */
 const HELMET: FastifyHelmetOptions = {
   contentSecurityPolicy: {
-    directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], formAction: ["'self'"], upgradeInsecureRequests: null },
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'", 'data:'],
+      formAction: ["'self'"],
+      upgradeInsecureRequests: null,
+    },
   },
   strictTransportSecurity: false,
   // Not helmet's no-referrer: with it Chromium sends `Origin: null` on our own form posts.
@@ -52,7 +59,12 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
         : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP/1.1; check the request line and headers.'];
   const body = JSON.stringify(edgeBody(code, message));
   if (socket.writable) {
-    const headers = Object.entries({ ...staticSecurityHeaders, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' })
+    const headers = Object.entries({
+      ...staticSecurityHeaders,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      connection: 'close',
+    })
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join('');
     socket.write(`HTTP/1.1 ${status} ${text}\r\n${headers}\r\n${body}`);
@@ -66,7 +78,11 @@ export function frameworkErrors(err: Error & { code?: string }, _req: FastifyReq
   void reply
     .headers(staticSecurityHeaders)
     .code(long ? 414 : 400)
-    .send(long ? edgeBody('uri_too_long', 'A part of the address is too long; check the link.') : edgeBody('bad_request', 'The address is not a valid URL (bad percent-encoding?); check the link.'));
+    .send(
+      long
+        ? edgeBody('uri_too_long', 'A part of the address is too long; check the link.')
+        : edgeBody('bad_request', 'The address is not a valid URL (bad percent-encoding?); check the link.'),
+    );
 }
 
 declare module 'fastify' {
@@ -99,7 +115,12 @@ async function security(app: FastifyInstance, opts: SecurityOptions) {
     if (hosts.allows(req.headers.host) || ANY_HOST.has(req.url.split('?')[0]!)) return undefined;
     return reply
       .code(403)
-      .send(edgeBody('host_not_allowed', `This server does not answer for the host ${JSON.stringify(req.headers.host ?? '')}; add it to ALLOWED_HOSTS if it is really its name.`));
+      .send(
+        edgeBody(
+          'host_not_allowed',
+          `This server does not answer for the host ${JSON.stringify(req.headers.host ?? '')}; add it to ALLOWED_HOSTS if it is really its name.`,
+        ),
+      );
   });
 
   await app.register(cookie, { secret: cookieSecret(opts.operatorToken) });
@@ -109,13 +130,14 @@ async function security(app: FastifyInstance, opts: SecurityOptions) {
 
   await app.register(rateLimit, {
     global: false,
-    errorResponseBuilder: (_req, ctx) => new EdgeError(429, 'rate_limited', `Too many requests from your address (at most ${ctx.max} per minute here); retry in ${ctx.after}.`),
+    errorResponseBuilder: (_req, ctx) =>
+      new EdgeError(429, 'rate_limited', `Too many requests from your address (at most ${ctx.max} per minute here); retry in ${ctx.after}.`),
   });
   const perMinute = (max: number): RateLimitOptions | undefined => (max > 0 ? { max, timeWindow: 60_000 } : undefined);
   app.decorate('limits', { orders: perMinute(opts.config.RATE_LIMIT_ORDERS_PER_MIN), operator: perMinute(opts.config.RATE_LIMIT_OPERATOR_PER_MIN) });
 
   app.decorateRequest('operatorVia', null);
-  app.decorate('operatorOnly', operatorOnly(app, opts.operatorToken));
+  app.decorate('operatorOnly', operatorOnly(opts.operatorToken));
   app.decorate('operatorWrites', operatorWrites(app));
   // The shop's form is public, but a cross-site page must not post it in a visitor's browser.
   // A JSON body without cookies is a script's (a browser sends JSON cross-site only after a CORS
@@ -124,7 +146,13 @@ async function security(app: FastifyInstance, opts: SecurityOptions) {
     const json = (req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json');
     if (json && !req.headers.cookie) {
       if (originOf(req) !== 'cross') return undefined;
-      return refuse(req, reply, 403, 'origin_not_allowed', `This request came from ${req.headers.origin ?? 'another site'}, not from a page of ${req.headers.host ?? 'this site'}; post from orderflow's own pages.`);
+      return refuse(
+        req,
+        reply,
+        403,
+        'origin_not_allowed',
+        `This request came from ${req.headers.origin ?? 'another site'}, not from a page of ${req.headers.host ?? 'this site'}; post from orderflow's own pages.`,
+      );
     }
     return checkBrowserWrite(app, req, reply, false);
   });

@@ -5,8 +5,8 @@ import view from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { PROJECT_ROOT } from '../../paths.js';
 import { BODY_LIMIT_BYTES } from '../../errors.js';
+import { PROJECT_ROOT } from '../../paths.js';
 
 /** HTML forms, Eta views (autoEscape: every `<%= %>` is escaped) and the /public assets. */
 async function views(app: FastifyInstance, opts: { production: boolean }) {

@@ -1,18 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { z } from 'zod';
-import { randomUUID } from 'node:crypto';
 import { createJob, Jobs } from '../../../events/jobs.js';
 import { correlationHeaders } from '../../../nats/codec.js';
+import { DLQ_STREAM, pageDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/dead-letters.js';
 import { publishToStream } from '../../../nats/publish.js';
 import { jobMessage } from '../../../outbox/outbox.js';
-import { DLQ_STREAM, pageDeadLetters, retryDeadLetter, showDeadLetter } from '../../../nats/dead-letters.js';
-import { cachedDashboardData } from '../../dashboard/data.js';
 import { coalesce } from '../../dashboard/coalesce.js';
+import { cachedDashboardData } from '../../dashboard/data.js';
 import { dlqPageQuery, jobBody, ownFilter, publishBody, requestBody, seqParam } from '../../dashboard/tools.js';
-import type { LiveEvent } from '../../live/hub.js';
-import { fieldErrors } from '../../schemas.js';
 import { refuse } from '../../edge/refuse.js';
 import { sendApiError } from '../../errors.js';
+import type { LiveEvent } from '../../live/hub.js';
+import { fieldErrors } from '../../schemas.js';
 
 function invalid(reply: FastifyReply, error: z.ZodError) {
   const fields = fieldErrors(error);
@@ -60,7 +60,14 @@ export default async function dashboard(app: FastifyInstance) {
     const { subject, payload, inject } = b.data;
     const own = ownFilter(subject);
     const bytes = new TextEncoder().encode(payload);
-    if (own && !inject) return refuse(req, reply, 400, 'protected_subject', `${subject} is one of orderflow's own subjects (${own}), read by its workers; publish to demo.… instead, or send "inject": true to inject it on purpose.`);
+    if (own && !inject)
+      return refuse(
+        req,
+        reply,
+        400,
+        'protected_subject',
+        `${subject} is one of orderflow's own subjects (${own}), read by its workers; publish to demo.… instead, or send "inject": true to inject it on purpose.`,
+      );
     try {
       if (own && own !== 'orderflow.>') {
         // Injected into a stream: JetStream's ack says where it went.
@@ -74,7 +81,10 @@ export default async function dashboard(app: FastifyInstance) {
     } catch (err) {
       // E.g. the web app's NATS identity may not publish there, or no stream answered.
       req.log.warn({ subject, err: (err as Error).message }, 'dashboard publish failed');
-      return reply.code(502).send({ error: 'publish_failed', message: `NATS did not take the message on ${subject}: ${(err as Error).message}. The web app's NATS identity may not publish there.` });
+      return reply.code(502).send({
+        error: 'publish_failed',
+        message: `NATS did not take the message on ${subject}: ${(err as Error).message}. The web app's NATS identity may not publish there.`,
+      });
     }
   });
 
@@ -82,10 +92,20 @@ export default async function dashboard(app: FastifyInstance) {
     const b = requestBody.safeParse(req.body ?? {});
     if (!b.success) return invalid(reply, b.error);
     const own = ownFilter(b.data.subject);
-    if (own && !b.data.inject) return refuse(req, reply, 400, 'protected_subject', `${b.data.subject} is one of orderflow's own subjects (${own}), read by its workers; send requests to a service subject such as payments.validate, or send "inject": true on purpose.`);
+    if (own && !b.data.inject)
+      return refuse(
+        req,
+        reply,
+        400,
+        'protected_subject',
+        `${b.data.subject} is one of orderflow's own subjects (${own}), read by its workers; send requests to a service subject such as payments.validate, or send "inject": true on purpose.`,
+      );
     const started = performance.now();
     try {
-      const m = await rt.nats.default.request(b.data.subject, new TextEncoder().encode(b.data.payload), { timeout: b.data.timeout_ms, headers: correlationHeaders(req.id) });
+      const m = await rt.nats.default.request(b.data.subject, new TextEncoder().encode(b.data.payload), {
+        timeout: b.data.timeout_ms,
+        headers: correlationHeaders(req.id),
+      });
       const headers: Record<string, string[]> = {};
       for (const [k, v] of m.headers ?? []) headers[k] = v;
       return { ok: true, ms: Math.round((performance.now() - started) * 100) / 100, reply: m.string(), headers };
@@ -103,7 +123,10 @@ export default async function dashboard(app: FastifyInstance) {
       await publishToStream(rt.js, jobMessage(Jobs.demo, job), 2000);
     } catch (err) {
       req.log.warn({ err: (err as Error).message }, 'dashboard job dispatch failed');
-      return reply.code(502).send({ error: 'publish_failed', message: `JetStream did not take the job: ${(err as Error).message}. Check that the JOBS stream exists (orderflow setup).` });
+      return reply.code(502).send({
+        error: 'publish_failed',
+        message: `JetStream did not take the job: ${(err as Error).message}. Check that the JOBS stream exists (orderflow setup).`,
+      });
     }
     return { dispatched: true, job_id: job.job_id, run_at: job.run_at, fail: b.data.fail };
   });
@@ -130,12 +153,25 @@ export default async function dashboard(app: FastifyInstance) {
     } catch (err) {
       // E.g. its subject is in no stream any more: JetStream does not take it back.
       req.log.warn({ err: (err as Error).message, seq: p.data.seq }, 'dead-letter retry failed');
-      return reply.code(409).send({ error: 'retry_failed', message: `Dead letter #${p.data.seq} could not go back to ${before?.subject}: ${(err as Error).message}. It stays in the dead letters.` });
+      return reply.code(409).send({
+        error: 'retry_failed',
+        message: `Dead letter #${p.data.seq} could not go back to ${before?.subject}: ${(err as Error).message}. It stays in the dead letters.`,
+      });
     }
-    if (result === 'not_found') return reply.code(404).send({ error: 'not_found', message: `No dead letter #${p.data.seq}; it may have been retried already (see GET /dashboard/dlq).` });
+    if (result === 'not_found')
+      return reply.code(404).send({ error: 'not_found', message: `No dead letter #${p.data.seq}; it may have been retried already (see GET /dashboard/dlq).` });
     if (result === 'not_retryable')
-      return reply.code(409).send({ error: 'not_retryable', message: `Dead letter #${p.data.seq} was a core request, not a stream message: there is nothing to send it back to. Inspect it, then purge it.` });
-    return { result, seq: p.data.seq, subject: before?.subject ?? null, consumer: before?.consumer ?? null, message: `Dead letter #${p.data.seq} went back to ${before?.subject} for ${before?.consumer}.` };
+      return reply.code(409).send({
+        error: 'not_retryable',
+        message: `Dead letter #${p.data.seq} was a core request, not a stream message: there is nothing to send it back to. Inspect it, then purge it.`,
+      });
+    return {
+      result,
+      seq: p.data.seq,
+      subject: before?.subject ?? null,
+      consumer: before?.consumer ?? null,
+      message: `Dead letter #${p.data.seq} went back to ${before?.subject} for ${before?.consumer}.`,
+    };
   });
   // At most RETRY_ALL_BATCH per request, so a huge dead-letter stream cannot hold a request for minutes.
   app.post('/dlq/retry-all', tool, async () => {
@@ -154,6 +190,11 @@ export default async function dashboard(app: FastifyInstance) {
       after = page.next_after;
     }
     const remaining = (await m.streams.info(DLQ_STREAM)).state.messages;
-    return { retried, skipped, remaining, message: `Retried ${retried} dead letter(s)${skipped ? `, skipped ${skipped} that cannot be retried` : ''}; ${remaining} left.` };
+    return {
+      retried,
+      skipped,
+      remaining,
+      message: `Retried ${retried} dead letter(s)${skipped ? `, skipped ${skipped} that cannot be retried` : ''}; ${remaining} left.`,
+    };
   });
 }

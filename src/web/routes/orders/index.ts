@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { formatCents } from '../../../orders/money.js';
 import { placeOrder } from '../../../orders/place-order.js';
+import { apiError } from '../../errors.js';
 import { wantsJson } from '../../negotiate.js';
 import { orderJson } from '../../order-json.js';
 import { fieldErrors, listQuery, orderInput, orderParams } from '../../schemas.js';
-import { formatCents } from '../../../orders/money.js';
-import { apiError } from '../../errors.js';
 
 const helpers = { formatCents };
 
@@ -24,7 +24,11 @@ export default async function orders(app: FastifyInstance) {
       const errors = fieldErrors(parsed.error);
       reply.code(400);
       if (wantsJson(req)) return apiError('validation_failed', `Correct ${Object.keys(errors).join(' and ')} and send the order again.`, errors);
-      return reply.view('orders/create', { values: { customer_email: String(body.customer_email ?? ''), amount: String(body.amount ?? '') }, errors, csrf: reply.generateCsrf() });
+      return reply.view('orders/create', {
+        values: { customer_email: String(body.customer_email ?? ''), amount: String(body.amount ?? '') },
+        errors,
+        csrf: reply.generateCsrf(),
+      });
     }
     const order = await placeOrder(
       // The request's logger (a pino child carrying the correlation id).
@@ -40,7 +44,9 @@ export default async function orders(app: FastifyInstance) {
     const q = listQuery.safeParse(req.query);
     if (!q.success) {
       reply.code(400);
-      return wantsJson(req) ? apiError('validation_failed', 'page and per_page must be positive whole numbers (per_page at most 100).', fieldErrors(q.error)) : reply.view('error', { title: 'Bad request', message: 'page and per_page must be positive whole numbers (per_page at most 100).' });
+      return wantsJson(req)
+        ? apiError('validation_failed', 'page and per_page must be positive whole numbers (per_page at most 100).', fieldErrors(q.error))
+        : reply.view('error', { title: 'Bad request', message: 'page and per_page must be positive whole numbers (per_page at most 100).' });
     }
     const page = await app.orders.orderPage(q.data.page, q.data.per_page);
     if (wantsJson(req)) return { items: page.items.map((o) => orderJson(o)), page: page.page, per_page: page.perPage, total: page.total, pages: page.pages };
@@ -70,7 +76,9 @@ export default async function orders(app: FastifyInstance) {
     const order = p.success ? await app.orders.order(p.data.id) : null;
     if (!order) {
       reply.code(404);
-      return wantsJson(req) ? apiError('not_found', 'No order with that id; list the orders at GET /orders.') : reply.view('error', { title: 'Order not found', message: 'There is no order with that id.' });
+      return wantsJson(req)
+        ? apiError('not_found', 'No order with that id; list the orders at GET /orders.')
+        : reply.view('error', { title: 'Order not found', message: 'There is no order with that id.' });
     }
     const timeline = await app.orders.activityFor(order.id);
     const json = orderJson(order, timeline);
