@@ -44,9 +44,19 @@ export const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data').describe('local data: the embedded nats-server\'s store and log'),
   DATABASE_URL: z
     .string()
-    .regex(/^file:.+/, 'must be a SQLite URL such as file:./data/orderflow.db')
+    .regex(/^(file:.+|postgres(ql)?:\/\/.+)/i, 'must be a SQLite URL such as file:./data/orderflow.db or a PostgreSQL URL such as postgresql://user@host:5432/orderflow')
     .default('file:./data/orderflow.db')
-    .describe('SQLite database file (a relative path is relative to the working directory)'),
+    .describe('the database: a SQLite file, `file:<path>` (relative to the working directory), or PostgreSQL, `postgres://` / `postgresql://user:password@host:5432/db` (`?schema=` as for Prisma)'),
+  DATABASE_PASSWORD_FILE: file
+    .optional()
+    .describe('PostgreSQL only: a file holding the database password (used when `DATABASE_URL` has none; keep it owner-only), as docker compose does'),
+  DATABASE_POOL_SIZE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(10)
+    .describe('PostgreSQL only: connections each process keeps open at most (every process has its own pool: mind the server\'s `max_connections`)'),
   NATS_URL: natsUrl.default('nats://127.0.0.1:4222').describe('the `default` NATS connection: orders, payments, jobs (several servers: comma-separated)'),
   // Defaults to NATS_URL: the PoC's "analytics" connection points at the same server until
   // an operator moves metrics to a cluster of their own.
@@ -106,6 +116,7 @@ export const testEnvSchema = z.object({
   SCREENSHOT_DIR: z.string().min(1).optional().describe('where the browser tests save screenshots (`docs/screenshots` retakes the README\'s)'),
   TEST_LOG_LEVEL: logLevel.default('silent').describe('log level of the processes the tests start in-process'),
   FAULTS_LOG_DIR: z.string().min(1).optional().describe('`npm run test:faults` keeps every process\'s log here'),
+  POSTGRES_BIN_DIR: z.string().min(1).optional().describe('the folder with PostgreSQL\'s `initdb` and `pg_ctl` the tests start servers with; unset: the newest `/usr/lib/postgresql/<v>/bin`, else `PATH`'),
 });
 
 export type Config = Omit<z.infer<typeof envSchema>, 'NATS_ANALYTICS_URL'> & { NATS_ANALYTICS_URL: string };

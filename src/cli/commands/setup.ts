@@ -1,5 +1,7 @@
 import type { Config } from '../../config/env.js';
 import { migrate, type MigrationResult } from '../../db/migrate.js';
+import { isPostgresUrl, postgresSettings } from '../../storage/postgres/connection.js';
+import { migratePostgres } from '../../storage/postgres/migrate.js';
 import { explainNatsError, openNats } from '../../nats/connections.js';
 import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
@@ -10,7 +12,7 @@ export interface SetupReport {
 
 /** Migrations, then streams and consumers; both idempotent, so it runs on every start. */
 export async function runSetup(config: Config): Promise<SetupReport> {
-  const migrations = migrate(config.DATABASE_URL);
+  const migrations = isPostgresUrl(config.DATABASE_URL) ? await migratePostgres(config.DATABASE_URL, undefined, postgresSettings(config, 'setup')) : migrate(config.DATABASE_URL);
   const nc = await openNats('setup', config);
   try {
     const topology = await ensureTopology(await nc.jetstreamManager(), topologyOptions(config));
