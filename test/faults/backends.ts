@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { sqliteBackend, type Backend } from './harness.js';
 
 /** A backend the fault suite runs its scenarios on, with what it takes to run one and to break it. */
@@ -16,7 +17,36 @@ export interface BackendUnderTest {
 
 const sqlite: BackendUnderTest = { backend: sqliteBackend };
 
-const ALL = { sqlite } as const;
+/** One real PostgreSQL 15 server for the run (test/helpers/postgres.ts); each system gets a fresh database on it. */
+let server: PostgresServer | undefined;
+const postgresql: BackendUnderTest = {
+  backend: {
+    name: 'postgresql',
+    database: () => {
+      if (!server) throw new Error('the PostgreSQL server is not running (BackendUnderTest.before not called)');
+      return server.createDatabase();
+    },
+  },
+  async before() {
+    server = await startPostgres();
+  },
+  async after() {
+    await server?.close();
+    server = undefined;
+  },
+  // `immediate`: as a crash or a lost host would, without a clean shutdown; commits already
+  // answered must survive it (the server runs with fsync on).
+  async restart(awayMs) {
+    const s = server!;
+    const from = performance.now();
+    await s.stop('immediate');
+    await new Promise((r) => setTimeout(r, awayMs));
+    await s.start();
+    return Math.round(performance.now() - from);
+  },
+};
+
+const ALL = { sqlite, postgresql } as const;
 
 /** FAULTS_BACKENDS=sqlite,… runs the scenarios on those backends only (default: every one). */
 const selected = z

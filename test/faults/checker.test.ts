@@ -164,7 +164,7 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
 
     // The real fulfillment worker is sent SIGSEGV, then is "restarted as planned". It dies of the
     // signal (src/runtime/shutdown.ts traps only the signals that ask a process to stop).
-    const victim = sys.procs.get('fulfillment#1')!;
+    const victim = sys.procs.get('fulfillment')!;
     victim.child.kill('SIGSEGV');
     await victim.exited;
     expect(victim.exit?.signal, 'a segfault is not a clean stop').toBe('SIGSEGV');

@@ -45,7 +45,8 @@ for (const under of BACKENDS) {
     afterAll(async () => {
       // FAULTS_LOG_DIR=dir keeps every process's output, to see the recovery at work.
       const dir = process.env.FAULTS_LOG_DIR;
-      if (dir) for (const p of sys.runs) writeFileSync(join(dir, `${under.backend.name}-${p.name.replace('#', '')}-${p.child.pid}.log`), p.output());
+      if (dir) for (const p of sys.runs) writeFileSync(join(dir, `${under.backend.name}-${p.name}-${p.child.pid}.log`), p.output());
+      if (sys?.startRetries.length) lines.push(`start retries on ${under.backend.name}: ${sys.startRetries.join('; ')}`);
       await sys?.stop();
       await under.after?.();
     }, 60_000);
@@ -83,9 +84,9 @@ for (const under of BACKENDS) {
         await accepted(10); // mid-flight: under load, whatever the machine's speed
         // One copy dies with jobs in hand; the other keeps shipping, and gets the dead one's
         // unacked jobs once their ack wait runs out.
-        await sys.kill('fulfillment#1');
+        await sys.kill('fulfillment-1');
         await sleep(1000);
-        await sys.startProcess('fulfillment#1');
+        await sys.startProcess('fulfillment-1');
       });
       expectLoad(r, r.sent);
       await verify('kill-fulfillment');
@@ -117,9 +118,9 @@ for (const under of BACKENDS) {
     it('4. one web process is killed (SIGKILL) right after accepting orders, the other keeps accepting, then it is restarted', async () => {
       const r = await sys.drive(40, 60, async () => {
         await accepted(3); // right after it has accepted a few
-        await sys.kill('web#1');
+        await sys.kill('web-1');
         await sleep(500);
-        await sys.startProcess('web#1');
+        await sys.startProcess('web-1');
       });
       const [killed, other] = r.perWeb as [WebTally, WebTally];
       expect(killed.refused + killed.unavailable, 'the killed web process answered but did not accept').toBe(0);

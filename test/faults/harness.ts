@@ -26,8 +26,11 @@ import { WireWatch } from './wire.js';
  */
 export const PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
 export type ProcessKind = (typeof PROCESSES)[number];
-/** A handle: a kind (every instance of it) or one instance, numbered from 1 (`fulfillment#1`). */
-export type ProcessName = ProcessKind | `${ProcessKind}#${number}`;
+/**
+ * A handle: a kind (every instance of it) or one instance. Instances are named as `orderflow start
+ * --scale` names them: the kind itself when it runs once, else `fulfillment-1` … `fulfillment-N`.
+ */
+export type ProcessName = ProcessKind | `${ProcessKind}-${number}`;
 
 /** Where the processes keep their data: named in every invariant line. */
 export interface Backend {
@@ -65,7 +68,7 @@ export interface WebTally {
 }
 
 export interface DriveResult extends WebTally {
-  /** The same counts for each web process, in order (`web#1` first). */
+  /** The same counts for each web process, in the order of instances('web'). */
   perWeb: WebTally[];
 }
 
@@ -106,13 +109,15 @@ export class System {
   readonly auth: AuthFiles = ensureNatsAuth(defaultAuthDir({ DATA_DIR: this.dir }), { extra: [{ kind: 'test', permissions: TEST_PERMISSIONS }] });
   nats!: NatsServerProcess;
   natsPort = 0;
-  /** One port per web process: `web#1` listens on webPorts[0]. */
+  /** One port per web process, in the order of instances('web'). */
   webPorts: number[] = [];
   env: Record<string, string> = {};
-  /** The current run of each instance, by instance name (`payments#2`). */
+  /** The current run of each instance, by instance name (`payments-2`). */
   procs = new Map<string, Running>();
   /** Every process ever started, restarted ones included, so no exit is forgotten. */
   readonly runs: Running[] = [];
+  /** Starts that failed before the process was ready, and were tried again: instance and its last line. */
+  readonly startRetries: string[] = [];
   db!: Db;
   watch!: WireWatch;
   /** Orders the web app answered 201 for, with the amount (cents) the harness sent. */
@@ -137,18 +142,24 @@ export class System {
     return this.webPorts[0]!;
   }
 
-  /** Every instance name, `web#1` … `reconciler#<copies>`. */
+  /** Every instance name, of one kind or of all, in start order. */
   instances(kind?: ProcessKind): string[] {
-    return PROCESSES.filter((k) => !kind || k === kind).flatMap((k) => Array.from({ length: k === 'web' ? this.webs : this.copies }, (_, i) => `${k}#${i + 1}`));
+    return PROCESSES.filter((k) => !kind || k === kind).flatMap((k) => {
+      const n = k === 'web' ? this.webs : this.copies;
+      return n === 1 ? [k] : Array.from({ length: n }, (_, i) => `${k}-${i + 1}`);
+    });
   }
 
   /** The instances a handle names: all of a kind, or the one given. */
   resolve(name: ProcessName): string[] {
-    if (name.includes('#')) {
-      if (!this.instances().includes(name)) throw new Error(`no process ${name} (this system runs ${this.instances().join(', ')})`);
-      return [name];
-    }
-    return this.instances(name as ProcessKind);
+    if ((PROCESSES as readonly string[]).includes(name)) return this.instances(name as ProcessKind);
+    if (!this.instances().includes(name)) throw new Error(`no process ${name} (this system runs ${this.instances().join(', ')})`);
+    return [name];
+  }
+
+  /** An instance's kind: `payments-2` → payments. */
+  static kindOf(instance: string): ProcessKind {
+    return instance.replace(/-\d+$/, '') as ProcessKind;
   }
 
   async start(): Promise<void> {
@@ -184,8 +195,8 @@ export class System {
 
   /** Settings common to every process, and each instance's own (a web process's port). */
   envFor(instance: string): Record<string, string> {
-    const [kind, n] = instance.split('#') as [ProcessKind, string];
-    return kind === 'web' ? { ...this.env, PORT: String(this.webPorts[Number(n) - 1]) } : this.env;
+    const web = this.instances('web').indexOf(instance);
+    return web >= 0 ? { ...this.env, PORT: String(this.webPorts[web]) } : this.env;
   }
 
   async startNats(): Promise<void> {
@@ -198,10 +209,14 @@ export class System {
     return Promise.all(idle.map((i) => this.startInstance(i)));
   }
 
+  /**
+   * Starts one instance and waits until it is ready. One that exits before it is ready (on a
+   * starved machine, a NATS handshake that timed out) is started again, at most twice, as `orderflow
+   * start` would restart it; such a run never started, so it is not counted as a crash, but it is
+   * recorded (startRetries, in every invariant line). One that hangs is not retried.
+   */
   private async startInstance(instance: string): Promise<Running> {
-    const kind = instance.split('#')[0] as ProcessKind;
-    const run = this.adopt(spawnCli(instance, kind === 'web' ? ['web'] : ['worker', kind], this.envFor(instance)));
-    this.procs.set(instance, run);
+    const kind = System.kindOf(instance);
     const ready: Record<ProcessKind, RegExp> = {
       web: /listening on/,
       payments: /payment responder ready/,
@@ -209,9 +224,19 @@ export class System {
       fulfillment: /consuming/,
       reconciler: /reconciler running/,
     };
-    // Generous: ten processes starting at once on a shared two-core machine take a while.
-    await run.waitFor(ready[kind], 90_000);
-    return run;
+    for (let attempt = 1; ; attempt++) {
+      const run = this.adopt(spawnCli(instance, kind === 'web' ? ['web'] : ['worker', kind], this.envFor(instance)));
+      this.procs.set(instance, run);
+      try {
+        // Generous: ten processes starting on a shared two-core machine take a while.
+        await run.waitFor(ready[kind], 90_000);
+        return run;
+      } catch (err) {
+        if (!run.exit || attempt === 3) throw err;
+        this.runs.splice(this.runs.indexOf(run), 1);
+        this.startRetries.push(`${instance}: ${run.output().trim().split('\n').at(-1)}`);
+      }
+    }
   }
 
   /** The current run of one instance, if it has not exited. */
@@ -388,7 +413,7 @@ export class System {
  * One line of counts per scenario: which system (backend, worker copies, web processes), the
  * database's counts, the policy's expectation, and the wire's.
  */
-export function reportLine(scenario: string, sys: Pick<System, 'backend' | 'copies' | 'webs'>, c: Check, extra: Record<string, number | string> = {}): string {
+export function reportLine(scenario: string, sys: Pick<System, 'backend' | 'copies' | 'webs' | 'startRetries'>, c: Check, extra: Record<string, number | string> = {}): string {
   const r = c.report;
   const fields = {
     backend: sys.backend.name,
@@ -410,6 +435,7 @@ export function reportLine(scenario: string, sys: Pick<System, 'backend' | 'copi
     lost: c.lost,
     wire_copies: c.wireCopies,
     ...extra,
+    start_retries: sys.startRetries.length,
     crashed: c.crashed.length,
   };
   return `scenario=${scenario} ${Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ')}`;
