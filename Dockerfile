@@ -2,7 +2,8 @@
 # Node 22, the maintained LTS line (Node 20 reached end of life in April 2026; orderflow still runs
 # on 20.19+, see README "What you need").
 
-# Build: every dependency (the Prisma CLI generates the client at install), then drop the dev ones.
+# Build: every dependency (the Prisma CLI generates the storage layer's Kysely types at install; they
+# are types only, so the run stage needs neither them nor Prisma), then drop the dev ones.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 # better-sqlite3 compiles from source when no prebuilt binary matches.
@@ -16,7 +17,6 @@ FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/app/data DATABASE_URL=file:/app/data/orderflow.db
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/src/db/generated ./src/db/generated
 COPY package.json prisma.config.ts ./
 COPY bin ./bin
 COPY prisma ./prisma

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { JetStreamManager } from 'nats';
 import { orderStatus } from '../src/events/contracts.js';
-import { fromSqlTime } from '../src/db/sql.js';
+import { fromDbTime as fromSqlTime } from '../src/storage/schema.js';
 import { ACTIVITY_CONSUMER, FULFILLMENT_CONSUMER, type ConsumerDefinition } from '../src/nats/topology.js';
 import { FINAL_STATUSES } from '../src/orders/state.js';
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { fromSqlTime, sqlTime } from '../src/db/sql.js';
+import { dbTime as sqlTime, fromDbTime as fromSqlTime } from '../src/storage/schema.js';
 import { OrderEvents } from '../src/events/contracts.js';
 import { ACTIVITY_CONSUMER } from '../src/nats/topology.js';
 import { backlogOldest, backlogTotal, STAGES, type Backlog, type Pipeline } from './backlog.js';

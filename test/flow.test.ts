@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderEvents } from '../src/events/contracts.js';
 import { placeOrder } from '../src/orders/place-order.js';
-import { OrderRepository } from '../src/orders/repository.js';
 import { orderDeps, type Runtime } from '../src/runtime/context.js';
 import { startActivityWorker } from '../src/workers/activity.js';
 import { startFulfillmentWorker } from '../src/workers/fulfillment.js';
@@ -31,14 +30,13 @@ describe('the order chain: created → paid → shipped', () => {
   it('ships an approved order and records every event', async () => {
     const order = await placeOrder(deps(), { customerEmail: 'a@example.com', amountCents: 1250, correlationId: 'corr-1' });
     expect(order.status).toBe('paid');
-    const repo = new OrderRepository(web.db, web.sql);
     const shipped = await waitFor(async () => {
-      const o = await repo.find(order.id);
+      const o = await web.storage.order(order.id);
       return o?.status === 'shipped' ? o : null;
     }, 5000, 'order shipped');
     expect(shipped.shippedAt).toBeInstanceOf(Date);
     const acts = await waitFor(async () => {
-      const a = await repo.activities(order.id);
+      const a = await web.storage.activityFor(order.id);
       return a.length >= 3 ? a : null;
     }, 5000, 'three activity rows');
     expect(acts.map((a) => a.subject)).toEqual([OrderEvents.created.subject, OrderEvents.paid.subject, OrderEvents.shipped.subject]);
@@ -55,7 +53,7 @@ describe('invariants', () => {
   it('count every accepted order as final, none shipped twice, no duplicate activity', async () => {
     const { checkInvariants } = await import('../src/orders/invariants.js');
     const report = await waitFor(async () => {
-      const r = await checkInvariants(web.db);
+      const r = await checkInvariants(web.storage);
       return r.final === r.accepted && r.unpublishedOutbox === 0 ? r : null;
     });
     expect(report).toMatchObject({ accepted: 2, final: 2, shippedTwice: 0, duplicateActivity: 0, byStatus: { shipped: 1, payment_declined: 1 } });

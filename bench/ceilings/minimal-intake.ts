@@ -1,18 +1,25 @@
 // Ceiling: the least an order intake can do with orderflow's parts — Fastify POST, one INSERT into
 // SQLite, one JetStream publish awaiting its ack — and the same durability and commit policy as
-// orderflow: the INSERT goes through SqlWriter (src/db/sql.ts), so it is group-committed exactly
+// orderflow: the INSERT goes through the SQLite adapter's GroupCommitWriter
+// (src/storage/sqlite/writer.ts), on its own table and a hand-written statement, so it is group-committed exactly
 // as orderflow's writes are (everything queued in one event-loop turn in one transaction, a 1 ms
 // wait for company under load, synchronous=FULL: durable before the publish and the answer).
 // Committing each request on its own would handicap the ceiling and flatter orderflow's ratio.
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { connect } from 'nats';
-import { SqlWriter } from '../../src/db/sql.js';
+import Database from 'better-sqlite3';
+import type { CompiledQuery } from 'kysely';
+import { GroupCommitWriter } from '../../src/storage/sqlite/writer.js';
 import { benchNatsOptions } from '../lib.js';
 
 const [url, dbPath] = [process.argv[2]!, process.argv[3]!];
-const db = new SqlWriter(`file:${dbPath}`);
-await db.write((sql) => sql.stmt('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL)').run());
+const conn = new Database(dbPath, { timeout: 0 });
+conn.pragma('journal_mode = WAL');
+conn.pragma('synchronous = FULL');
+conn.exec('CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, email TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL)');
+const db = new GroupCommitWriter(conn, (exec) => exec);
+const statement = (sql: string, ...parameters: unknown[]) => ({ sql, parameters }) as unknown as CompiledQuery;
 const INSERT = 'INSERT INTO orders (id, email, amount_cents, created_at) VALUES (?, ?, ?, ?)';
 const nc = await connect(benchNatsOptions(url));
 const jsm = await nc.jetstreamManager();
@@ -23,7 +30,7 @@ const app = Fastify({ logger: false });
 app.post('/orders', async (req, reply) => {
   const b = req.body as { customer_email: string; amount: string };
   const id = randomUUID();
-  await db.write((sql) => sql.stmt(INSERT).run(id, b.customer_email, Math.round(Number(b.amount) * 100), new Date().toISOString()));
+  await db.run((exec) => exec.run(statement(INSERT, id, b.customer_email, Math.round(Number(b.amount) * 100), new Date().toISOString())));
   await js.publish('minimal.created', new TextEncoder().encode(JSON.stringify({ id, ...b })), { msgID: id });
   return reply.code(201).send({ id });
 });
@@ -35,6 +42,7 @@ process.once('SIGTERM', () =>
     await jsm.streams.delete('MINIMAL').catch(() => undefined);
     await nc.close();
     await db.close();
+    conn.close();
     process.exit(0);
   })(),
 );

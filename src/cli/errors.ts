@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { sqlitePath } from '../db/path.js';
+import { redactUrl } from '../nats/auth/options.js';
+import { sqlitePath } from '../storage/sqlite/path.js';
 
 /**
  * What a person sees when a command fails: one line naming the cause and the fix, never a stack.
@@ -28,7 +29,8 @@ export interface Where {
   databaseUrl?: string;
 }
 
-export const databaseLabel = (databaseUrl: string) => resolve(sqlitePath(databaseUrl));
+/** The database file (SQLite), or the server and database without credentials (PostgreSQL). */
+export const databaseLabel = (databaseUrl: string) => (databaseUrl.startsWith('file:') ? resolve(sqlitePath(databaseUrl)) : redactUrl(databaseUrl));
 
 function whereText(where: Where): string {
   const parts = [];

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { z } from 'zod';
 import { loadConfig, parseConfig } from '../config/env.js';
-import { openExistingDb } from './existing-db.js';
+import { openExistingStorage } from './existing-db.js';
 import { fail } from './errors.js';
 import { checkInvariants } from '../orders/invariants.js';
 import { startWeb } from '../web/server.js';
@@ -187,9 +187,8 @@ program
   .description('count the delivery invariants from the database: accepted vs final orders, shipped twice, duplicate activity')
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
-    const db = openExistingDb('check', loadConfig().DATABASE_URL);
-    const r = await checkInvariants(db);
-    await db.$disconnect();
+    const storage = await openExistingStorage('check', loadConfig().DATABASE_URL);
+    const r = await checkInvariants(storage).finally(() => storage.close());
     process.stdout.write(
       opts.json
         ? `${JSON.stringify(r)}\n`

@@ -1,5 +1,6 @@
 import { ConsumerEvents, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import { StorageUnavailableError } from '../orders/errors.js';
 import { eventsConsumed } from '../observability/metrics.js';
 import { publishDeadLetter } from './dead-letters.js';
 import type { ConsumerDefinition } from './topology.js';
@@ -26,6 +27,9 @@ export interface ConsumerOptions {
   /** Messages handled at once (default 1: one at a time, in order). */
   concurrency?: number;
 }
+
+/** How often a message held while the database is away is tried again (it answers: at once). */
+const STORAGE_RETRY_MS = [250, 500, 1000, 2000];
 
 /** Retry delays for a handler that threw: 0.5 s, 1 s, 2 s … capped at 30 s. */
 export const backoffMs = (attempt: number) => Math.min(30_000, 500 * 2 ** Math.max(0, attempt - 1));
@@ -55,11 +59,38 @@ export function runPullConsumer(js: JetStreamClient, def: ConsumerDefinition, ha
     log.error({ subject: m.subject, seq: m.seq, deliveries: attempt, error }, 'message dead-lettered');
   };
 
+  // The database being away is not the message's fault: rather than spend its deliveries on the
+  // way to the dead letters, hold it (delivery count unchanged, ack deadline extended) and try
+  // again until the database answers; meanwhile the loop pulls nothing more (its slots are taken),
+  // and it resumes at full speed the moment the database is back. Stopping hands it back (nak).
+  let holding = 0;
+  const handleOrHold = async (m: JsMsg): Promise<Verdict> => {
+    for (let tries = 0; ; tries++) {
+      try {
+        const verdict = await handle(m);
+        if (tries > 0 && --holding === 0) log.info({ stream: def.stream, consumer: name }, 'database answers again; consuming');
+        return verdict;
+      } catch (err) {
+        if (!(err instanceof StorageUnavailableError)) {
+          if (tries > 0) holding--;
+          throw err;
+        }
+        if (tries === 0 && holding++ === 0) log.warn({ err: err.message, stream: def.stream, consumer: name }, 'database unavailable; holding messages and pausing until it answers');
+        if (stopping) {
+          holding--;
+          return { retryInMs: 1000 };
+        }
+        await new Promise((r) => setTimeout(r, STORAGE_RETRY_MS[Math.min(tries, STORAGE_RETRY_MS.length - 1)]));
+        m.working();
+      }
+    }
+  };
+
   const processOne = async (m: JsMsg) => {
     const attempt = attemptOf(m);
     let verdict: Verdict;
     try {
-      verdict = await handle(m);
+      verdict = await handleOrHold(m);
     } catch (err) {
       const error = (err as Error).message ?? String(err);
       if (attempt >= opts.maxDeliveries) return deadLetter(m, error, attempt);

@@ -1,17 +1,17 @@
 import type { JetStreamManager } from 'nats';
-import type { Db } from '../db/client.js';
 import { DLQ_STREAM } from '../nats/dead-letters.js';
 import { consumerDefinitions } from '../nats/topology.js';
 import { consumerAckPending, consumerPending, deadLetters, oldestUnprocessed, ordersByStatus } from './metrics.js';
 import { orderStatus } from '../events/contracts.js';
+import type { StorageReads } from '../orders/ports.js';
 
 /** Fills the system-wide gauges from the database and JetStream; called on each scrape. */
-export async function refreshSystemGauges(db: Db, jsm: JetStreamManager): Promise<void> {
-  const groups = await db.order.groupBy({ by: ['status'], _count: { _all: true } });
-  for (const s of orderStatus.options) ordersByStatus.set({ status: s }, groups.find((g) => g.status === s)?._count._all ?? 0);
+export async function refreshSystemGauges(reads: Pick<StorageReads, 'statusCounts' | 'outboxStats'>, jsm: JetStreamManager): Promise<void> {
+  const { byStatus } = await reads.statusCounts();
+  for (const s of orderStatus.options) ordersByStatus.set({ status: s }, byStatus[s] ?? 0);
 
-  const oldestOutbox = await db.outboxMessage.findFirst({ where: { publishedAt: null }, orderBy: { createdAt: 'asc' }, select: { createdAt: true } });
-  oldestUnprocessed.set({ source: 'outbox' }, oldestOutbox ? (Date.now() - oldestOutbox.createdAt.getTime()) / 1000 : 0);
+  const { oldestUnpublishedAt } = await reads.outboxStats();
+  oldestUnprocessed.set({ source: 'outbox' }, oldestUnpublishedAt ? (Date.now() - oldestUnpublishedAt.getTime()) / 1000 : 0);
 
   for (const def of consumerDefinitions()) {
     const name = def.config.durable_name;

@@ -11,8 +11,8 @@ const ok = 'ok';
 /** /ready: can this process do its work right now (database, NATS and JetStream reachable)? */
 export async function readiness(rt: Runtime): Promise<Readiness> {
   const [database, jetstream] = await Promise.all([
-    Promise.resolve()
-      .then(() => rt.sql.read((tx) => tx.stmt('SELECT 1').get()))
+    rt.storage
+      .ping()
       .then(() => ok)
       .catch((e: Error) => e.message),
     // Skipped while disconnected: a JetStream request would only wait out its timeout.

@@ -1,6 +1,7 @@
-import { sqlTime, type SqlWriter } from '../db/sql.js';
-import { formatCents } from './money.js';
 import type { Envelope } from '../events/contracts.js';
+import { formatCents } from './money.js';
+import type { NewActivity } from './order.js';
+import type { UnitOfWork } from './ports.js';
 
 /** One human line per event, for the console and the activity table. */
 export function summarize(event: Envelope): string {
@@ -23,27 +24,25 @@ export function summarize(event: Envelope): string {
 }
 
 /**
- * Records an event once per (consumer, event id): `INSERT OR IGNORE` against the unique index.
- * Returns whether its row is new. `within`: see SqlWriter.write.
+ * Records an event once per (consumer, event id): `ON CONFLICT DO NOTHING` against the unique
+ * index. Returns whether its row is new. `within`: see UnitOfWork.run.
  */
-/** Whether `consumer` has recorded this event already (what recordActivity would skip). */
-export function isActivityRecorded(sql: SqlWriter, consumer: string, eventId: string): boolean {
-  return sql.read((tx) => tx.stmt('SELECT 1 FROM nats_activities WHERE consumer = ? AND event_id = ?').get(consumer, eventId)) !== undefined;
+export function recordActivity(storage: UnitOfWork, consumer: string, subject: string, event: Envelope, opts: { within?: number } = {}): Promise<boolean> {
+  return storage.run((tx) => tx.activity.record(activityRow(consumer, subject, event)), opts);
 }
 
-export function recordActivity(sql: SqlWriter, consumer: string, subject: string, event: Envelope, opts: { within?: number } = {}): Promise<boolean> {
+export function activityRow(consumer: string, subject: string, event: Envelope, receivedAt = new Date()): NewActivity {
   const d = (event.data ?? {}) as Record<string, unknown>;
-  const orderId = typeof d.order_id === 'string' ? d.order_id : null;
-  const values = [consumer, subject, event.event_id, event.type, orderId, event.correlation_id, summarize(event), JSON.stringify(event), sqlTime(new Date(event.occurred_at))];
-  return sql.write(
-    (tx) =>
-      tx
-        .stmt(
-          `INSERT OR IGNORE INTO nats_activities
-           (consumer, subject, event_id, event_type, order_id, correlation_id, summary, payload, occurred_at, received_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(...values, sqlTime(new Date())).changes === 1,
-    opts,
-  );
+  return {
+    consumer,
+    subject,
+    eventId: event.event_id,
+    eventType: event.type,
+    orderId: typeof d.order_id === 'string' ? d.order_id : null,
+    correlationId: event.correlation_id ?? null,
+    summary: summarize(event),
+    payload: JSON.stringify(event),
+    occurredAt: new Date(event.occurred_at),
+    receivedAt,
+  };
 }

@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
-import { isSqliteUnique, sqlTime, type SqlWriter } from '../db/sql.js';
 import { createEvent, MetricEvents, OrderEvents, type Causation } from '../events/contracts.js';
-import { eventMessage, insertOutbox } from '../outbox/outbox.js';
-import type { EventPublisher, OutboxPublisher } from './ports.js';
-import { findOrder, OrderNotFoundError, transitionOrder, type Order } from './repository.js';
-import { IllegalTransitionError } from './state.js';
+import { eventMessage } from '../outbox/outbox.js';
+import { IllegalTransitionError, OrderNotFoundError } from './errors.js';
+import type { Order } from './order.js';
+import type { EventPublisher, OutboxPublisher, Storage } from './ports.js';
 
 export interface FulfilDeps {
-  sql: SqlWriter;
+  storage: Storage;
   /** Publishes committed outbox rows (orders.shipped) on the default connection. */
   outbox: OutboxPublisher;
   /** Analytics connection: metrics.orders. */
@@ -28,7 +27,7 @@ export type FulfilResult = { kind: 'shipped'; order: Order } | { kind: 'skipped'
  */
 export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: string, cause: Causation): Promise<FulfilResult> {
   const log = deps.log.child({ order_id: orderId, job_id: jobId, correlation_id: cause.correlationId });
-  const current = deps.sql.read((tx) => findOrder(tx, orderId));
+  const current = await deps.storage.order(orderId);
   if (!current) {
     log.warn({ reason: 'order not found' }, 'not shipping');
     return { kind: 'skipped', reason: 'order not found' };
@@ -39,17 +38,18 @@ export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: stri
   let order: Order;
   try {
     // The inbox row, the status change and orders.shipped: one transaction.
-    order = await deps.sql.write((tx) => {
-      tx.stmt('INSERT INTO processed_messages (consumer, message_id, processed_at) VALUES (?, ?, ?)').run(FULFILMENT_CONSUMER, jobId, sqlTime(shippedAt));
-      const shippedOrder = transitionOrder(tx, orderId, 'shipped', { shippedAt, nextAttemptAt: null });
-      insertOutbox(tx, messages);
+    const done = await deps.storage.run(async (tx) => {
+      if (!(await tx.inbox.record(FULFILMENT_CONSUMER, jobId, shippedAt))) return null;
+      const shippedOrder = await tx.orders.transition(orderId, 'shipped', { shippedAt, nextAttemptAt: null }, shippedAt);
+      await tx.outbox.add(messages, shippedAt);
       return shippedOrder;
     });
-  } catch (err) {
-    if (isSqliteUnique(err)) {
+    if (!done) {
       log.info('job already processed; nothing to do');
       return { kind: 'duplicate' };
     }
+    order = done;
+  } catch (err) {
     if (!(err instanceof IllegalTransitionError || err instanceof OrderNotFoundError)) throw err;
     const reason = err instanceof IllegalTransitionError ? `order is ${err.from}` : 'order not found';
     log.warn({ reason }, 'not shipping');

@@ -1,5 +1,5 @@
-import type { Db } from '../db/client.js';
 import { MetricEvents, OrderEvents, type Envelope } from '../events/contracts.js';
+import type { StorageReads } from './ports.js';
 import { FINAL_STATUSES } from './state.js';
 
 /**
@@ -12,7 +12,7 @@ import { FINAL_STATUSES } from './state.js';
 export interface InvariantReport {
   accepted: number;
   final: number;
-  byStatus: Record<string, number>;
+  byStatus: Partial<Record<string, number>>;
   /** Orders the activity consumer received `orders.shipped` for under more than one event id. */
   shippedTwice: number;
   /**
@@ -24,32 +24,10 @@ export interface InvariantReport {
   unpublishedOutbox: number;
 }
 
-type Count = { n: bigint | number }[];
-
-export async function checkInvariants(db: Db): Promise<InvariantReport> {
-  const groups = await db.order.groupBy({ by: ['status'], _count: { _all: true } });
-  const byStatus = Object.fromEntries(groups.map((g) => [g.status, g._count._all]));
-  const accepted = groups.reduce((n, g) => n + g._count._all, 0);
-  const final = groups.filter((g) => (FINAL_STATUSES as readonly string[]).includes(g.status)).reduce((n, g) => n + g._count._all, 0);
-
-  const [shipped] = await db.$queryRaw<Count>`
-    SELECT COUNT(*) AS n FROM (
-      SELECT order_id FROM nats_activities
-      WHERE subject = ${OrderEvents.shipped.subject} AND order_id IS NOT NULL
-      GROUP BY order_id HAVING COUNT(DISTINCT event_id) > 1)`;
-  const [dupActivity] = await db.$queryRaw<Count>`
-    SELECT COUNT(*) AS n FROM (
-      SELECT consumer, order_id, subject FROM nats_activities
-      WHERE order_id IS NOT NULL GROUP BY consumer, order_id, subject HAVING COUNT(DISTINCT event_id) > 1)`;
-  const unpublishedOutbox = await db.outboxMessage.count({ where: { publishedAt: null } });
-  return {
-    accepted,
-    final,
-    byStatus,
-    shippedTwice: Number(shipped?.n ?? 0),
-    duplicateActivity: Number(dupActivity?.n ?? 0),
-    unpublishedOutbox,
-  };
+export async function checkInvariants(reads: Pick<StorageReads, 'invariantCounts'>): Promise<InvariantReport> {
+  const c = await reads.invariantCounts();
+  const final = FINAL_STATUSES.reduce((n, s) => n + (c.byStatus[s] ?? 0), 0);
+  return { accepted: c.total, final, byStatus: c.byStatus, shippedTwice: c.shippedTwice, duplicateActivity: c.duplicateActivity, unpublishedOutbox: c.unpublishedOutbox };
 }
 
 /** What was counted on the wire, per order. */

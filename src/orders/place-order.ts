@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
-import type { SqlWriter } from '../db/sql.js';
 import { createEvent, OrderEvents, type Causation } from '../events/contracts.js';
 import { createJob, Jobs } from '../events/jobs.js';
-import { eventMessage, insertOutbox, jobMessage } from '../outbox/outbox.js';
-import type { OutboxPublisher, PaymentGateway } from './ports.js';
-import { findOrder, insertOrder, transitionOrder, type Order } from './repository.js';
+import { eventMessage, jobMessage } from '../outbox/outbox.js';
+import { DuplicateKeyError } from './errors.js';
+import { newOrder, type Order } from './order.js';
+import type { OutboxPublisher, PaymentGateway, Storage, Tx } from './ports.js';
 import { IllegalTransitionError } from './state.js';
 
 export interface PlaceOrderDeps {
-  sql: SqlWriter;
+  storage: Storage;
   outbox: OutboxPublisher;
   payments: PaymentGateway;
   log: Logger;
@@ -35,10 +35,10 @@ export const nextPaymentAttempt = (attempts: number, baseMs: number, now = Date.
  */
 export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): Promise<Order> {
   // The order and its orders.created row commit together.
-  const { order, messages } = await deps.sql.write((tx) => {
-    const order = insertOrder(tx, input);
+  const { order, messages } = await deps.storage.run(async (tx) => {
+    const order = await insertOrder(tx, input);
     const messages = [eventMessage(createdEvent(order))];
-    insertOutbox(tx, messages);
+    await tx.outbox.add(messages, order.createdAt);
     return { order, messages };
   });
   const createdId = messages[0]!.id;
@@ -47,6 +47,18 @@ export async function placeOrder(deps: PlaceOrderDeps, input: PlaceOrderInput): 
   // published only after it, so the stream keeps created before paid.
   const published = deps.outbox.publish(messages);
   return settlePayment(deps, order, { correlationId: order.correlationId, causationId: createdId }, published);
+}
+
+/** A reference collision (1 in ~10^12) is retried with a new one rather than shown to the customer. */
+async function insertOrder(tx: Tx, input: PlaceOrderInput): Promise<Order> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await tx.orders.insert(newOrder(input));
+    } catch (err) {
+      if (attempt < 3 && err instanceof DuplicateKeyError) continue;
+      throw err;
+    }
+  }
 }
 
 const createdEvent = (o: Order) =>
@@ -69,12 +81,14 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
     if (outcome.kind === 'unavailable') {
       const attempts = order.paymentAttempts + 1;
       log.warn({ error: outcome.error, attempts }, 'payment service unavailable; order kept as payment_pending');
-      return await deps.sql.write((tx) =>
-        transitionOrder(tx, order.id, 'payment_pending', {
-          paymentError: outcome.error,
-          incrementAttempts: true,
-          nextAttemptAt: nextPaymentAttempt(attempts, deps.paymentRetryBaseMs),
-        }),
+      const now = new Date();
+      return await deps.storage.run((tx) =>
+        tx.orders.transition(
+          order.id,
+          'payment_pending',
+          { paymentError: outcome.error, incrementAttempts: true, nextAttemptAt: nextPaymentAttempt(attempts, deps.paymentRetryBaseMs, now.getTime()) },
+          now,
+        ),
       );
     }
 
@@ -87,9 +101,10 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
           jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: cause.correlationId })),
         ]
       : [eventMessage(createEvent(OrderEvents.declined, { order_id: order.id, reference: order.reference, amount_cents: order.amountCents, reason: reply.reason ?? 'declined' }, cause))];
-    const updated = await deps.sql.write((tx) => {
-      const o = transitionOrder(tx, order.id, to, { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: new Date() } : {}) });
-      insertOutbox(tx, messages);
+    const now = new Date();
+    const updated = await deps.storage.run(async (tx) => {
+      const o = await tx.orders.transition(order.id, to, { paymentResponse, paymentError: null, incrementAttempts: true, nextAttemptAt: null, ...(reply.approved ? { paidAt: now } : {}) }, now);
+      await tx.outbox.add(messages, now);
       return o;
     });
     log.info({ approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) }, reply.approved ? 'payment approved; fulfilment queued' : 'payment declined');
@@ -100,7 +115,7 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
     // Someone else (the reconciler, a second web request) settled it first: theirs stands.
     if (err instanceof IllegalTransitionError) {
       log.info({ status: err.from }, 'order already settled elsewhere');
-      return deps.sql.read((tx) => findOrder(tx, order.id)) ?? order;
+      return (await deps.storage.order(order.id)) ?? order;
     }
     throw err;
   }

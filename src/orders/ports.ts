@@ -65,7 +65,7 @@ export interface OutboxStore {
   /**
    * Leases the oldest unpublished rows created before `olderThan` to `owner` until `until`,
    * skipping rows another owner holds a live lease on: two relays never get the same row at once.
-   * Oldest first.
+   * Rows `owner` leased before are its own again at once. Oldest first.
    */
   claimUnpublished(opts: { owner: string; now: Date; until: Date; olderThan: Date; limit: number }): Promise<OutboxRow[]>;
 }

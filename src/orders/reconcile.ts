@@ -1,8 +1,6 @@
-import { sqlTime, type Sql } from '../db/sql.js';
 import { createJob, Jobs } from '../events/jobs.js';
-import { insertOutbox, jobMessage } from '../outbox/outbox.js';
+import { jobMessage } from '../outbox/outbox.js';
 import { settlePayment, type PlaceOrderDeps } from './place-order.js';
-import { selectOrders } from './repository.js';
 
 export interface ReconcileOptions {
   /** An order in a non-final state this long is re-driven (STUCK_AFTER_MS). */
@@ -17,8 +15,6 @@ export interface ReconcileReport {
   fulfilmentsRequeued: number;
 }
 
-const DUE = '(next_attempt_at IS NULL OR next_attempt_at <= ?)';
-
 /**
  * The database is the source of truth: one pass re-drives every order that should have moved on.
  * - `payment_pending` whose retry time has come, and `created` left behind by a crash between the
@@ -30,27 +26,25 @@ const DUE = '(next_attempt_at IS NULL OR next_attempt_at <= ?)';
  */
 export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions): Promise<ReconcileReport> {
   const now = new Date();
-  const take = opts.batchSize ?? 100;
-  const [nowAt, stuckBefore] = [sqlTime(now), sqlTime(new Date(now.getTime() - opts.stuckAfterMs))];
+  const limit = opts.batchSize ?? 100;
+  const stuckBefore = new Date(now.getTime() - opts.stuckAfterMs);
   const report: ReconcileReport = { paymentsRetried: 0, fulfilmentsRequeued: 0 };
 
-  const awaitingPayment = deps.sql.read((tx) =>
-    selectOrders(tx, `(status = 'payment_pending' OR (status = 'created' AND created_at < ?)) AND ${DUE} ORDER BY created_at LIMIT ?`, stuckBefore, nowAt, take),
-  );
-  const claimUntil = sqlTime(new Date(now.getTime() + opts.claimMs));
+  const awaitingPayment = await deps.storage.awaitingPayment({ now, stuckBefore, limit });
+  const claimUntil = new Date(now.getTime() + opts.claimMs);
   for (const order of awaitingPayment) {
-    if (!(await deps.sql.write((tx) => claim(tx, order.id, order.status, nowAt, claimUntil)))) continue;
+    if (!(await deps.storage.run((tx) => tx.orders.claim(order.id, order.status, now, claimUntil)))) continue;
     await settlePayment(deps, order, { correlationId: order.correlationId });
     report.paymentsRetried++;
   }
 
-  const unshipped = deps.sql.read((tx) => selectOrders(tx, `status = 'paid' AND paid_at < ? AND ${DUE} ORDER BY paid_at LIMIT ?`, stuckBefore, nowAt, take));
-  const requeueUntil = sqlTime(new Date(now.getTime() + opts.stuckAfterMs));
+  const unshipped = await deps.storage.unshipped({ now, paidBefore: stuckBefore, limit });
+  const requeueUntil = new Date(now.getTime() + opts.stuckAfterMs);
   for (const order of unshipped) {
-    const messages = await deps.sql.write((tx) => {
-      if (!claim(tx, order.id, 'paid', nowAt, requeueUntil)) return [];
+    const messages = await deps.storage.run(async (tx) => {
+      if (!(await tx.orders.claim(order.id, 'paid', now, requeueUntil))) return [];
       const messages = [jobMessage(Jobs.fulfillOrder, createJob(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId }))];
-      insertOutbox(tx, messages);
+      await tx.outbox.add(messages, now);
       return messages;
     });
     if (messages.length === 0) continue;
@@ -59,9 +53,4 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
     report.fulfilmentsRequeued++;
   }
   return report;
-}
-
-/** Takes an order for re-driving until `until`, if it is still in `status` and due. */
-function claim(tx: Sql, id: string, status: string, now: string, until: string): boolean {
-  return tx.stmt(`UPDATE orders SET next_attempt_at = ? WHERE id = ? AND status = ? AND ${DUE}`).run(until, id, status, now).changes === 1;
 }

@@ -24,6 +24,7 @@ export function statusesAllowing(to: OrderStatus): OrderStatus[] {
   return (Object.keys(transitions) as OrderStatus[]).filter((from) => canTransition(from, to));
 }
 
+/** The state machine refused a move (also exported from errors.ts, with the other storage outcomes). */
 export class IllegalTransitionError extends Error {
   constructor(
     readonly orderId: string,

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
-import type { SqlWriter } from '../db/sql.js';
 import { toMsgHdrs } from '../nats/codec.js';
 import { eventsPublished } from '../observability/metrics.js';
-import { markOutboxPublished, recordOutboxFailure, unpublishedOutbox, type OutboxMessage } from './outbox.js';
+import type { UnitOfWork } from '../orders/ports.js';
+import type { OutboxMessage } from './outbox.js';
 
 export interface RelayOptions {
   /** The sweep publishes rows older than this, leaving fresh ones to the process that wrote them. */
@@ -11,8 +12,14 @@ export interface RelayOptions {
   sweepEveryMs?: number;
   batchSize?: number;
   publishTimeoutMs?: number;
-  /** Marking rows published may wait this long to share a commit (see SqlWriter.write). */
+  /** Marking rows published may wait this long to share a commit (see UnitOfWork.run). */
   markWithinMs?: number;
+  /**
+   * How long the sweep's lease on its rows lasts: other relays (other processes, other copies)
+   * skip them until then. Longer than a batch takes to publish; a relay that dies mid-batch only
+   * delays its rows by this much.
+   */
+  leaseMs?: number;
 }
 
 /**
@@ -22,7 +29,8 @@ export interface RelayOptions {
  *   out together; marking them published may wait a few ms to share a commit.
  * - `start()`: the sweep, for rows a crash or a NATS outage left behind (including rows
  *   published but not yet marked when the process died); oldest first, it backs off up to 5 s
- *   while NATS is unreachable and resumes by itself.
+ *   while NATS is unreachable and resumes by itself. It leases its batch (owner + lease-until),
+ *   so relays in several processes never publish the same row at once.
  * A row published twice carries the same Nats-Msg-Id, so JetStream stores it once within the
  * stream's duplicate window.
  */
@@ -34,16 +42,18 @@ export class OutboxRelay {
   private readonly opts: Required<RelayOptions>;
   private readonly encoder = new TextEncoder();
   private readonly marking = new Set<Promise<unknown>>();
+  /** This relay's name on its leases. */
+  readonly owner = `relay-${randomUUID()}`;
 
   constructor(
-    private readonly sql: SqlWriter,
+    private readonly storage: UnitOfWork,
     private readonly js: JetStreamClient,
     private readonly log: Logger,
     opts: RelayOptions = {},
     /** Whether NATS is connected: the fast path skips straight to "left for the sweep" when not. */
     private readonly isUp: () => boolean = () => true,
   ) {
-    this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, markWithinMs: 50, ...opts };
+    this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, markWithinMs: 50, leaseMs: 30_000, ...opts };
   }
 
   /** Publishes just-committed messages. Never throws: what fails is left for the sweep. */
@@ -61,7 +71,16 @@ export class OutboxRelay {
 
   /** One sweep pass: the oldest unpublished rows first. Returns how many were published. */
   async sweep(): Promise<number> {
-    const rows = this.sql.read((tx) => unpublishedOutbox(tx, new Date(Date.now() - this.opts.sweepAfterMs), this.opts.batchSize));
+    const now = new Date();
+    const rows = await this.storage.run((tx) =>
+      tx.outbox.claimUnpublished({
+        owner: this.owner,
+        now,
+        until: new Date(now.getTime() + this.opts.leaseMs),
+        olderThan: new Date(now.getTime() - this.opts.sweepAfterMs),
+        limit: this.opts.batchSize,
+      }),
+    );
     if (rows.length === 0) return 0;
     const done: string[] = [];
     for (const row of rows) {
@@ -75,7 +94,7 @@ export class OutboxRelay {
       }
     }
     if (done.length) {
-      await this.sql.write((tx) => markOutboxPublished(tx, done));
+      await this.storage.run((tx) => tx.outbox.markPublished(done, new Date()));
       this.log.info({ count: done.length }, 'outbox: published rows left behind');
     }
     if (done.length === rows.length) this.failures = 0;
@@ -114,8 +133,8 @@ export class OutboxRelay {
   /** Marks what was published; a mark lost to a crash only means the sweep publishes that row again (deduped). */
   private mark(ids: string[]): void {
     if (ids.length === 0) return;
-    const p: Promise<unknown> = this.sql
-      .write((tx) => markOutboxPublished(tx, ids), { within: this.opts.markWithinMs })
+    const p: Promise<unknown> = this.storage
+      .run((tx) => tx.outbox.markPublished(ids, new Date()), { within: this.opts.markWithinMs })
       .catch((err: Error) => this.log.warn({ err: err.message, count: ids.length }, 'outbox: could not mark rows published; the sweep will publish them again'))
       .finally(() => this.marking.delete(p));
     this.marking.add(p);
@@ -123,7 +142,7 @@ export class OutboxRelay {
 
   private async recordFailure(id: string, error: string, pending: number): Promise<void> {
     this.failures = Math.min(this.failures + 1, 6);
-    await this.sql.write((tx) => recordOutboxFailure(tx, id, error)).catch(() => undefined);
+    await this.storage.run((tx) => tx.outbox.recordFailure(id, error)).catch(() => undefined);
     this.log.warn({ outbox_id: id, error, pending }, 'outbox: publish failed; will retry');
   }
 }

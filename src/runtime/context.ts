@@ -1,13 +1,13 @@
 import type { JetStreamClient } from 'nats';
 import { loadConfig, type Config } from '../config/env.js';
-import { createDb, type Db } from '../db/client.js';
-import { SqlWriter } from '../db/sql.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { connectNats, drainAll, isConnected, type NatsConnections } from '../nats/connections.js';
 import { redactUrl } from '../nats/auth/options.js';
 import { NatsPaymentGateway } from '../nats/payments-client.js';
 import type { PlaceOrderDeps } from '../orders/place-order.js';
+import type { Storage } from '../orders/ports.js';
 import { OutboxRelay } from '../outbox/relay.js';
+import { openStorage, storageOptions } from '../storage/open.js';
 import { bounded } from './shutdown.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
@@ -15,11 +15,8 @@ export interface Runtime {
   name: string;
   config: Config;
   log: Logger;
-  /** Prisma: reads for pages, lists and operators' commands; made on first use (see createRuntime). */
-  readonly db: Db;
-  closeDb(): Promise<void>;
-  /** The write path of the order flows (prepared statements, group commit): see db/sql.ts. */
-  sql: SqlWriter;
+  /** The flows' unit of work and every read (pages, dashboard, scans), on DATABASE_URL's adapter. */
+  storage: Storage;
   nats: NatsConnections;
   js: JetStreamClient;
   /** Publishes this process's committed outbox rows; its sweep runs only where start() is called. */
@@ -32,30 +29,21 @@ export interface Runtime {
  */
 export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name): Promise<Runtime> {
   const log = createLogger(name, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
-  const sql = new SqlWriter(config.DATABASE_URL);
+  const storage = await openStorage(config.DATABASE_URL, storageOptions(config, name));
   let nats: NatsConnections;
   try {
     nats = await connectNats(identity, config, log, { name });
   } catch (err) {
-    await sql.close();
+    await storage.close();
     throw new Error(`cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${(err as Error).message}`);
   }
   const js = nats.default.jetstream();
-  const outbox = new OutboxRelay(sql, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
-  // Prisma's client (with its WebAssembly query compiler, ~75 MB of RSS) only where something
-  // reads through it: the web app; the workers write through `sql` alone.
-  let db: Db | undefined;
+  const outbox = new OutboxRelay(storage, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
   return {
     name,
     config,
     log,
-    get db() {
-      return (db ??= createDb(config.DATABASE_URL));
-    },
-    async closeDb() {
-      await db?.$disconnect();
-    },
-    sql,
+    storage,
     nats,
     js,
     outbox,
@@ -66,14 +54,13 @@ export async function createRuntime(name: string, config: Config = loadConfig(),
 export async function closeRuntime(rt: Runtime): Promise<void> {
   await bounded('outbox relay stop', rt.outbox.stop(), 1000, rt.log);
   await drainAll(rt.nats, 2500);
-  await rt.sql.close();
-  await rt.closeDb();
+  await rt.storage.close();
 }
 
 /** What the order flows need, wired to this process's database, outbox and NATS connection. */
 export function orderDeps(rt: Runtime): PlaceOrderDeps {
   return {
-    sql: rt.sql,
+    storage: rt.storage,
     outbox: rt.outbox,
     payments: new NatsPaymentGateway(rt.nats.default, rt.config.PAYMENT_TIMEOUT_MS, rt.log.child({ component: 'payments-client' })),
     log: rt.log,

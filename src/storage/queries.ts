@@ -193,7 +193,8 @@ export class Queries {
       .select('id')
       .where('published_at', 'is', null)
       .where('created_at', '<', dbTime(olderThan))
-      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', nowAt)]))
+      // A relay re-takes its own leases at once (say after a failed publish stopped its batch).
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', nowAt), eb('claimed_by', '=', owner)]))
       .orderBy('created_at')
       .limit(limit);
     if (this.dialect === 'postgresql') free = free.forUpdate().skipLocked();

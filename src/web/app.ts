@@ -16,6 +16,7 @@ import opsRoutes from './routes/ops.js';
 import { httpDuration } from '../observability/metrics.js';
 import { correlationIdHeader } from './schemas.js';
 import { API_ERRORS, apiError, BODY_LIMIT_BYTES, fromFastifyError } from './errors.js';
+import { StorageUnavailableError } from '../orders/errors.js';
 
 export const CORRELATION_HEADER = 'x-correlation-id';
 /** A request slower than this is logged at warn (the others at debug). */
@@ -91,6 +92,13 @@ export async function buildApp(rt: Runtime, operator: OperatorToken = resolveOpe
     if (err instanceof EdgeError) {
       reply.code(err.statusCode);
       return wantsJson(req) ? { error: err.error, message: err.message } : reply.view('error', { title: 'Slow down', message: err.message });
+    }
+    // Fail closed: an order that cannot be stored is not accepted, and the client is told to retry.
+    if (err instanceof StorageUnavailableError) {
+      req.log.warn({ err: err.message }, 'database unavailable');
+      reply.code(API_ERRORS.database_unavailable.status).header('retry-after', '5');
+      const message = 'The database is not answering, so nothing was stored and no order was taken; try again in a few seconds.';
+      return wantsJson(req) ? apiError('database_unavailable', message) : reply.view('error', { title: 'Try again shortly', message });
     }
     const body = fromFastifyError(err);
     const status = body.error === 'bad_request' ? err.statusCode! : API_ERRORS[body.error].status;

@@ -32,6 +32,7 @@ export const API_ERRORS = {
   retry_failed: { status: 409, meaning: 'NATS did not take a dead letter back (its subject is in no stream, or a permission)' },
   publish_failed: { status: 502, meaning: 'NATS did not take a dashboard tool\'s message (a permission, no stream)' },
   too_many_streams: { status: 503, meaning: 'too many live streams open in total (429 when too many from this address); `Retry-After` says when' },
+  database_unavailable: { status: 503, meaning: 'the database is not answering (PostgreSQL stopped or unreachable, SQLite locked or its disk full): nothing was stored, no order taken; `Retry-After` says when to try again (`/ready` says why)' },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 
 export type ApiErrorCode = keyof typeof API_ERRORS;

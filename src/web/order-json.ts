@@ -1,9 +1,9 @@
-import type { NatsActivity, Order } from '../orders/repository.js';
+import type { Activity, Order } from '../orders/order.js';
 import { formatCents } from '../orders/money.js';
 import { FINAL_STATUSES } from '../orders/state.js';
 
 /** The order as the API (and the live order page) sees it. */
-export function orderJson(order: Order, timeline?: NatsActivity[]) {
+export function orderJson(order: Order, timeline?: Activity[]) {
   return {
     id: order.id,
     reference: order.reference,

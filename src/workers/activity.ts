@@ -24,7 +24,7 @@ export function startActivityWorker(rt: Runtime, opts: { live?: boolean } = {}):
     const { event } = parsed;
     // Nobody waits on a timeline row: it may wait 10 ms to share a commit with others (the
     // message is acked only after that commit).
-    const fresh = await recordActivity(rt.sql, consumerName, subject, event, { within: 10 });
+    const fresh = await recordActivity(rt.storage, consumerName, subject, event, { within: 10 });
     const d = event.data as { order_id?: string };
     log.info(
       { subject, event_id: event.event_id, order_id: d.order_id, correlation_id: event.correlation_id, duplicate: !fresh || undefined },

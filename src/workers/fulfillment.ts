@@ -14,7 +14,7 @@ import type { Runtime } from '../runtime/context.js';
  */
 export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const log = rt.log.child({ worker: 'fulfillment' });
-  const deps = { sql: rt.sql, outbox: rt.outbox, metrics: new CorePublisher(rt.nats.analytics), log };
+  const deps = { storage: rt.storage, outbox: rt.outbox, metrics: new CorePublisher(rt.nats.analytics), log };
   const handlers = [
     handler(Jobs.fulfillOrder, async (payload, ctx) => {
       await fulfilOrder({ ...deps, log: ctx.log }, payload.order_id, ctx.jobId, { correlationId: ctx.correlationId, causationId: ctx.jobId });

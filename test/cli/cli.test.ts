@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
 import { JetStreamPublisher } from '../../src/nats/publishers.js';
-import { createDb } from '../../src/db/client.js';
+import { dbTime, n, testDb } from '../helpers/db.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
@@ -83,12 +83,12 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     const e = createEvent(OrderEvents.created, { order_id: 'cli-order', reference: 'ORD-DDDDDDDD', customer_email: 'c@example.com', amount_cents: 5, currency: 'USD' }, { correlationId: 'cli' });
     await new JetStreamPublisher(nc.jetstream()).publish(e);
     const w = spawnCli('activity', ['worker', 'activity'], env);
-    const db = createDb(env.DATABASE_URL!);
+    const db = testDb(env.DATABASE_URL!);
     try {
-      await waitFor(async () => (await db.natsActivity.count({ where: { eventId: e.event_id } })) === 1, 15_000, 'activity row');
+      await waitFor(async () => n(await db.selectFrom('nats_activities').select((eb) => eb.fn.countAll().as('n')).where('event_id', '=', e.event_id).executeTakeFirst()) === 1, 15_000, 'activity row');
       await w.waitFor(/orders\.created/);
     } finally {
-      await db.$disconnect();
+      await db.destroy();
       expect(await w.stop('SIGINT')).toBe(0);
     }
   });
@@ -126,16 +126,17 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
   });
 
   it('check counts the invariants of a database that breaks some', async () => {
-    const db = createDb(env.DATABASE_URL!);
+    const db = testDb(env.DATABASE_URL!);
     try {
-      const order = (id: string, status: string) => ({ id, reference: `ORD-CHK${id}`, customerEmail: 'chk@example.com', amountCents: 500, status, correlationId: `c-${id}` });
-      await db.order.createMany({ data: [order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')] });
+      const now = dbTime(new Date());
+      const order = (id: string, status: string) => ({ id, reference: `ORD-CHK${id}`, customer_email: 'chk@example.com', amount_cents: 500, status, correlation_id: `c-${id}`, created_at: now, updated_at: now });
+      await db.insertInto('orders').values([order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')]).execute();
       // Order 0001 shipped twice as the activity consumer received it: two events, two event ids.
-      const activity = (orderId: string, subject: string) => ({ consumer: 'activity', subject, eventId: crypto.randomUUID(), eventType: subject, orderId, summary: 's', payload: '{}', occurredAt: new Date() });
-      await db.natsActivity.createMany({ data: [activity('0001', 'orders.shipped'), activity('0001', 'orders.shipped'), activity('0004', 'orders.shipped'), activity('0002', 'orders.declined')] });
-      await db.outboxMessage.create({ data: { id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}' } });
+      const activity = (orderId: string, subject: string) => ({ consumer: 'activity', subject, event_id: crypto.randomUUID(), event_type: subject, order_id: orderId, summary: 's', payload: '{}', occurred_at: now });
+      await db.insertInto('nats_activities').values([activity('0001', 'orders.shipped'), activity('0001', 'orders.shipped'), activity('0004', 'orders.shipped'), activity('0002', 'orders.declined')]).execute();
+      await db.insertInto('outbox').values({ id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}', created_at: now }).execute();
     } finally {
-      await db.$disconnect();
+      await db.destroy();
     }
     const check = await runCli(['check', '--json'], env);
     expect(check.code).toBe(0);

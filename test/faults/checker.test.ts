@@ -26,7 +26,7 @@ async function placed(amount: string): Promise<string> {
   const before = new Set(sys.sent.keys());
   expect(await sys.postOrder(amount)).toBe('accepted');
   const id = [...sys.sent.keys()].find((k) => !before.has(k))!;
-  await waitFor(async () => ['shipped', 'payment_declined'].includes((await sys.db.order.findUnique({ where: { id } }))?.status ?? ''), 30_000, 'order final');
+  await waitFor(async () => ['shipped', 'payment_declined'].includes((await sys.storage.order(id))?.status ?? ''), 30_000, 'order final');
   return id;
 }
 
@@ -79,7 +79,7 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
   it('a second metrics.orders for the same shipment: metrics twice', async () => {
     const id = await placed('7.00');
     const shipped = await waitFor(() => storedShipped(id), 15_000, 'orders.shipped stored');
-    const order = (await sys.db.order.findUnique({ where: { id } }))!;
+    const order = (await sys.storage.order(id))!;
     const metric = createEvent(
       MetricEvents.orders,
       { event: 'order.shipped', order_id: id, amount_cents: order.amountCents, lead_time_ms: 1, at: new Date().toISOString() },
@@ -96,7 +96,7 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
 
   it('an accepted order that the database forgot: lost', async () => {
     const id = await placed('8.00');
-    await sys.db.order.delete({ where: { id } });
+    await sys.db.deleteFrom('orders').where('id', '=', id).execute();
     const c = await at();
     expect(c.lost).toBe(1);
     expect(c.violations).toContain(`accepted order ${id} is not in the database`);
@@ -123,7 +123,7 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
       await sys.startProcess('payments');
     }
     const c = await at();
-    expect((await sys.db.order.findUnique({ where: { id } }))?.status).toBe('payment_declined');
+    expect((await sys.storage.order(id))?.status).toBe('payment_declined');
     expect(c.violations).toContain(`order ${id} of 900 cents is payment_declined, the payment policy says shipped`);
     expect(c.violations).toContainEqual(expect.stringMatching(/^shipped=\d+, approvable orders=\d+$/));
     expect(c.violations).toContainEqual(expect.stringMatching(/^declined=\d+, orders over the limit=\d+$/));
@@ -131,11 +131,15 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
 
   it('a duplicate activity row: the unique index refuses the same event id, the checker counts a second event for the same transition', async () => {
     const id = await placed('10.00');
-    const row = await waitFor(() => sys.db.natsActivity.findFirst({ where: { orderId: id, subject: OrderEvents.created.subject, consumer: 'activity' } }), 15_000, 'its activity row');
+    const row = await waitFor(
+      () => sys.db.selectFrom('nats_activities').selectAll().where('order_id', '=', id).where('subject', '=', OrderEvents.created.subject).where('consumer', '=', 'activity').executeTakeFirst(),
+      15_000,
+      'its activity row',
+    );
     const { id: _rowId, ...copy } = row;
-    await expect(sys.db.natsActivity.create({ data: copy })).rejects.toThrow(/Unique constraint/i);
+    await expect(sys.db.insertInto('nats_activities').values(copy).execute()).rejects.toThrow(/UNIQUE constraint|duplicate key/i);
     const before = (await sys.check()).report.duplicateActivity;
-    await sys.db.natsActivity.create({ data: { ...copy, eventId: crypto.randomUUID() } });
+    await sys.db.insertInto('nats_activities').values({ ...copy, event_id: crypto.randomUUID() }).execute();
     const c = await at();
     expect(c.report.duplicateActivity).toBe(before + 1);
     expect(c.violations).toContain(`${before + 1} order transition(s) recorded twice in nats_activities`);
@@ -147,8 +151,8 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
     expect(parseEvent(created.type, encodeJson(created)).ok).toBe(true);
     // Recorded and acked first, so the activity consumer will not record it again.
     expect(await sys.settle()).toBe(true);
-    await waitFor(async () => (await sys.db.natsActivity.count({ where: { eventId: created.event_id } })) === 1, 15_000, 'its activity row');
-    await sys.db.natsActivity.deleteMany({ where: { eventId: created.event_id } });
+    await waitFor(async () => (await sys.db.selectFrom('nats_activities').select('id').where('event_id', '=', created.event_id).execute()).length === 1, 15_000, 'its activity row');
+    await sys.db.deleteFrom('nats_activities').where('event_id', '=', created.event_id).execute();
     const c = await at();
     expect(c.missingActivity).toBe(1);
     expect(c.violations).toContain(`1 stored event(s) without an activity row: ${created.event_id}`);

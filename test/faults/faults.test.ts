@@ -107,7 +107,7 @@ for (const under of BACKENDS) {
     it('3. the payment responders are away for a while, then start', async () => {
       await sys.kill('payments', 'SIGTERM'); // every copy: none answers
       const r = await sys.drive(30, 40);
-      const pending = await sys.db.order.count({ where: { status: 'payment_pending' } });
+      const pending = (await sys.storage.statusCounts()).byStatus.payment_pending ?? 0;
       await sleep(1500);
       await sys.startProcess('payments');
       expectLoad(r, r.sent);
@@ -151,8 +151,8 @@ for (const under of BACKENDS) {
         }
         // Shipped orders' own FulfillOrder jobs again (the bytes from the outbox, so the same job
         // id), twice each: the fulfilment inbox must absorb them, whichever copy takes them.
-        const shippedIds = new Set((await sys.db.order.findMany({ where: { status: 'shipped' }, select: { id: true } })).map((o) => o.id));
-        const jobs = (await sys.db.outboxMessage.findMany({ where: { subject: jobSubject(Jobs.fulfillOrder) } }))
+        const shippedIds = new Set((await sys.db.selectFrom('orders').select('id').where('status', '=', 'shipped').execute()).map((o) => o.id));
+        const jobs = (await sys.db.selectFrom('outbox').select(['subject', 'payload']).where('subject', '=', jobSubject(Jobs.fulfillOrder)).execute())
           .filter((j) => shippedIds.has((JSON.parse(j.payload) as { payload: { order_id: string } }).payload.order_id))
           .slice(0, 30);
         for (const j of jobs) {

@@ -2,7 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
-import { createDb, type Db } from '../../src/db/client.js';
+import type { Kysely } from 'kysely';
+import type { Storage } from '../../src/orders/ports.js';
+import { openStorage } from '../../src/storage/open.js';
+import type { DB } from '../../src/storage/schema.js';
+import { testDb } from '../helpers/db.js';
 import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { parseConfig } from '../../src/config/env.js';
 import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
@@ -118,7 +122,10 @@ export class System {
   readonly runs: Running[] = [];
   /** Starts that failed before the process was ready, and were tried again: instance and its last line. */
   readonly startRetries: string[] = [];
-  db!: Db;
+  /** The harness's own way into the database (rows to plant, delete, list). */
+  db!: Kysely<DB>;
+  /** orderflow's read side, read-only: what `orderflow check` counts. */
+  storage!: Storage;
   watch!: WireWatch;
   /** Orders the web app answered 201 for, with the amount (cents) the harness sent. */
   readonly sent = new Map<string, number>();
@@ -184,7 +191,8 @@ export class System {
     this.watch = await WireWatch.start(this.natsOptions());
     const setup = await runCli(['setup'], this.env, 90_000);
     if (setup.code !== 0) throw new Error(`setup failed: ${setup.stderr}`);
-    this.db = createDb(this.env.DATABASE_URL!);
+    this.db = testDb(this.env.DATABASE_URL!);
+    this.storage = await openStorage(this.env.DATABASE_URL!, { readOnly: true });
     // A few at a time: ten processes loading at once on two busy cores starve each other's
     // timers (a NATS connect times out before its handshake is read), for no gain in wall time.
     const queue = this.instances();
@@ -328,7 +336,7 @@ export class System {
   async settle(timeoutMs = 90_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const r = await checkInvariants(this.db);
+      const r = await checkInvariants(this.storage);
       if (r.final === r.accepted && r.unpublishedOutbox === 0 && (await this.pending(ACTIVITY_CONSUMER)) === 0 && (await this.pending(FULFILLMENT_CONSUMER)) === 0) return true;
       if (Date.now() > deadline) return false;
       await new Promise((res) => setTimeout(res, 200));
@@ -337,18 +345,18 @@ export class System {
 
   /** Counts every invariant, from the database and from the wire, and lists what is violated. */
   async check(): Promise<Check> {
-    const report = await checkInvariants(this.db);
+    const report = await checkInvariants(this.storage);
     const stored = await this.watch.readOrders();
     const tally = this.watch.tally(stored);
     const wire = tally.counts();
-    const orders = await this.db.order.findMany({ select: { id: true, status: true, amountCents: true } });
+    const orders = (await this.db.selectFrom('orders').select(['id', 'status', 'amount_cents']).execute()).map((o) => ({ id: o.id, status: o.status, amountCents: Number(o.amount_cents) }));
     const byId = new Map(orders.map((o) => [o.id, o]));
     const outcome = (cents: number) => (decidePayment('check', cents).approved ? 'shipped' : 'payment_declined');
     const expectedShipped = orders.filter((o) => outcome(o.amountCents) === 'shipped').length;
     const shipped = report.byStatus.shipped ?? 0;
     const declined = report.byStatus.payment_declined ?? 0;
 
-    const recorded = new Set((await this.db.natsActivity.findMany({ where: { consumer: ACTIVITY_CONSUMER.config.durable_name }, select: { eventId: true } })).map((r) => r.eventId));
+    const recorded = new Set((await this.db.selectFrom('nats_activities').select('event_id').where('consumer', '=', ACTIVITY_CONSUMER.config.durable_name).execute()).map((r) => r.event_id));
     const missing = [...new Set(stored.map((e) => e.event_id))].filter((id) => !recorded.has(id));
 
     const v: string[] = [];
@@ -403,7 +411,8 @@ export class System {
   async stop(): Promise<void> {
     await Promise.allSettled([...this.procs.values()].map((p) => p.stop('SIGTERM')));
     await this.watch?.close().catch(() => undefined);
-    await this.db?.$disconnect();
+    await this.storage?.close();
+    await this.db?.destroy();
     await this.nats?.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseConfig, type Config } from '../../src/config/env.js';
-import { migrate } from '../../src/db/migrate.js';
+import type { Kysely } from 'kysely';
+import { migrateStorage } from '../../src/storage/open.js';
+import type { DB } from '../../src/storage/schema.js';
+import { testDb } from './db.js';
 import { connect, type NatsConnection } from 'nats';
 import { defaultAuthDir, ensureNatsAuth, type AuthFiles } from '../../src/nats/auth/identities.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
@@ -30,6 +33,8 @@ export interface TestStack {
   config: Config;
   env: Record<string, string>;
   runtime(name: string, identity?: string): Promise<Runtime>;
+  /** The test's own way into the database (see helpers/db.ts). */
+  db(): Kysely<DB>;
   /** A plain client as `identity` (default: the all-powerful test identity). */
   connect(identity?: string): Promise<NatsConnection>;
   stop(): Promise<void>;
@@ -58,7 +63,8 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
     ...overrides,
   };
   const config = parseConfig(env);
-  migrate(config.DATABASE_URL);
+  await migrateStorage(config.DATABASE_URL);
+  let db: Kysely<DB> | undefined;
   const runtimes: Runtime[] = [];
   const setup = await createRuntime('test-setup', config, 'setup');
   await ensureTopology(await setup.nats.default.jetstreamManager(), topologyOptions(config));
@@ -75,6 +81,9 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
       runtimes.push(rt);
       return rt;
     },
+    db() {
+      return (db ??= testDb(config.DATABASE_URL));
+    },
     async connect(identity = TEST_IDENTITY) {
       const nc = await connect({ ...connectionOptions(config, identity), name: `test:${identity}` });
       clients.push(nc);
@@ -83,6 +92,7 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
     async stop() {
       await Promise.allSettled(clients.map((nc) => nc.close()));
       await Promise.allSettled(runtimes.map((rt) => closeRuntime(rt)));
+      await db?.destroy();
       await nats.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -4,7 +4,6 @@ import { correlationHeaders, encodeJson } from '../../src/nats/codec.js';
 import { listDeadLetters } from '../../src/nats/dead-letters.js';
 import { FULFILLMENT_CONSUMER, FULFILLMENT_DELAY_CONSUMER, JOBS_STREAM } from '../../src/nats/topology.js';
 import { placeOrder } from '../../src/orders/place-order.js';
-import { OrderRepository } from '../../src/orders/repository.js';
 import { orderDeps, type Runtime } from '../../src/runtime/context.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
@@ -50,9 +49,8 @@ describe('the job-delay flood', () => {
 
     const orders = await Promise.all(Array.from({ length: 5 }, (_, i) => placeOrder(orderDeps(web), { customerEmail: `flood${i}@example.com`, amountCents: 1250, correlationId: `flood-${i}` })));
     expect(orders.map((o) => o.status)).toEqual(Array(5).fill('paid'));
-    const repo = new OrderRepository(web.db, web.sql);
     // A generous bound on a shared machine; before the fix they waited 75 s and more.
-    await waitFor(async () => (await Promise.all(orders.map((o) => repo.find(o.id)))).every((o) => o?.status === 'shipped'), 60_000, 'the new orders shipped');
+    await waitFor(async () => (await Promise.all(orders.map((o) => web.storage.order(o.id)))).every((o) => o?.status === 'shipped'), 60_000, 'the new orders shipped');
     // The delayed jobs are still there, waiting for their hour.
     const lane = await jsm.consumers.info(JOBS_STREAM, FULFILLMENT_DELAY_CONSUMER.config.durable_name);
     expect(lane.num_ack_pending + lane.num_pending).toBe(1100);

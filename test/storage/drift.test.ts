@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate, MIGRATIONS_DIR } from '../../src/db/migrate.js';
+import { listMigrations, migrate, MIGRATIONS_DIR } from '../../src/storage/sqlite/migrate.js';
 import { migratePostgres, POSTGRES_MIGRATIONS_DIR } from '../../src/storage/postgres/migrate.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';
 import { compareModels, compareShapes, postgresShape, sqliteShape, type Shape } from './schema-shape.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listMigrations } from '../../src/db/migrate.js';
+import { listMigrations } from '../../src/storage/sqlite/migrate.js';
 import { pgConfig, toParam } from '../../src/storage/postgres/connection.js';
 import { migratePostgres, POSTGRES_MIGRATIONS_DIR } from '../../src/storage/postgres/migrate.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.js';

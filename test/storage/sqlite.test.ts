@@ -71,6 +71,23 @@ describe('SQLite adapter: group commit', () => {
     await s.close();
   });
 
+  it('reads rows as Prisma wrote them (ISO text with +00:00) and as SQLite defaults them (CURRENT_TIMESTAMP)', async () => {
+    const conn = new Database(file);
+    conn
+      .prepare(
+        `INSERT INTO orders (id, reference, customer_email, amount_cents, status, correlation_id, created_at, updated_at, paid_at)
+         VALUES ('old-1', 'ORD-OLD00001', 'o@example.com', 5, 'paid', 'c', '2026-01-02T03:04:05.678+00:00', '2026-01-02T03:04:05.678+00:00', '2026-01-02T03:04:06.000+00:00')`,
+      )
+      .run();
+    conn.prepare(`INSERT INTO nats_activities (consumer, subject, event_id, event_type, order_id, summary, payload, occurred_at) VALUES ('activity', 'orders.paid', 'e-old', 'orders.paid', 'old-1', 's', '{}', '2026-01-02T03:04:06.000+00:00')`).run();
+    conn.close();
+    const s = await openStorage(url);
+    expect(await s.order('old-1')).toMatchObject({ createdAt: new Date('2026-01-02T03:04:05.678Z'), paidAt: new Date('2026-01-02T03:04:06.000Z'), currency: 'USD', paymentAttempts: 0 });
+    const [a] = await s.activityFor('old-1');
+    expect(a!.receivedAt.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    await s.close();
+  });
+
   it('opens read-only without creating anything, and refuses writes', async () => {
     const missing = join(dir, 'nope', 'x.db');
     await expect(openStorage(`file:${missing}`, { readOnly: true })).rejects.toThrow();

@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
-import { listMigrations, migrate } from '../../src/db/migrate.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { openStorage } from '../../src/storage/open.js';
+import { listMigrations, migrate } from '../../src/storage/sqlite/migrate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-migrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,13 +31,18 @@ describe('migrator', () => {
 
 describe('durability', () => {
   it('the writer commits with synchronous=FULL, although the driver would open WAL files with NORMAL', async () => {
-    const { SqlWriter } = await import('../../src/db/sql.js');
+    const { GroupCommitWriter } = await import('../../src/storage/sqlite/writer.js');
     const url = `file:${join(dir, 'm.db')}`;
     const plain = new Database(join(dir, 'm.db'));
     expect(plain.pragma('synchronous', { simple: true })).toBe(1);
     plain.close();
-    const sql = new SqlWriter(url);
-    expect(sql.read((tx) => tx.stmt('PRAGMA synchronous').get())).toEqual({ synchronous: 2 });
-    await sql.close();
+    // The adapter's writer connection: what GroupCommitWriter commits on.
+    const spy = vi.spyOn(GroupCommitWriter.prototype, 'run');
+    const storage = await openStorage(url);
+    await storage.run(async () => undefined);
+    const writer = spy.mock.contexts[0] as InstanceType<typeof GroupCommitWriter>;
+    expect(writer.conn.pragma('synchronous', { simple: true })).toBe(2);
+    spy.mockRestore();
+    await storage.close();
   });
 });

@@ -17,7 +17,7 @@ afterAll(() => stack.stop());
 const created = (orderId: string) =>
   createEvent(OrderEvents.created, { order_id: orderId, reference: 'ORD-AAAAAAAA', customer_email: 'x@example.com', amount_cents: 500, currency: 'USD' }, { correlationId: `corr-${orderId}` });
 
-const rows = (orderId: string, consumer?: string) => rt.db.natsActivity.findMany({ where: { orderId, ...(consumer ? { consumer } : {}) }, orderBy: { id: 'asc' } });
+const rows = async (orderId: string, consumer?: string) => (await rt.storage.activityFor(orderId)).filter((a) => !consumer || a.consumer === consumer);
 
 describe('activity worker (orders.*)', () => {
   it('durable: records events published while it was stopped, once each, even when published twice', async () => {

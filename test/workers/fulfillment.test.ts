@@ -5,7 +5,7 @@ import { createJob, Jobs, jobSubject } from '../../src/events/jobs.js';
 import { readStream } from '../../src/nats/stream-reader.js';
 import { JetStreamJobQueue } from '../../src/jobs/queue.js';
 import { startNatsServer, type NatsServerProcess } from '../../src/nats/server-process.js';
-import { OrderRepository } from '../../src/orders/repository.js';
+import { n, testOrders } from '../helpers/db.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startStack, waitFor, type TestStack } from '../helpers/stack.js';
@@ -56,7 +56,7 @@ async function shippedEventsFor(orderId: string): Promise<number> {
 }
 
 async function paidOrder(amountCents = 4200) {
-  const repo = new OrderRepository(rt.db, rt.sql);
+  const repo = testOrders(rt.storage);
   const o = await repo.create({ customerEmail: 'f@example.com', amountCents, correlationId: `corr-${Math.random()}` });
   return repo.transition(o.id, 'paid', { paidAt: new Date() });
 }
@@ -66,7 +66,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const order = await paidOrder();
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
 
-    const repo = new OrderRepository(rt.db, rt.sql);
+    const repo = testOrders(rt.storage);
     const shipped = await waitFor(async () => ((await repo.find(order.id))?.status === 'shipped' ? repo.find(order.id) : null));
     expect(shipped!.shippedAt).toBeInstanceOf(Date);
 
@@ -87,16 +87,16 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const bytes = new TextEncoder().encode(JSON.stringify(job));
     const subject = jobSubject(Jobs.fulfillOrder);
     const jsm = await mainNc.jetstreamManager();
-    const repo = new OrderRepository(rt.db, rt.sql);
+    const repo = testOrders(rt.storage);
     await rt.js.publish(subject, bytes); // no Nats-Msg-Id: JetStream stores every copy
     await waitFor(async () => (await repo.find(order.id))?.status === 'shipped', 5000, 'shipped');
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
     // Back to paid, so the state machine would ship it again: only the inbox can refuse the copy.
-    await rt.db.order.update({ where: { id: order.id }, data: { status: 'paid', shippedAt: null } });
+    await stack.db().updateTable('orders').set({ status: 'paid', shipped_at: null }).where('id', '=', order.id).execute();
     await rt.js.publish(subject, bytes);
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'the copy consumed');
     expect((await repo.find(order.id))?.status).toBe('paid');
-    expect(await rt.db.processedMessage.count({ where: { messageId: job.job_id } })).toBe(1);
+    expect(n(await stack.db().selectFrom('processed_messages').select((eb) => eb.fn.countAll().as('n')).where('message_id', '=', job.job_id).executeTakeFirst())).toBe(1);
     expect(await shippedEventsFor(order.id)).toBe(1);
     await waitFor(() => metricsFor(order.id) >= 1, 5000, 'its metric');
     expect(metricsFor(order.id)).toBe(1);
@@ -109,14 +109,14 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     await q.dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId });
     const jsm = await mainNc.jetstreamManager();
     await waitFor(async () => (await jsm.streams.info('JOBS')).state.messages === 0, 5000, 'JOBS drained');
-    expect((await rt.db.order.findUnique({ where: { id: order.id } }))?.status).toBe('shipped');
+    expect((await rt.storage.order(order.id))?.status).toBe('shipped');
     expect(await shippedEventsFor(order.id)).toBe(1);
     await waitFor(() => metricsFor(order.id) >= 1, 5000, 'its metric');
     expect(metricsFor(order.id)).toBe(1);
   });
 
   it('does not ship an unpaid order', async () => {
-    const repo = new OrderRepository(rt.db, rt.sql);
+    const repo = testOrders(rt.storage);
     const o = await repo.create({ customerEmail: 'u@example.com', amountCents: 100, correlationId: 'c-unpaid' });
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: o.id }, { correlationId: 'c-unpaid' });
     const jsm = await mainNc.jetstreamManager();
@@ -128,7 +128,7 @@ describe('fulfillment worker (FulfillOrder jobs on JetStream)', () => {
     const order = await paidOrder();
     const dispatchedAt = Date.now();
     await new JetStreamJobQueue(rt.js).dispatch(Jobs.fulfillOrder, { order_id: order.id }, { correlationId: order.correlationId, delayMs: 1200 });
-    const repo = new OrderRepository(rt.db, rt.sql);
+    const repo = testOrders(rt.storage);
     const shipped = await waitFor(async () => {
       const o = await repo.find(order.id);
       return o?.status === 'shipped' ? o : null;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEvent, OrderEvents } from '../../src/events/contracts.js';
 import { placeOrder } from '../../src/orders/place-order.js';
-import { OrderRepository } from '../../src/orders/repository.js';
-import { eventMessage, insertOutbox } from '../../src/outbox/outbox.js';
+import { eventMessage } from '../../src/outbox/outbox.js';
+import { testOrders } from '../helpers/db.js';
 import { orderDeps, type Runtime } from '../../src/runtime/context.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
@@ -27,7 +27,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-const status = (id: string) => new OrderRepository(web.db, web.sql).find(id);
+const status = (id: string) => web.storage.order(id);
 
 describe('reconciler', () => {
   it('keeps an order payment_pending while no responder runs, retrying with backoff, and ships it once one starts', async () => {
@@ -46,7 +46,7 @@ describe('reconciler', () => {
   });
 
   it('re-queues fulfilment for an order that was paid but whose job was lost', async () => {
-    const repo = new OrderRepository(web.db, web.sql);
+    const repo = testOrders(web.storage);
     const o = await repo.create({ customerEmail: 'l@example.com', amountCents: 100, correlationId: 'c-lost' });
     await repo.transition(o.id, 'paid', { paidAt: new Date(Date.now() - 1000) });
     await waitFor(async () => ((await status(o.id))?.status === 'shipped' ? true : null), 5000, 'shipped by the re-queued job');
@@ -54,12 +54,12 @@ describe('reconciler', () => {
 
   it('publishes outbox rows that nobody published (a crash between commit and publish)', async () => {
     const e = createEvent(OrderEvents.created, { order_id: 'orphan-1', reference: 'ORD-CCCCCCCC', customer_email: 'o@example.com', amount_cents: 1, currency: 'USD' }, { correlationId: 'c-orphan' });
-    await web.sql.write((tx) => insertOutbox(tx, [eventMessage(e)]));
+    await web.storage.run((tx) => tx.outbox.add([eventMessage(e)], new Date()));
     const row = await waitFor(async () => {
-      const r = await web.db.outboxMessage.findUnique({ where: { id: e.event_id } });
-      return r?.publishedAt ? r : null;
+      const r = await stack.db().selectFrom('outbox').select('published_at').where('id', '=', e.event_id).executeTakeFirst();
+      return r?.published_at ? r : null;
     }, 5000, 'outbox row published');
-    expect(row.publishedAt).toBeInstanceOf(Date);
+    expect(row.published_at).toEqual(expect.any(String));
     const jsm = await web.nats.default.jetstreamManager();
     const stored = await jsm.streams.getMessage('ORDERS', { last_by_subj: 'orders.created' });
     expect(stored.header.get('Nats-Msg-Id')).toBe(e.event_id);

@@ -2,13 +2,13 @@ import { DeliverPolicy } from 'nats';
 import { withNats } from '../nats-session.js';
 import { subjectMatches } from '../../nats/subjects.js';
 import { CliError } from '../errors.js';
-import { openExistingDb, requireExistingDb } from '../existing-db.js';
+import { openExistingStorage, requireExistingDb } from '../existing-db.js';
 import { loadConfig } from '../../config/env.js';
-import { SqlWriter } from '../../db/sql.js';
+import { openStorage, storageOptions } from '../../storage/open.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { addEphemeral, readStream } from '../../nats/stream-reader.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
-import { isActivityRecorded, recordActivity, summarize } from '../../orders/activity.js';
+import { recordActivity, summarize } from '../../orders/activity.js';
 import { applyEvent, diffProjection, type ProjectedOrder } from '../../orders/projection.js';
 
 const out = (line: string): void => {
@@ -83,7 +83,7 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
   const config = loadConfig();
   if (opts.consumer) requireExistingDb('events replay', config.DATABASE_URL);
   return withNats('events replay', async (nc) => {
-    const sql = opts.consumer ? new SqlWriter(config.DATABASE_URL) : undefined;
+    const storage = opts.consumer ? await openStorage(config.DATABASE_URL, storageOptions(config, 'events replay')) : undefined;
     const counts = { read: 0, replayed: 0, already_recorded: 0, unparseable: 0 };
     const consumer = ACTIVITY_CONSUMER.config.durable_name;
     try {
@@ -99,14 +99,14 @@ export const eventsReplay = (opts: { from?: Date; to?: Date; subject: string; to
           counts.unparseable++;
           continue;
         }
-        // A dry run asks the same question the recorder's INSERT OR IGNORE would answer, without writing.
-        const fresh = opts.dryRun ? !isActivityRecorded(sql!, consumer, p.event.event_id) : await recordActivity(sql!, consumer, m.subject, p.event);
+        // A dry run asks the same question the recorder's ON CONFLICT DO NOTHING would answer, without writing.
+        const fresh = opts.dryRun ? !(await storage!.isActivityRecorded(consumer, p.event.event_id)) : await recordActivity(storage!, consumer, m.subject, p.event);
         if (fresh) counts.replayed++;
         else counts.already_recorded++;
       }
       await nc.flush();
     } finally {
-      await sql?.close();
+      await storage?.close();
     }
     // In a dry run, "replayed" counts what a real run would replay.
     const { replayed, ...rest } = counts;
@@ -137,9 +137,8 @@ export const projectionsRebuild = (opts: { json: boolean }) =>
       events++;
       applyEvent(projected, p.event);
     }
-    const db = openExistingDb('projections rebuild', loadConfig().DATABASE_URL);
-    const rows = await db.order.findMany({ select: { id: true, status: true } });
-    await db.$disconnect();
+    const storage = await openExistingStorage('projections rebuild', loadConfig().DATABASE_URL);
+    const rows = await storage.orderStatuses().finally(() => storage.close());
     const diff = diffProjection(projected, rows);
     if (opts.json) return out(JSON.stringify({ events, ...diff }));
     out(`rebuilt ${diff.inStream} orders from ${events} events; the database has ${diff.inDatabase}`);

@@ -1,7 +1,5 @@
 import type { Config } from '../../config/env.js';
-import { migrate, type MigrationResult } from '../../db/migrate.js';
-import { isPostgresUrl, postgresSettings } from '../../storage/postgres/connection.js';
-import { migratePostgres } from '../../storage/postgres/migrate.js';
+import { migrateStorage, storageOptions, type MigrationResult } from '../../storage/open.js';
 import { explainNatsError, openNats } from '../../nats/connections.js';
 import { ensureTopology, topologyOptions, type TopologyReport } from '../../nats/topology.js';
 
@@ -12,7 +10,7 @@ export interface SetupReport {
 
 /** Migrations, then streams and consumers; both idempotent, so it runs on every start. */
 export async function runSetup(config: Config): Promise<SetupReport> {
-  const migrations = isPostgresUrl(config.DATABASE_URL) ? await migratePostgres(config.DATABASE_URL, undefined, postgresSettings(config, 'setup')) : migrate(config.DATABASE_URL);
+  const migrations = await migrateStorage(config.DATABASE_URL, storageOptions(config, 'setup'));
   const nc = await openNats('setup', config);
   try {
     const topology = await ensureTopology(await nc.jetstreamManager(), topologyOptions(config));

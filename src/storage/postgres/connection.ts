@@ -78,9 +78,3 @@ export function databasePassword(config: Pick<Config, 'DATABASE_URL' | 'DATABASE
     throw new Error(`cannot read DATABASE_PASSWORD_FILE ${config.DATABASE_PASSWORD_FILE}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
-
-/** pg's settings for one of our processes: the URL, the password file, the pool's size. */
-export function postgresSettings(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_PASSWORD_FILE' | 'DATABASE_POOL_SIZE'>, name: string): pg.PoolConfig {
-  const password = databasePassword(config);
-  return pgConfig(config.DATABASE_URL, { application_name: `orderflow ${name}`, max: config.DATABASE_POOL_SIZE, ...(password !== undefined ? { password } : {}) });
-}

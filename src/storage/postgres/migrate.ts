@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { listMigrations, type MigrationResult } from '../../db/migrate.js';
+import { listMigrations, type MigrationResult } from '../sqlite/migrate.js';
 import { pgConfig } from './connection.js';
 
 /**

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { StorageUnavailableError } from '../../orders/errors.js';
 import type { Storage } from '../../orders/ports.js';
 import { Queries } from '../queries.js';
-import { storageReads } from '../store.js';
+import { storageReads, transactionPorts } from '../store.js';
 import { translate } from './errors.js';
 import { sqliteFile, sqlitePath } from './path.js';
 import { GroupCommitWriter, Statements } from './writer.js';
@@ -38,7 +38,7 @@ export function openSqliteStorage(databaseUrl: string, opts: SqliteOptions = {})
     writerConn?.close();
     throw translate(err);
   }
-  const writer = writerConn ? new GroupCommitWriter(writerConn, queries, opts.lockTimeoutMs) : undefined;
+  const writer = writerConn ? new GroupCommitWriter(writerConn, (exec) => transactionPorts(exec, queries), opts.lockTimeoutMs) : undefined;
   const reads = storageReads(new Statements(readerConn), queries);
   return {
     kind: 'sqlite',

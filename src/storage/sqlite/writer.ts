@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
 import type { CompiledQuery } from 'kysely';
 import { StorageUnavailableError } from '../../orders/errors.js';
-import type { Tx } from '../../orders/ports.js';
-import type { Queries } from '../queries.js';
-import { transactionPorts, type Executor } from '../store.js';
+import type { Executor } from '../store.js';
 import { isBusy, translate } from './errors.js';
 
 /** Prepared statements of one connection, keyed by their SQL text (what Kysely compiled). */
@@ -48,8 +46,8 @@ export class Statements implements Executor {
   }
 }
 
-interface Pending {
-  work: (tx: Tx) => Promise<unknown>;
+interface Pending<C> {
+  work: (tx: C) => Promise<unknown>;
   resolve: (v: never) => void;
   reject: (e: unknown) => void;
 }
@@ -78,9 +76,9 @@ export const OUTSIDE_WORK =
  * sleep inside SQLite (busy_timeout 0); it retries a moment later from a timer, so the process
  * keeps serving while it waits.
  */
-export class GroupCommitWriter {
+export class GroupCommitWriter<C> {
   private readonly statements: Statements;
-  private queue: Pending[] = [];
+  private queue: Pending<C>[] = [];
   private scheduled = false;
   private lazyTimer: NodeJS.Timeout | undefined;
   private busySince = 0;
@@ -89,14 +87,15 @@ export class GroupCommitWriter {
 
   constructor(
     readonly conn: Database.Database,
-    private readonly queries: Queries,
+    /** What a unit of work is given, on the executor of its savepoint (orderflow's Tx). */
+    private readonly context: (exec: Executor) => C,
     /** Give up on a lock held this long by someone else. */
     private readonly lockTimeoutMs = 10_000,
   ) {
     this.statements = new Statements(conn);
   }
 
-  run<T>(work: (tx: Tx) => Promise<T>, opts: { within?: number } = {}): Promise<T> {
+  run<T>(work: (tx: C) => Promise<T>, opts: { within?: number } = {}): Promise<T> {
     if (this.closed) return Promise.reject(new StorageUnavailableError('the database is closed'));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (v: never) => void, reject });
@@ -157,7 +156,7 @@ export class GroupCommitWriter {
   }
 
   /** One unit, on a `tx` that works only until the unit settles or is given up on. */
-  private runUnit(p: Pending): Promise<Outcome> {
+  private runUnit(p: Pending<C>): Promise<Outcome> {
     return new Promise<Outcome>((settle) => {
       let live = true;
       const guarded: Executor = {
@@ -178,7 +177,7 @@ export class GroupCommitWriter {
       };
       const guard = setImmediate(() => end({ ok: false, value: new Error(OUTSIDE_WORK) }));
       try {
-        p.work(transactionPorts(guarded, this.queries)).then(
+        p.work(this.context(guarded)).then(
           (value) => end({ ok: true, value }),
           (value: unknown) => end({ ok: false, value }),
         );
@@ -188,7 +187,7 @@ export class GroupCommitWriter {
     });
   }
 
-  private settleAll(batch: Pending[], err: unknown): void {
+  private settleAll(batch: Pending<C>[], err: unknown): void {
     for (const p of batch) p.reject(err);
   }
 

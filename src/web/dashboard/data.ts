@@ -1,6 +1,6 @@
 import { RequestStrategy, type JetStreamManager, type NatsConnection } from 'nats';
-import type { Db } from '../../db/client.js';
 import { orderStatus, PaymentsValidate, WorkerHeartbeat } from '../../events/contracts.js';
+import type { StorageReads } from '../../orders/ports.js';
 import { DLQ_STREAM, listDeadLetters } from '../../nats/dead-letters.js';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../nats/topology.js';
 import { PAYMENTS_SERVICE } from '../../workers/payments.js';
@@ -22,14 +22,14 @@ export interface StreamView {
 }
 
 /** dashboardData for many concurrent callers (see coalesce). */
-export function cachedDashboardData(rt: Pick<Runtime, 'db' | 'nats'>, hub: LiveHub, maxAgeMs = 1000): () => Promise<DashboardData> {
-  const get = coalesce(async (_: 'all') => dashboardData(rt.db, rt.nats.default, await rt.nats.default.jetstreamManager(), hub), maxAgeMs);
+export function cachedDashboardData(rt: Pick<Runtime, 'storage' | 'nats'>, hub: LiveHub, maxAgeMs = 1000): () => Promise<DashboardData> {
+  const get = coalesce(async (_: 'all') => dashboardData(rt.storage, rt.nats.default, await rt.nats.default.jetstreamManager(), hub), maxAgeMs);
   return () => get('all');
 }
 export type DashboardData = Awaited<ReturnType<typeof dashboardData>>;
 
 /** Everything the dashboard shows, in one JSON document (also what /dashboard/data serves). */
-export async function dashboardData(db: Db, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {
+export async function dashboardData(db: DashboardReads, nc: NatsConnection, jsm: JetStreamManager, hub: LiveHub) {
   hub.forgetOld();
   const [orders, streams, dlq, payments] = await Promise.all([orderFigures(db), streamViews(jsm), listDeadLetters(jsm, 20).catch(() => ({ total: 0, items: [] })), paymentsInstances(nc)]);
   const now = Date.now();
@@ -51,26 +51,21 @@ export function workerStatus(h: { seen_at: number; state?: 'running' | 'stopped'
   return now - h.seen_at < WorkerHeartbeat.everyMs * 3 ? 'up' : 'silent';
 }
 
-async function orderFigures(db: Db) {
-  const groups = await db.order.groupBy({ by: ['status'], _count: { _all: true } });
-  const byStatus = Object.fromEntries(orderStatus.options.map((s) => [s, groups.find((g) => g.status === s)?._count._all ?? 0]));
-  const since = new Date(Date.now() - WINDOW_S * 1000).toISOString();
-  // Orders created and shipped per 10 s over the last 5 minutes, counted by SQLite.
-  const created = await db.$queryRaw<{ b: bigint | number; n: bigint | number }[]>`
-    SELECT CAST(strftime('%s', created_at) AS INTEGER) / ${BUCKET_S} AS b, COUNT(*) AS n FROM orders WHERE created_at >= ${since} GROUP BY b`;
-  const shipped = await db.$queryRaw<{ b: bigint | number; n: bigint | number }[]>`
-    SELECT CAST(strftime('%s', shipped_at) AS INTEGER) / ${BUCKET_S} AS b, COUNT(*) AS n FROM orders WHERE shipped_at >= ${since} GROUP BY b`;
+type DashboardReads = Pick<StorageReads, 'statusCounts' | 'throughput' | 'recentLeadTimes'>;
+
+async function orderFigures(db: DashboardReads) {
+  const { byStatus: counts } = await db.statusCounts();
+  const byStatus = Object.fromEntries(orderStatus.options.map((s) => [s, counts[s] ?? 0]));
+  // Orders created and shipped per 10 s over the last 5 minutes, counted by the database.
+  const { created, shipped } = await db.throughput(new Date(Date.now() - WINDOW_S * 1000), BUCKET_S);
   const last = Math.floor(Date.now() / 1000 / BUCKET_S);
   const series = Array.from({ length: WINDOW_S / BUCKET_S }, (_, i) => {
     const b = last - (WINDOW_S / BUCKET_S - 1) + i;
-    const c = created.find((r) => Number(r.b) === b);
-    const s = shipped.find((r) => Number(r.b) === b);
+    const c = created.find((r) => r.bucket === b);
+    const s = shipped.find((r) => r.bucket === b);
     return { t: new Date(b * BUCKET_S * 1000).toISOString(), created_per_s: Number(c?.n ?? 0) / BUCKET_S, shipped_per_s: Number(s?.n ?? 0) / BUCKET_S };
   });
-  const lead = await db.$queryRaw<{ ms: number }[]>`
-    SELECT (julianday(shipped_at) - julianday(created_at)) * 86400000.0 AS ms FROM orders
-    WHERE shipped_at IS NOT NULL ORDER BY shipped_at DESC LIMIT 1000`;
-  const sorted = lead.map((r) => Number(r.ms)).sort((a, b) => a - b);
+  const sorted = (await db.recentLeadTimes(1000)).sort((a, b) => a - b);
   const pct = (p: number) => (sorted.length ? Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!) : null);
   return { by_status: byStatus, total: Object.values(byStatus).reduce((a, b) => a + b, 0), throughput: series, end_to_end_ms: { p50: pct(50), p99: pct(99), samples: sorted.length } };
 }

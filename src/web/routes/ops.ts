@@ -21,7 +21,7 @@ export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
   });
   app.get('/metrics', async (req, reply) => {
     // The system-wide gauges are read at scrape time; a failure there must not hide the rest.
-    await refreshSystemGauges(rt.db, await rt.nats.default.jetstreamManager()).catch((err: Error) => req.log.warn({ err: err.message }, 'could not refresh system gauges'));
+    await refreshSystemGauges(rt.storage, await rt.nats.default.jetstreamManager()).catch((err: Error) => req.log.warn({ err: err.message }, 'could not refresh system gauges'));
     // nodejs_version_info names the exact runtime version: an attacker's shortcut, not an operator's need.
     const text = (await webMetrics.metrics()).replace(/^(# (HELP|TYPE) )?orderflow_nodejs_version_info\b.*\n/gm, '');
     return reply.type(registry.contentType).send(text);

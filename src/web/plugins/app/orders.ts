@@ -1,18 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { PlaceOrderDeps } from '../../../orders/place-order.js';
-import { OrderRepository } from '../../../orders/repository.js';
+import type { StorageReads } from '../../../orders/ports.js';
 import { orderDeps, type Runtime } from '../../../runtime/context.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    orders: OrderRepository;
+    /** The orders' read side (pages, the list, an order's timeline). */
+    orders: StorageReads;
     orderDeps: PlaceOrderDeps;
   }
 }
 
-/** The order domain, wired to this process's database, outbox and NATS, for the routes to use. */
+/** The order domain, wired to this process's storage, outbox and NATS, for the routes to use. */
 export default fp(async function orders(app: FastifyInstance, opts: { rt: Runtime }) {
-  app.decorate('orders', new OrderRepository(opts.rt.db, opts.rt.sql));
+  app.decorate('orders', opts.rt.storage);
   app.decorate('orderDeps', orderDeps(opts.rt));
 });

@@ -42,7 +42,7 @@ export default async function orders(app: FastifyInstance) {
       reply.code(400);
       return wantsJson(req) ? apiError('validation_failed', 'page and per_page must be positive whole numbers (per_page at most 100).', fieldErrors(q.error)) : reply.view('error', { title: 'Bad request', message: 'page and per_page must be positive whole numbers (per_page at most 100).' });
     }
-    const page = await app.orders.list(q.data.page, q.data.per_page);
+    const page = await app.orders.orderPage(q.data.page, q.data.per_page);
     if (wantsJson(req)) return { items: page.items.map((o) => orderJson(o)), page: page.page, per_page: page.perPage, total: page.total, pages: page.pages };
     return reply.view('orders/index', { page, ...helpers });
   });
@@ -62,12 +62,12 @@ export default async function orders(app: FastifyInstance) {
 
   app.get('/:id', async (req, reply) => {
     const p = orderParams.safeParse(req.params);
-    const order = p.success ? await app.orders.find(p.data.id) : null;
+    const order = p.success ? await app.orders.order(p.data.id) : null;
     if (!order) {
       reply.code(404);
       return wantsJson(req) ? apiError('not_found', 'No order with that id; list the orders at GET /orders.') : reply.view('error', { title: 'Order not found', message: 'There is no order with that id.' });
     }
-    const timeline = await app.orders.activities(order.id);
+    const timeline = await app.orders.activityFor(order.id);
     const json = orderJson(order, timeline);
     if (wantsJson(req)) return json;
     return reply.view('orders/show', { order: json });
