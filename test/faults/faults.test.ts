@@ -41,7 +41,7 @@ for (const under of BACKENDS) {
       await under.before?.();
       sys = new System({ backend: under.backend, copies: COPIES, webs: WEBS });
       await sys.start();
-    }, 180_000);
+    }, 300_000);
     afterAll(async () => {
       // FAULTS_LOG_DIR=dir keeps every process's output, to see the recovery at work.
       const dir = process.env.FAULTS_LOG_DIR;
