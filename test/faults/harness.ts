@@ -120,6 +120,7 @@ export class System {
   procs = new Map<string, Running>();
   /** Every process ever started, restarted ones included, so no exit is forgotten. */
   readonly runs: Running[] = [];
+  private stopped = false;
   /** Starts that failed before the process was ready, and were tried again: instance and its last line. */
   readonly startRetries: string[] = [];
   /** The harness's own way into the database (rows to plant, delete, list). */
@@ -233,6 +234,9 @@ export class System {
       reconciler: /reconciler running/,
     };
     for (let attempt = 1; ; attempt++) {
+      // A start still under way when the test gives up (a hook's timeout) must not leave
+      // processes behind that nobody stops.
+      if (this.stopped) throw new Error(`not starting ${instance}: the system is stopped`);
       const run = this.adopt(spawnCli(instance, kind === 'web' ? ['web'] : ['worker', kind], this.envFor(instance)));
       this.procs.set(instance, run);
       try {
@@ -409,7 +413,8 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.procs.values()].map((p) => p.stop('SIGTERM')));
+    this.stopped = true;
+    await Promise.allSettled(this.runs.map((p) => p.stop('SIGTERM')));
     await this.watch?.close().catch(() => undefined);
     await this.storage?.close();
     await this.db?.destroy();
