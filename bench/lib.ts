@@ -193,5 +193,5 @@ export async function stopChild(child: ChildProcess): Promise<void> {
  */
 export function benchNatsOptions(url: string): ConnectionOptions {
   const seed = process.env.BENCH_NATS_SEED;
-  return { servers: url, ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed, 'utf8').trim())) } : {}) };
+  return { servers: url.split(','), ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seed, 'utf8').trim())) } : {}) };
 }

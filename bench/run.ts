@@ -1,19 +1,21 @@
 /**
  * npm run bench [-- --quick] [--runs=N] [--rates=100,300,…] [--step=S]
  * orderflow's speed and cost on this machine, beside the ceilings of the same parts measured in
- * the same run. Each figure comes with its spread: N whole runs (3 by default; `--quick`: one
+ * the same run: on one nats-server (R1 streams), then on a three-node loopback cluster (R3
+ * streams), each with its JetStream publish+ack ceiling and the same pipeline steps. Each figure comes with its spread: N whole runs (3 by default; `--quick`: one
  * short run, for CI), each on a fresh NATS server and database, summarized as median [min–max].
  * Loopback only; every step and every wait is bounded in time.
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { connect } from 'nats';
 import { z } from 'zod';
 import { defaultAuthDir, ensureNatsAuth } from '../src/nats/auth/identities.js';
 import { TEST_PERMISSIONS } from '../src/nats/auth/permissions.js';
+import { startNatsCluster } from '../src/nats/cluster.js';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { freePort, runCli, spawnCli, type Running } from '../test/helpers/processes.js';
 import { Pipeline } from './backlog.js';
@@ -50,57 +52,101 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
   // (found in DATA_DIR), and the bench's own clients as a `bench` identity that may do anything.
   const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
   process.env.BENCH_NATS_SEED = join(auth.identitiesDir, 'bench.nk');
-  const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig });
   const result: Record<string, unknown> = {};
-  const procs: Running[] = [];
   try {
-    // ---- ceilings ------------------------------------------------------------------------------
-    say('ceiling: NATS request/reply and JetStream publish+ack');
-    const natsCeil = await startScript(join(ROOT, 'bench/ceilings/nats.ts'), [nats.url, String(FLAT_OUT_S * 500)]).firstLine;
-    say('ceiling: bare Fastify POST');
-    const bare = await httpCeiling('fastify-bare.ts', []);
-    say('ceiling: minimal intake (Fastify + group-committed SQLite insert + JetStream publish)');
-    const minimal = await httpCeiling('minimal-intake.ts', [nats.url, join(dir, 'minimal.db')]);
-    result.ceilings = { ...natsCeil, fastify_bare_post: bare, minimal_intake: minimal };
-    say(`  minimal intake ${minimal.req_per_s} req/s, p99 ${minimal.p99_ms} ms`);
+    const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig });
+    try {
+      // ---- ceilings ------------------------------------------------------------------------------
+      say('ceiling: NATS request/reply and JetStream publish+ack');
+      const natsCeil = await startScript(join(ROOT, 'bench/ceilings/nats.ts'), [nats.url, String(FLAT_OUT_S * 500)]).firstLine;
+      say('ceiling: bare Fastify POST');
+      const bare = await httpCeiling('fastify-bare.ts', []);
+      say('ceiling: minimal intake (Fastify + group-committed SQLite insert + JetStream publish)');
+      const minimal = await httpCeiling('minimal-intake.ts', [nats.url, join(dir, 'minimal.db')]);
+      result.ceilings = { ...natsCeil, fastify_bare_post: bare, minimal_intake: minimal };
+      say(`  minimal intake ${minimal.req_per_s} req/s, p99 ${minimal.p99_ms} ms`);
+      Object.assign(result, await orderflowOn({ dir, db: 'orderflow.db', natsUrl: nats.url, natsPids: () => [nats.pid], replicas: 1, intakeCeiling: minimal }));
+    } finally {
+      await nats.stop();
+    }
 
-    // ---- orderflow, as a user starts it -----------------------------------------------------------
-    const webPort = await freePort();
-    const env = {
-      NATS_URL: nats.url,
-      PORT: String(webPort),
-      DATA_DIR: dir,
-      DATABASE_URL: `file:${join(dir, 'orderflow.db')}`,
-      LOG_LEVEL: 'warn',
-      ORDERFLOW_PRETTY: '0',
-      NODE_ENV: 'production',
-      // The bench offers thousands of orders a second from one address: the per-IP limits are off.
-      RATE_LIMIT_ORDERS_PER_MIN: '0',
-      RATE_LIMIT_OPERATOR_PER_MIN: '0',
-    };
-    say('orderflow: setup, then web + payments + activity + fulfillment + reconciler');
-    const setup = await runCli(['setup'], env);
+    // ---- the same on a three-node cluster, every stream R3 ----------------------------------------
+    say('cluster: three nats-server nodes on loopback, streams R3');
+    const cluster = await startNatsCluster({ dir: join(dir, 'cluster'), configFile: auth.serverConfig });
+    try {
+      await cluster.waitForMetaLeader();
+      say('cluster ceiling: NATS request/reply and JetStream publish+ack (R3)');
+      const ceilings = await startScript(join(ROOT, 'bench/ceilings/nats.ts'), [cluster.urls, String(FLAT_OUT_S * 500), '3']).firstLine;
+      const natsPids = () => cluster.nodes.flatMap((n) => (n.process ? [n.process.pid] : []));
+      const r3 = await orderflowOn({ dir, db: 'orderflow-cluster.db', natsUrl: cluster.urls, natsPids, replicas: 3 });
+      result.cluster = { ceilings, ...r3, sustained_ratio_to_single_node: round(r3.max_sustained_per_s / Math.max(1, result.max_sustained_per_s as number), 2) };
+    } finally {
+      await cluster.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  result.duration_s = round((Date.now() - began) / 1000, 0);
+  return result;
+}
+
+interface OrderflowResult {
+  intake?: Record<string, unknown>;
+  pipeline: Step[];
+  max_sustained_per_s: number;
+  peak_rss_mb: Record<string, number | null>;
+}
+
+/**
+ * orderflow as a user starts it (setup, then web + workers as processes) on the NATS at
+ * `natsUrl` (one server or a cluster's comma list), its intake flat out if `intakeCeiling` is
+ * given, then the pipeline steps. `natsPids`: every nats-server process, whose CPU and RSS count.
+ */
+async function orderflowOn(o: { dir: string; db: string; natsUrl: string; natsPids: () => number[]; replicas: number; intakeCeiling?: HttpResult }): Promise<OrderflowResult> {
+  const result: Partial<OrderflowResult> = {};
+  const procs: Running[] = [];
+  const webPort = await freePort();
+  const dbFile = join(o.dir, o.db);
+  const env = {
+    NATS_URL: o.natsUrl,
+    NATS_STREAM_REPLICAS: String(o.replicas),
+    PORT: String(webPort),
+    DATA_DIR: o.dir,
+    DATABASE_URL: `file:${dbFile}`,
+    LOG_LEVEL: 'warn',
+    ORDERFLOW_PRETTY: '0',
+    NODE_ENV: 'production',
+    // The bench offers thousands of orders a second from one address: the per-IP limits are off.
+    RATE_LIMIT_ORDERS_PER_MIN: '0',
+    RATE_LIMIT_OPERATOR_PER_MIN: '0',
+  };
+  try {
+    say(`orderflow (R${o.replicas}): setup, then web + payments + activity + fulfillment + reconciler`);
+    const setup = await runCli(['setup'], env, 60_000);
     if (setup.code !== 0) throw new Error(setup.stderr);
     for (const name of ['web', 'payments', 'activity', 'fulfillment', 'reconciler']) procs.push(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], env));
     await waitReady(`http://127.0.0.1:${webPort}/ready`);
-    const db = new Database(join(dir, 'orderflow.db'), { readonly: true });
-    const nc = await connect({ ...benchNatsOptions(nats.url), name: 'bench' });
+    const db = new Database(dbFile, { readonly: true });
+    const nc = await connect({ ...benchNatsOptions(o.natsUrl), name: 'bench' });
     const pipe = new Pipeline(db, await nc.jetstreamManager());
     const url = `http://127.0.0.1:${webPort}/orders`;
-    const cpuOf = () => Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.cpu_ms ?? 0]), ['nats-server', procStats(nats.child.pid!)?.cpu_ms ?? 0]]) as Record<string, number>;
+    const natsCpu = () => o.natsPids().reduce((sum, pid) => sum + (procStats(pid)?.cpu_ms ?? 0), 0);
+    const cpuOf = () => Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.cpu_ms ?? 0]), ['nats-server', natsCpu()]]) as Record<string, number>;
 
     try {
-      say('orderflow intake: POST /orders, 50 connections');
       await cannon(url, ORDER, { connections: 10, durationS: 1 }); // warm-up
       await drain(pipe, DRAIN_LIMIT_MS);
-      const intake = await cannon(url, ORDER, { connections: 50, durationS: FLAT_OUT_S });
-      result.intake = { ...intake, connections: 50, ratio_to_minimal_intake: round(intake.req_per_s / minimal.req_per_s, 2) };
-      say(`  ${intake.req_per_s} req/s, p99 ${intake.p99_ms} ms (${round(intake.req_per_s / minimal.req_per_s, 2)} of the ceiling); letting the pipeline drain`);
-      if ((await drain(pipe, DRAIN_LIMIT_MS)) === null) throw new Error('the pipeline did not drain after the intake test');
+      if (o.intakeCeiling) {
+        say('orderflow intake: POST /orders, 50 connections');
+        const intake = await cannon(url, ORDER, { connections: 50, durationS: FLAT_OUT_S });
+        result.intake = { ...intake, connections: 50, ratio_to_minimal_intake: round(intake.req_per_s / o.intakeCeiling.req_per_s, 2) };
+        say(`  ${intake.req_per_s} req/s, p99 ${intake.p99_ms} ms (${round(intake.req_per_s / o.intakeCeiling.req_per_s, 2)} of the ceiling); letting the pipeline drain`);
+        if ((await drain(pipe, DRAIN_LIMIT_MS)) === null) throw new Error('the pipeline did not drain after the intake test');
+      }
 
       const steps: Step[] = [];
       for (const rate of RATES) {
-        const step = await pipelineStep(rate, { db, pipe, url, dir, cpuOf }, { stepS: stepSeconds(rate), drainLimitMs: DRAIN_LIMIT_MS, maxLagMs: MAX_LAG_MS });
+        const step = await pipelineStep(rate, { db, pipe, url, dir: o.dir, cpuOf }, { stepS: stepSeconds(rate), drainLimitMs: DRAIN_LIMIT_MS, maxLagMs: MAX_LAG_MS });
         steps.push(step);
         const l = (x: Latency | null) => (x ? `p50 ${x.whole.p50_ms} p99 ${x.whole.p99_ms} max ${x.whole.max_ms} (last third p99 ${x.last_third.p99_ms})` : 'refused');
         say(
@@ -112,18 +158,16 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
       }
       result.pipeline = steps;
       result.max_sustained_per_s = Math.max(0, ...steps.filter((s) => s.sustained).map((s) => s.offered_per_s));
-      result.peak_rss_mb = Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.peak_rss_mb ?? null]), ['nats-server', procStats(nats.child.pid!)?.peak_rss_mb ?? null]]);
+      const natsRss = Math.max(0, ...o.natsPids().map((pid) => procStats(pid)?.peak_rss_mb ?? 0));
+      result.peak_rss_mb = Object.fromEntries([...procs.map((p) => [p.name, procStats(p.child.pid!)?.peak_rss_mb ?? null]), ['nats-server', natsRss || null]]);
     } finally {
       await nc.close();
       db.close();
     }
   } finally {
     await Promise.all(procs.map((p) => p.stop('SIGTERM')));
-    await nats.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
-  result.duration_s = round((Date.now() - began) / 1000, 0);
-  return result;
+  return result as OrderflowResult;
 }
 
 async function httpCeiling(script: string, scriptArgs: string[]): Promise<HttpResult> {
@@ -155,7 +199,7 @@ async function main() {
   const result: Record<string, unknown> = {
     date: new Date().toISOString(),
     mode: MODE,
-    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, nats_server: execSync('nats-server --version').toString().trim() },
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, nats_server: execSync('nats-server --version').toString().trim(), load_average_at_start: loadavg().map((l) => round(l, 1)) },
     commit: execSync('git rev-parse --short HEAD', { cwd: ROOT }).toString().trim(),
     method: {
       runs: RUNS,
@@ -171,7 +215,8 @@ async function main() {
     runs.push(await oneRun(i));
   }
   const summary = summarize(runs);
-  Object.assign(result, { duration_s: round((Date.now() - began) / 1000, 0), summary, runs });
+  // On a shared machine the figures are only as good as the machine was quiet: say how busy it was.
+  Object.assign(result, { duration_s: round((Date.now() - began) / 1000, 0), load_average_at_end: loadavg().map((l) => round(l, 1)), summary, runs });
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const file = join(ROOT, 'bench/results', `${String(result.date).replace(/[:.]/g, '-')}${MODE === 'full' ? '' : `-${MODE}`}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);

@@ -51,7 +51,7 @@
     chart(d.orders.throughput);
     $('payments-instances').textContent = d.payments_service.instances;
     $('workers').replaceChildren(
-      ...d.workers.map((w) => el('tr', {}, el('td', {}, w.name), el('td', {}, w.pid), el('td', {}, `${Math.round(w.last_seen_ms / 1000)} s ago`), el('td', { class: w.status }, w.status))),
+      ...d.workers.map((w) => el('tr', {}, el('td', {}, w.instance ?? w.name), el('td', {}, w.host), el('td', {}, w.pid), el('td', {}, `${Math.round(w.last_seen_ms / 1000)} s ago`), el('td', { class: w.status }, w.status))),
     );
     $('streams').replaceChildren(
       ...d.streams.flatMap((s) => [

@@ -17,6 +17,7 @@ import { natsAuthInit } from './commands/nats-auth.js';
 import { formatSetup, runSetup } from './commands/setup.js';
 import { start } from './commands/start.js';
 import { runProcess } from './process.js';
+import { defaultScale, instanceArg, PROCESS_KINDS, scaleArg } from './scale.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -31,7 +32,8 @@ export const program = new Command('orderflow')
 program
   .command('start')
   .description('run everything on this machine: NATS (started if none answers), setup, the web app and every worker')
-  .action(start);
+  .option('--scale <kind=n,...>', `copies of each kind, e.g. web=2,payments=2 (kinds: ${PROCESS_KINDS.join(', ')}; one of each unless given)`)
+  .action((opts: { scale?: string }) => start({ scale: opts.scale === undefined ? defaultScale() : parseArgs('start --scale', scaleArg, opts.scale) }));
 
 program
   .command('setup')
@@ -46,14 +48,17 @@ program
 program
   .command('web')
   .description('run the web app (order form and JSON API)')
-  .action(() =>
-    runProcess('web', {}, async (rt) => {
+  .option('--instance <name>', 'this copy\'s name in logs, NATS and the dashboard (default: web)')
+  .action((opts: { instance?: string }) =>
+    runProcess('web', { instance: instanceOpt('web', opts.instance) }, async (rt) => {
       const server = await startWeb(rt);
       rt.log.info({ url: server.url }, `listening on ${server.url}`);
       rt.log.info(`operators: sign in at ${server.signInUrl}`);
       return { url: server.url, stop: server.stop };
     }),
   );
+
+const instanceOpt = (command: string, value: string | undefined) => (value === undefined ? undefined : parseArgs(`${command} --instance`, instanceArg, value));
 
 const subjectFilter = z.string().regex(/^orders(\.[A-Za-z0-9_*>-]+)+$/, 'an orders subject filter, like orders.> or orders.shipped');
 
@@ -65,6 +70,7 @@ program
   .option('--live', 'activity only: a plain core subscription on orders.* instead of the durable consumer')
   .option('--metrics-port <port>', 'serve /health, /ready and /metrics on this port (0: any free port)')
   .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
+  .option('--instance <name>', 'this copy\'s name in logs, NATS and the dashboard, e.g. payments-2 (default: the worker\'s name)')
   .addHelpText(
     'after',
     `
@@ -74,11 +80,12 @@ Workers:
   fulfillment  ships paid orders from the JOBS stream; publishes orders.shipped and metrics.orders
   reconciler   publishes outbox rows left behind, retries payments, re-queues lost fulfilment`,
   )
-  .action((nameArg: string, opts: { live?: boolean; metricsPort?: string; metricsHost: string }) => {
+  .action((nameArg: string, opts: { live?: boolean; metricsPort?: string; metricsHost: string; instance?: string }) => {
     const name = parseArgs('worker', workerNames, nameArg);
     const metricsPort = opts.metricsPort === undefined ? undefined : parseArgs('worker --metrics-port', portArg, opts.metricsPort);
     if (opts.live && name !== 'activity') parseArgs('worker', z.never({ message: '--live applies to the activity worker only' }), opts.live);
-    return runProcess(name, { metrics: metricsPort === undefined ? undefined : { host: opts.metricsHost, port: metricsPort } }, async (rt) => {
+    const metrics = metricsPort === undefined ? undefined : { host: opts.metricsHost, port: metricsPort };
+    return runProcess(name, { metrics, instance: instanceOpt('worker', opts.instance) }, async (rt) => {
       switch (name) {
         case 'payments':
           return startPaymentResponder(rt);
@@ -166,7 +173,7 @@ program
   .action((opts: { json?: boolean }) => projectionsRebuild({ json: !!opts.json }));
 
 const nats = program.command('nats').description('inspect JetStream without the NATS CLI');
-nats.command('streams').description('streams with their subjects, messages, bytes, sequences and consumers').option('--json', 'print JSON').action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
+nats.command('streams').description('streams with their subjects, replicas (leader, lag), messages, bytes, sequences and consumers (pending, ack pending)').option('--json', 'print JSON').action((opts: { json?: boolean }) => natsStreams({ json: !!opts.json }));
 nats
   .command('consumers')
   .description('consumers with their pending, ack pending, redelivered and waiting counts')

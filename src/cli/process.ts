@@ -20,14 +20,14 @@ export interface Stoppable {
  */
 export async function runProcess(
   name: string,
-  opts: { metrics?: { host: string; port: number } | undefined },
+  opts: { metrics?: { host: string; port: number } | undefined; instance?: string | undefined },
   start: (rt: Runtime) => Promise<Stoppable> | Stoppable,
 ): Promise<void> {
   const config = loadConfig();
   const where = { natsUrl: config.NATS_URL, databaseUrl: config.DATABASE_URL };
   let rt: Runtime;
   try {
-    rt = await createRuntime(name, config);
+    rt = await createRuntime(name, config, name, opts.instance ?? name);
   } catch (err) {
     return fail(name, err, where);
   }

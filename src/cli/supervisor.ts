@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
 import { createInterface } from 'node:readline';
 import { EXIT_CONFIG } from './errors.js';
 import type { SupervisorMessage } from './supervisor-link.js';
+import { answerMetricsRequest } from '../observability/cluster-metrics.js';
 
 /**
  * Runs orderflow's processes side by side, like a small process manager:
@@ -18,13 +20,26 @@ import type { SupervisorMessage } from './supervisor-link.js';
  *   make a child skip its drain).
  * Each child has an IPC channel: it reports readiness through it, and notices through it when the
  * supervisor is gone, even after a SIGKILL (cli/supervisor-link.ts).
+ * Every child is one instance (`payments-2`): restarts, backoff, `stop`/`start`/`restart` and `status`
+ * are per instance; a command naming a kind (`stop payments`) applies to each of its instances.
  * (concurrently would prefix lines too, but forwards the terminal's SIGINT to children that have
  * already received it, and restarts nothing; pm2 is a daemon of its own, more than one terminal needs.)
  */
 export interface ChildSpec {
+  /** The instance's name (`payments-2`): its log prefix and what commands call it. */
   name: string;
+  /** Its kind (`payments`): a command naming the kind addresses every instance of it. */
+  kind: string;
+  /** Runs `node ...execArgv script ...args`. */
+  execArgv: string[];
+  script: string;
   args: string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * Forked as a node:cluster worker of this process, so that every child with this set shares the
+   * listening sockets they open (the web copies on one PORT; see commands/start.ts).
+   */
+  sharesListeners?: boolean;
 }
 
 const COLORS = [36, 35, 33, 32, 34, 91, 96];
@@ -42,19 +57,21 @@ export interface Supervisor {
   stop(reason: string): void;
   /** Runs one command as typed on stdin: start|stop|restart <name>, status. */
   command(line: string): void;
+  /** Each instance's state and pid, as `status` prints them. */
+  status(): { name: string; kind: string; state: State; pid?: number | undefined; restarts: number }[];
 }
 
 export interface SuperviseOptions {
   /** How long a child may take to stop before it is killed (children bound themselves below this). */
   stopTimeoutMs?: number;
   /** Called for each message a child sends (e.g. the web app's `ready` with its address). */
-  onMessage?: (name: string, msg: SupervisorMessage) => void;
+  onMessage?: (spec: ChildSpec, msg: SupervisorMessage) => void;
   /** Commands, one per line (process.stdin for a person at a terminal). */
   commands?: NodeJS.ReadableStream;
   backoff?: { firstMs: number; maxMs: number; stableAfterMs: number };
 }
 
-type State = 'running' | 'restarting' | 'down';
+export type State = 'running' | 'restarting' | 'down';
 
 interface Entry {
   spec: ChildSpec;
@@ -87,13 +104,26 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
 
   const launch = (e: Entry) => {
     e.timer = undefined;
-    const child = spawn(process.execPath, e.spec.args, { env: e.spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+    const { execArgv, script, args, env } = e.spec;
+    const stdio: ['ignore', 'pipe', 'pipe', 'ipc'] = ['ignore', 'pipe', 'pipe', 'ipc'];
+    let child: ChildProcess;
+    if (e.spec.sharesListeners) {
+      // cluster.fork has no `detached`: these children stay in our process group (see
+      // runtime/shutdown.ts for what that means for a Ctrl-C). Settings are read at each fork.
+      cluster.setupPrimary({ exec: script, args, execArgv, stdio });
+      child = cluster.fork(env ?? process.env).process;
+    } else {
+      child = spawn(process.execPath, [...execArgv, script, ...args], { env: env ?? process.env, stdio, detached: true });
+    }
     e.child = child;
     e.state = 'running';
     e.startedAt = Date.now();
     const prefix = prefixer(e.spec.name, e.index, width);
     for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream! }).on('line', (line) => process.stdout.write(`${prefix(line)}\n`));
-    child.on('message', (msg: SupervisorMessage) => opts.onMessage?.(e.spec.name, msg));
+    child.on('message', (msg: SupervisorMessage) => {
+      if (e.spec.sharesListeners && answerMetricsRequest(child, msg)) return;
+      opts.onMessage?.(e.spec, msg);
+    });
     // A failed spawn (no such executable) also ends in 'exit' for Node children; log it either way.
     child.once('error', (err) => log(`${e.spec.name} could not be started: ${err.message}`));
     child.once('exit', (code, signal) => onExit(e, child, code, signal));
@@ -157,6 +187,8 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
     checkDone();
   };
 
+  const kinds = [...new Set(specs.map((s) => s.kind))];
+  const names = () => [...new Set([...kinds, ...entries.keys()])].join(', ');
   const command = (line: string) => {
     const [verb, name] = line.trim().split(/\s+/);
     if (!verb) return;
@@ -164,12 +196,17 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
       for (const e of entries.values()) log(`${e.spec.name}: ${e.state}${alive(e) ? ` (pid ${e.child!.pid})` : ''}${e.restarts ? `, ${e.restarts} restart(s)` : ''}`);
       return;
     }
-    const e = name ? entries.get(name) : undefined;
-    if (!['start', 'stop', 'restart'].includes(verb) || !e) {
-      log(`commands: start <name>, stop <name>, restart <name>, status (names: ${[...entries.keys()].join(', ')}); Ctrl-C stops everything`);
+    // An instance by its name; a kind is each of its instances (one, unless --scale said more).
+    const targets = name === undefined ? [] : entries.has(name) ? [entries.get(name)!] : [...entries.values()].filter((e) => e.spec.kind === name);
+    if (!['start', 'stop', 'restart'].includes(verb) || targets.length === 0) {
+      log(`commands: start <name>, stop <name>, restart <name>, status (names: ${names()}); Ctrl-C stops everything`);
       return;
     }
     if (stopping) return;
+    for (const e of targets) act(verb as 'start' | 'stop' | 'restart', e);
+  };
+  const act = (verb: 'start' | 'stop' | 'restart', e: Entry) => {
+    const name = e.spec.name;
     if (verb === 'start') {
       if (alive(e)) return log(`${name} is already running (pid ${e.child!.pid})`);
       if (e.timer) clearTimeout(e.timer);
@@ -183,12 +220,13 @@ export function supervise(specs: ChildSpec[], log: (line: string) => void, opts:
       e.state = 'down';
       return verb === 'restart' ? launch(e) : log(`${name} is not running`);
     }
-    e.asked = verb as 'stop' | 'restart';
+    e.asked = verb;
     log(`${verb === 'stop' ? 'stopping' : 'restarting'} ${name}`);
     e.child!.kill('SIGTERM');
   };
 
   if (opts.commands) createInterface({ input: opts.commands }).on('line', command);
   for (const e of entries.values()) launch(e);
-  return { done, stop, command };
+  const status = () => [...entries.values()].map((e) => ({ name: e.spec.name, kind: e.spec.kind, state: e.state, pid: alive(e) ? e.child!.pid : undefined, restarts: e.restarts }));
+  return { done, stop, command, status };
 }

@@ -62,9 +62,11 @@ export const envSchema = z.object({
   // an operator moves metrics to a cluster of their own.
   NATS_ANALYTICS_URL: natsUrl.optional().describe('the `analytics` connection (`metrics.orders`); unset: `NATS_URL`'),
   NATS_EMBEDDED: z
-    .enum(['auto', 'never'])
+    .enum(['auto', 'cluster', 'never'])
     .default('auto')
-    .describe('`auto`: `orderflow start` runs a local `nats-server -js` when nothing answers at `NATS_URL`; `never`: it fails instead'),
+    .describe(
+      '`auto`: `orderflow start` runs a local `nats-server -js` when nothing answers at `NATS_URL`; `cluster`: it runs a three-node loopback cluster instead (client ports: the three `NATS_URL` lists, or its port and the next two) with R3 streams; `never`: it fails instead',
+    ),
   PAYMENT_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(5000).describe('how long the web app waits for `payments.validate` before keeping the order as `payment_pending`'),
   ORDERS_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(90).describe('retention of the `ORDERS` stream, in days'),
   PAYMENT_RETRY_BASE_MS: z.coerce
@@ -85,6 +87,13 @@ export const envSchema = z.object({
   JOBS_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2).describe('size cap of `JOBS` in bytes (full: new jobs are refused)'),
   DLQ_STREAM_MAX_AGE_DAYS: z.coerce.number().int().min(1).max(3650).default(30).describe('age cap of `DLQ`, in days'),
   DLQ_STREAM_MAX_BYTES: z.coerce.number().int().min(1 << 20).default(256 * 1024 ** 2).describe('size cap of `DLQ` in bytes (full: the oldest dead letters go)'),
+  NATS_STREAM_REPLICAS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(5)
+    .default(1)
+    .describe('copies of every stream (`ORDERS`, `JOBS`, `DLQ`) on a NATS cluster: `1` on one server, `3` on a three-node cluster (one node may die); `orderflow setup` changes existing streams in place'),
   JOB_MAX_DELAY_MS: z.coerce.number().int().min(1000).max(86_400_000).default(86_400_000).describe('a job due further ahead than this is dead-lettered on arrival, whoever published it'),
 
   // ---- the web app's edge (issue 10, HTTP side): who may do what, and how much ----

@@ -102,7 +102,13 @@ export const WorkerHeartbeat = {
   subjectFor: (name: string) => `orderflow.heartbeat.${name}`,
   everyMs: 5000,
   schema: z.object({
+    /** The kind (web, payments, …): the subject's last token, all its identity may claim. */
     name: z.string().min(1).max(50),
+    /**
+     * Which copy (`payments-2`): copies of a kind share its identity and subject, so this is their
+     * word, not NATS's. Absent in beats of older versions: the kind's name.
+     */
+    instance: z.string().min(1).max(64).optional(),
     pid: z.number().int().positive(),
     host: z.string().max(255),
     started_at: z.iso.datetime({ offset: true }),

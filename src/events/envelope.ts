@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { childTraceparent, TRACEPARENT } from '../observability/trace.js';
+import { childTraceparent, TRACEPARENT } from './trace.js';
 
 /**
  * Every event on the wire is this envelope around a typed `data` payload.

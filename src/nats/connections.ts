@@ -37,6 +37,9 @@ export async function openNats(kind: string, config: Config, opts: OpenOptions =
     nc = await connect({
       ...base,
       name: `orderflow:${opts.name ?? kind}`,
+      // NATS_URL's servers in the order given (then those the cluster announces): which node a
+      // process lands on is predictable, and after a node dies the client moves to the next one.
+      noRandomize: true,
       ...(long
         ? {
             // Keep trying for as long as the process lives: a worker outlives a nats-server restart.
@@ -87,8 +90,12 @@ export async function connectNats(kind: string, config: Config, log: Logger, opt
   }
 }
 
+/** Which server a connection is on, for a log line: on a cluster, the node's name as well as its URL. */
+export const serverOf = (nc: NatsConnection) => ({ nats_server: nc.info?.server_name, nats_server_id: nc.info?.server_id, nats_url: nc.getServer(), nats_cluster: nc.info?.cluster });
+
 function watch(nc: NatsConnection, log: Logger, kind: string): void {
   connected.set(nc, true);
+  log.info(serverOf(nc), `nats connected to ${nc.info?.server_name ?? nc.getServer()}`);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'pingTimer') continue;
@@ -99,7 +106,11 @@ function watch(nc: NatsConnection, log: Logger, kind: string): void {
         continue;
       }
       if (s.type === 'disconnect') connected.set(nc, false);
-      if (s.type === 'reconnect') connected.set(nc, true);
+      if (s.type === 'reconnect') {
+        connected.set(nc, true);
+        log.info(serverOf(nc), `nats reconnected to ${nc.info?.server_name ?? nc.getServer()}`);
+        continue;
+      }
       // One line per attempt (every half second while the server is away) would bury the rest.
       const level = s.type === 'disconnect' || s.type === 'error' ? 'warn' : s.type === 'reconnecting' ? 'debug' : 'info';
       log[level]({ nats_status: s.type, data: typeof s.data === 'string' ? s.data : undefined }, `nats ${s.type}`);

@@ -21,7 +21,7 @@ export interface NatsServerProcess {
 
 export const NATS_INSTALL_HINT =
   'nats-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install nats-server`; macOS: `brew install nats-server`), ' +
-  'point NATS_URL at a running server, or run `docker compose up -d nats`.';
+  'point NATS_URL at a running server, or run `docker compose up -d nats-1 nats-2 nats-3` (a three-node cluster on 127.0.0.1:4222-4224).';
 
 export function natsServerAvailable(): boolean {
   return spawnSync('nats-server', ['--version'], { stdio: 'ignore' }).status === 0;

@@ -26,6 +26,8 @@ export interface TopologyOptions {
   jobsMaxBytes?: number;
   dlqMaxAgeDays?: number;
   dlqMaxBytes?: number;
+  /** num_replicas of every stream: 1 on one server, 3 (or 5) on a cluster. */
+  replicas?: number;
 }
 
 export const topologyOptions = (c: Config): Required<TopologyOptions> => ({
@@ -35,6 +37,7 @@ export const topologyOptions = (c: Config): Required<TopologyOptions> => ({
   jobsMaxBytes: c.JOBS_STREAM_MAX_BYTES,
   dlqMaxAgeDays: c.DLQ_STREAM_MAX_AGE_DAYS,
   dlqMaxBytes: c.DLQ_STREAM_MAX_BYTES,
+  replicas: c.NATS_STREAM_REPLICAS,
 });
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -54,7 +57,7 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       max_bytes: opts.ordersMaxBytes ?? 4096 * MiB,
       // Publishes carry Nats-Msg-Id = event id; a retry inside this window is stored once.
       duplicate_window: nanos(2 * 60 * 1000),
-      num_replicas: 1,
+      num_replicas: opts.replicas ?? 1,
     },
     {
       name: JOBS_STREAM,
@@ -68,7 +71,7 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       max_age: nanos((opts.jobsMaxAgeDays ?? 7) * DAY_MS),
       max_bytes: opts.jobsMaxBytes ?? 256 * MiB,
       duplicate_window: nanos(2 * 60 * 1000),
-      num_replicas: 1,
+      num_replicas: opts.replicas ?? 1,
     },
     {
       name: DLQ_STREAM,
@@ -82,7 +85,7 @@ export function streamConfigs(opts: TopologyOptions): Partial<StreamConfig>[] {
       max_age: nanos((opts.dlqMaxAgeDays ?? 30) * DAY_MS),
       max_bytes: opts.dlqMaxBytes ?? 256 * MiB,
       duplicate_window: nanos(2 * 60 * 1000),
-      num_replicas: 1,
+      num_replicas: opts.replicas ?? 1,
     },
   ];
 }

@@ -10,7 +10,7 @@ import type { Runtime } from '../runtime/context.js';
 export function startHeartbeat(rt: Runtime): { stop(): void } {
   const startedAt = new Date().toISOString();
   const beat = (state: Heartbeat['state']) => {
-    const hb: Heartbeat = { name: rt.name, pid: process.pid, host: hostname(), started_at: startedAt, at: new Date().toISOString(), state };
+    const hb: Heartbeat = { name: rt.name, instance: rt.instance, pid: process.pid, host: hostname(), started_at: startedAt, at: new Date().toISOString(), state };
     if (!rt.nats.default.isClosed()) rt.nats.default.publish(WorkerHeartbeat.subjectFor(rt.name), encodeJson(hb));
   };
   beat('running');

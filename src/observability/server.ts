@@ -17,7 +17,7 @@ export async function startOpsServer(rt: Runtime, host: string, port: number): P
     // The API's error shape (web/errors.ts), with the codes it lists.
     const error = (status: number, code: string, message: string) => send(status, 'application/json', JSON.stringify({ error: code, message }));
     if (req.method !== 'GET') return error(405, 'method_not_allowed', `${req.method} is not served here; use GET /health, /ready or /metrics.`);
-    if (path === '/health') return send(200, 'application/json', JSON.stringify(health(rt.name)));
+    if (path === '/health') return send(200, 'application/json', JSON.stringify(health(rt.instance)));
     if (path === '/ready')
       return void readiness(rt).then((r) => send(r.ready ? 200 : 503, 'application/json', JSON.stringify(r)));
     if (path === '/metrics') return void registry.metrics().then((m) => send(200, registry.contentType, m));

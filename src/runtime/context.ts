@@ -12,7 +12,13 @@ import { bounded } from './shutdown.js';
 
 /** What every orderflow process holds: its config, logger, database and two NATS connections. */
 export interface Runtime {
+  /** The kind of process (`web`, `payments`, …): its NATS identity's and its heartbeat subject's name. */
   name: string;
+  /**
+   * This copy's name (`payments-2` under `orderflow start --scale payments=2`; the kind when it runs
+   * once): in its logs, its NATS connection name (connz) and its heartbeat.
+   */
+  instance: string;
   config: Config;
   log: Logger;
   /** The flows' unit of work and every read (pages, dashboard, scans), on DATABASE_URL's adapter. */
@@ -25,14 +31,15 @@ export interface Runtime {
 
 /**
  * `identity` is the NATS identity the process connects as (see nats/auth); by default its name:
- * `orderflow web` is `web`, `orderflow worker payments` is `payments`.
+ * `orderflow web` is `web`, `orderflow worker payments` is `payments`. Copies of one kind share it;
+ * `instance` tells them apart.
  */
-export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name): Promise<Runtime> {
-  const log = createLogger(name, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
-  const storage = await openStorage(config.DATABASE_URL, storageOptions(config, name));
+export async function createRuntime(name: string, config: Config = loadConfig(), identity: string = name, instance: string = name): Promise<Runtime> {
+  const log = createLogger(instance, config.LOG_LEVEL, config.ORDERFLOW_PRETTY);
+  const storage = await openStorage(config.DATABASE_URL, storageOptions(config, instance));
   let nats: NatsConnections;
   try {
-    nats = await connectNats(identity, config, log, { name });
+    nats = await connectNats(identity, config, log, { name: instance });
   } catch (err) {
     await storage.close();
     throw new Error(`cannot connect to NATS at ${redactUrl(config.NATS_URL)}: ${(err as Error).message}`);
@@ -41,6 +48,7 @@ export async function createRuntime(name: string, config: Config = loadConfig(),
   const outbox = new OutboxRelay(storage, js, log.child({ component: 'outbox' }), {}, () => isConnected(nats.default));
   return {
     name,
+    instance,
     config,
     log,
     storage,

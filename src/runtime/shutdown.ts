@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import type { Logger } from 'pino';
 
@@ -24,12 +25,29 @@ export function onShutdown(log: Logger, close: () => Promise<void>, delayMs = ST
   const skip = ['SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV'] as const;
   closeWithGrace({ delay: delayMs, skip: [...skip], logger: { error: (m: unknown) => log.error(String(m)) } }, async ({ signal, err }) => {
     shuttingDown = true;
+    if (cluster.isWorker) ignoreFurtherStops(log);
     if (err) log.error({ err }, 'fatal error; shutting down');
     else log.info({ signal }, 'shutting down');
     await close();
     log.info('stopped');
     log.flush?.();
   });
+}
+
+/**
+ * A web copy under `orderflow start --scale web=N` is a node:cluster worker (cli/commands/start.ts),
+ * and cluster.fork cannot detach it into a process group of its own: a Ctrl-C reaches it from the
+ * terminal and again as the supervisor's SIGTERM. That is one request to stop, not a person
+ * insisting, so the second must not skip the drain (close-with-grace exits at once on a second
+ * signal). The supervisor SIGKILLs a child that is not gone within its bound, so nothing hangs.
+ */
+function ignoreFurtherStops(log: Logger): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const others = process.listeners(signal);
+    // Our listener first: with none at all, the signal's default action (exit) would come back.
+    process.on(signal, () => log.debug({ signal }, 'already stopping'));
+    for (const l of others) process.removeListener(signal, l);
+  }
 }
 
 /**

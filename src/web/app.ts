@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { childTraceparent, newTraceId, TRACEPARENT, traceIdFrom } from '../observability/trace.js';
+import { childTraceparent, newTraceId, TRACEPARENT, traceIdFrom } from '../events/trace.js';
 import type { Runtime } from '../runtime/context.js';
 import { wantsJson } from './negotiate.js';
 import ordersPlugin from './plugins/app/orders.js';

@@ -65,6 +65,12 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     expect(report.topology.streams.every((s: { action: string }) => s.action === 'unchanged')).toBe(true);
   });
 
+  it('setup with NATS_STREAM_REPLICAS=3 on a single server says in one line that it needs a cluster', async () => {
+    const r = await runCli(['setup'], { ...env, NATS_STREAM_REPLICAS: '3' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/NATS_STREAM_REPLICAS=3 needs a JetStream cluster.*set NATS_STREAM_REPLICAS=1/)]);
+  });
+
   it('worker payments answers requests and exits 0 on SIGTERM', async () => {
     const w = spawnCli('payments', ['worker', 'payments'], env);
     try {

@@ -38,8 +38,9 @@ describe('inspection and replay commands', { timeout: 120_000 }, () => {
   it('nats streams / consumers print what the NATS CLI would', async () => {
     const streams = await runCli(['nats', 'streams'], stack.env);
     expect(streams.code).toBe(0);
-    expect(streams.stdout).toMatch(/ORDERS\s+orders\.>\s+8\s/);
-    expect(streams.stdout).toMatch(/JOBS\s+jobs\.>\s+0\s/);
+    expect(streams.stdout).toMatch(/ORDERS\s+orders\.>\s+R1\s+\S+\s+8\s/);
+    expect(streams.stdout).toMatch(/JOBS\s+jobs\.>\s+R1\s+\S+\s+0\s/);
+    expect(streams.stdout).toMatch(/consumer activity\s+pending\s+0\s+ack pending\s+0\s/);
     expect(streams.stdout).toContain('DLQ');
     const consumers = await runCli(['nats', 'consumers', 'ORDERS'], stack.env);
     expect(consumers.stdout).toMatch(/ORDERS\s+activity\s+orders\.\*\s+0\s+0\s+0/);

@@ -2,8 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { get } from 'node:http';
+import { connect } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, isAlive, spawnCli, type Running } from '../helpers/processes.js';
+import { parseConfig } from '../../src/config/env.js';
+import { OrderEvents } from '../../src/events/contracts.js';
+import { connectionOptions } from '../../src/nats/auth/options.js';
+import { freePort, isAlive, runCli, spawnCli, type Running } from '../helpers/processes.js';
 import { waitFor } from '../helpers/stack.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orderflow-start-'));
@@ -13,32 +18,31 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const READY = [/\[web\]\s+.*listening on/, /\[payments\]\s+.*payment responder ready/, /\[fulfillment\]\s+.*consuming/, /\[activity\]\s+.*consuming/, /\[reconciler\]\s+.*reconciler running/];
+const READY_LINE = { web: 'listening on', payments: 'payment responder ready', fulfillment: 'consuming', activity: 'consuming', reconciler: 'reconciler running' };
+/** The line each instance prints once it works (`web`, or `web-2` under --scale). */
+const ready = (instance: string) => new RegExp(`\\[${instance}\\]\\s+.*${READY_LINE[instance.replace(/-\d+$/, '') as keyof typeof READY_LINE]}`);
+const READY = Object.keys(READY_LINE).map(ready);
 
-async function startAll(name: string, extra: Record<string, string> = {}) {
+async function startAll(name: string, extra: Record<string, string> = {}, args: string[] = [], opts: { detached?: boolean } = {}) {
   const [natsPort, webPort] = [await freePort(), await freePort()];
   const data = join(dir, name);
-  const run = spawnCli(
-    name,
-    ['start'],
-    { NATS_URL: `nats://127.0.0.1:${natsPort}`, PORT: String(webPort), DATA_DIR: data, DATABASE_URL: `file:${join(data, 'orderflow.db')}`, LOG_LEVEL: 'info', ...extra },
-    { stdin: true },
-  );
+  const env = { NATS_URL: `nats://127.0.0.1:${natsPort}`, PORT: String(webPort), DATA_DIR: data, DATABASE_URL: `file:${join(data, 'orderflow.db')}`, LOG_LEVEL: 'info', ...extra };
+  const run = spawnCli(name, ['start', ...args], env, { stdin: true, ...opts });
   runs.push(run);
   await run.waitFor(/started nats-server -js at nats:\/\/127\.0\.0\.1:\d+ .*pid (\d+)/, 20_000);
   const natsPid = Number(/started nats-server.*pid (\d+)/.exec(run.output())![1]);
   // The operator token `orderflow start` generated (read when needed: it is written before the web app starts).
   const operator = () => ({ authorization: `Bearer ${readFileSync(join(data, 'operator-token'), 'utf8').trim()}` });
-  return { run, natsPid, webPort, base: `http://127.0.0.1:${webPort}`, operator };
+  return { run, natsPid, webPort, base: `http://127.0.0.1:${webPort}`, operator, env };
 }
 
-/** The pids `status` reports, by process name. */
-async function pids(run: Running): Promise<Record<string, number>> {
+/** The pids `status` reports, by instance name (`last`: the instance it lists last). */
+async function pids(run: Running, last = 'reconciler'): Promise<Record<string, number>> {
   const before = run.output().length;
   run.child.stdin!.write('status\n');
-  await waitFor(() => /reconciler: \w+/.test(run.output().slice(before)), 5000, 'status');
+  await waitFor(() => new RegExp(`\\] ${last}: \\w+`).test(run.output().slice(before)), 5000, 'status');
   const out = run.output().slice(before);
-  return Object.fromEntries([...out.matchAll(/\[orderflow\] (\w+): running \(pid (\d+)\)/g)].map((m) => [m[1]!, Number(m[2])]));
+  return Object.fromEntries([...out.matchAll(/\[orderflow\] ([\w-]+): running \(pid (\d+)\)/g)].map((m) => [m[1]!, Number(m[2])]));
 }
 
 // Each test starts the whole system as processes: minutes on a busy machine (a bound, not a timing assertion).
@@ -127,5 +131,115 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     expect(children).toHaveLength(5);
     run.child.kill('SIGKILL');
     await waitFor(() => [natsPid, ...children].every((pid) => !isAlive(pid)), 20_000, 'every child gone');
+  });
+
+  it('a bad --scale is one line naming it, before anything starts', async () => {
+    for (const [value, says] of [
+      ['billing=2', /^orderflow start --scale: "billing=2": unknown process kind "billing" \(kinds: web, payments/],
+      ['web=0', /^orderflow start --scale: "web=0": at least 1 copy/],
+      ['web=x', /^orderflow start --scale: "web=x": the number of copies must be a whole number/],
+    ] as const) {
+      const r = await runCli(['start', '--scale', value], { DATA_DIR: join(dir, 'bad-scale'), NATS_URL: 'nats://127.0.0.1:1' });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(says);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('--scale runs N copies of each kind: one port for the web copies, every order shipped once, each instance in `status` and on the dashboard, and a Ctrl-C stops them all cleanly', async () => {
+    const kinds = Object.keys(READY_LINE);
+    const instances = kinds.flatMap((k) => [`${k}-1`, `${k}-2`]);
+    const { run, natsPid, base, operator, env } = await startAll('scale', {}, ['--scale', kinds.map((k) => `${k}=2`).join(',')], { detached: true });
+    for (const i of instances) await run.waitFor(ready(i), 60_000);
+    await run.waitFor(/order form: http:\/\/127\.0\.0\.1:\d+\/orders\/create/, 5000);
+    expect(run.output().match(/order form:/g)).toHaveLength(1);
+
+    const before = await pids(run, 'reconciler-2');
+    expect(Object.keys(before).sort()).toEqual([...instances].sort());
+
+    // Both web copies answer on the one port (a new connection each time; the primary deals them out in turn).
+    const servedBy = () =>
+      new Promise<string>((resolve, reject) =>
+        get(`${base}/health`, { agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve((JSON.parse(body) as { process: string }).process));
+        }).on('error', reject),
+      );
+    const served = new Set<string>();
+    let asked = 0;
+    for (; asked < 20 && served.size < 2; asked++) served.add(await servedBy());
+    expect([...served].sort()).toEqual(['web-1', 'web-2']);
+    // /metrics on the one port is the web copies' figures summed, whichever copy answers the scrape.
+    const healthCount = async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      expect(text.match(/^orderflow_orders\{status="shipped"\}/gm)).toHaveLength(1);
+      return Number(/^orderflow_http_request_duration_seconds_count\{method="GET",route="\/health",status="200"\} (\d+)/m.exec(text)?.[1]);
+    };
+    expect([await healthCount(), await healthCount(), await healthCount()]).toEqual([asked, asked, asked]);
+
+    // Shipments counted from the wire (the `cli` identity may watch orders.>), by distinct event id per order.
+    const nc = await connect({ ...connectionOptions(parseConfig({ ...process.env, ...env }), 'cli'), name: 'test:scale-wire' });
+    const shippedOnWire = new Map<string, Set<string>>();
+    nc.subscribe(OrderEvents.shipped.subject, {
+      callback: (err, m) => {
+        if (err) return;
+        const e = JSON.parse(new TextDecoder().decode(m.data)) as { event_id: string; data: { order_id: string } };
+        shippedOnWire.set(e.data.order_id, (shippedOnWire.get(e.data.order_id) ?? new Set()).add(e.event_id));
+      },
+    });
+    await nc.flush();
+    try {
+      const placed: { id: string; approved: boolean }[] = [];
+      for (let i = 0; i < 40; i++) {
+        // Every eighth is declined by the payment policy (at least 10,000.00).
+        const amount = i % 8 === 7 ? '12000.00' : `${1 + (i % 5)}.25`;
+        const r = await fetch(`${base}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ customer_email: `s${i}@b.co`, amount }),
+        });
+        expect(r.status).toBe(201);
+        placed.push({ id: ((await r.json()) as { id: string }).id, approved: amount !== '12000.00' });
+      }
+      const statusOf = async (id: string) => ((await (await fetch(`${base}/orders/${id}`, { headers: { accept: 'application/json' } })).json()) as { status: string }).status;
+      for (const o of placed) await waitFor(async () => (await statusOf(o.id)) === (o.approved ? 'shipped' : 'payment_declined'), 60_000, `order ${o.id} final`);
+      const approved = placed.filter((o) => o.approved);
+      await waitFor(() => approved.every((o) => shippedOnWire.has(o.id)), 10_000, 'every shipment seen on the wire');
+      await nc.flush();
+      expect(approved.filter((o) => shippedOnWire.get(o.id)!.size !== 1)).toEqual([]);
+      expect(placed.filter((o) => !o.approved && shippedOnWire.has(o.id))).toEqual([]);
+    } finally {
+      await nc.close();
+    }
+
+    // The dashboard shows every instance, up.
+    type Row = { name: string; instance: string; pid: number; status: string };
+    const rows = async () => ((await (await fetch(`${base}/dashboard/data`, { headers: operator() })).json()) as { workers: Row[] }).workers;
+    const all = await waitFor(async () => {
+      const w = await rows();
+      return instances.every((i) => w.some((r) => r.instance === i && r.pid === before[i] && r.status === 'up')) ? w : null;
+    }, 20_000, 'every instance up on the dashboard');
+    expect(all.map((r) => r.instance).sort()).toEqual([...instances].sort());
+
+    // Restarts are per instance: payments-2 gets a new pid, payments-1 keeps its own.
+    run.child.stdin!.write('restart payments-2\n');
+    await run.waitFor(/payments-2 stopped \(code 0\); starting it again/, 20_000);
+    const after = await waitFor(async () => {
+      const p = await pids(run, 'reconciler-2');
+      return p['payments-2'] && p['payments-2'] !== before['payments-2'] ? p : null;
+    }, 30_000, 'payments-2 running again');
+    expect(after['payments-1']).toBe(before['payments-1']);
+    await waitFor(async () => (await rows()).some((r) => r.instance === 'payments-2' && r.pid === after['payments-2'] && r.status === 'up'), 20_000, 'the restarted copy on the dashboard');
+
+    // Ctrl-C as a terminal sends it: SIGINT to the whole process group, where the web copies (cluster
+    // workers) are too. Each is asked twice (terminal and supervisor) and still drains and exits 0.
+    process.kill(-run.child.pid!, 'SIGINT');
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('all stopped');
+    expect(run.output()).not.toMatch(/exited unexpectedly|exited with code|killing it|second SIG/);
+    expect(run.output().match(/\[web-\d\]\s+.*\bstopped\b/g)?.length).toBeGreaterThanOrEqual(2);
+    expect(isAlive(natsPid)).toBe(false);
   });
 });

@@ -16,6 +16,9 @@ interface Service {
   build?: unknown;
   image?: string;
   command?: string[];
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
   init?: boolean;
@@ -74,6 +77,34 @@ describe('docker-compose.yml', () => {
         expect(test, name).toContain(`:${port}/ready`);
       } else expect(test, name).toContain(`:${s.environment?.PORT ?? 3000}/ready`);
     }
+  });
+
+  it('runs NATS as a three-node JetStream cluster, each node healthchecked, its own store, routes to the other two, clients on 127.0.0.1 only', () => {
+    const nodes = services.filter(([, s]) => s.image?.startsWith('nats:'));
+    expect(nodes.map(([n]) => n)).toEqual(['nats-1', 'nats-2', 'nats-3']);
+    const flag = (s: Service, f: string) => s.command![s.command!.indexOf(f) + 1];
+    for (const [name, s] of nodes) {
+      expect(s.command, name).toContain('-js');
+      expect(flag(s, '--server_name'), name).toBe(name);
+      expect(flag(s, '--cluster_name'), name).toBe('orderflow');
+      expect(flag(s, '-c'), name).toBe('/auth/nats-server.conf');
+      const routes = flag(s, '--routes')!.split(',').map((r) => new URL(r).hostname);
+      expect(routes.sort(), name).toEqual(nodes.map(([n]) => n).filter((n) => n !== name));
+      expect(s.healthcheck?.test.join(' '), name).toMatch(/healthz/);
+      // Published client and monitoring ports are loopback's; the route port is not published.
+      for (const p of s.ports ?? []) expect(p, name).toMatch(/^127\.0\.0\.1:\d+:(4222|8222)$/);
+      expect(s.volumes?.find((v) => v.endsWith(':/data')), name).toBe(`${name}-data:/data`);
+    }
+    expect(nodes.flatMap(([, s]) => s.ports ?? []).filter((p) => p.endsWith(':4222'))).toHaveLength(3);
+  });
+
+  it('gives every orderflow service all three nodes and R3 streams, started once every node is healthy', () => {
+    for (const [name, s] of ours.filter(([n]) => n !== 'nats-auth')) {
+      for (const v of ['NATS_URL', 'NATS_ANALYTICS_URL']) expect(s.environment?.[v]?.split(','), `${name}: ${v}`).toEqual(['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222']);
+      expect(s.environment?.NATS_STREAM_REPLICAS, name).toBe('3');
+      for (const n of ['nats-1', 'nats-2', 'nats-3']) expect(s.depends_on?.[n]?.condition, `${name} waits for ${n}`).toBe('service_healthy');
+    }
+    expect(compose.services['nats-box']?.environment?.NATS_URL?.split(',')).toHaveLength(3);
   });
 
   it('runs nats-box under an init, so it stops on SIGTERM', () => {

@@ -64,10 +64,15 @@ export function spawnCli(name: string, args: string[], env: Record<string, strin
   return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], { ...TEST_ENV, ...env }, opts);
 }
 
-/** stdin: a pipe the test can write to (e.g. commands for `orderflow start`); cwd: where to run. */
+/**
+ * stdin: a pipe the test can write to (e.g. commands for `orderflow start`); cwd: where to run;
+ * detached: in a process group of its own, which `process.kill(-pid, sig)` signals as a terminal's
+ * Ctrl-C does (everything in the foreground group).
+ */
 export interface SpawnOptions {
   stdin?: boolean;
   cwd?: string;
+  detached?: boolean;
 }
 
 /** Starts any long-running command with its output captured and its exit recorded. */
@@ -76,6 +81,7 @@ export function spawnProcess(name: string, command: string, args: string[], env:
     env: { ...process.env, ...env },
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.detached ? { detached: true } : {}),
   });
   let out = '';
   let stopRequested = false;

@@ -43,17 +43,28 @@ export interface TestStack {
 export const TEST_IDENTITY = 'test';
 
 export async function startStack(overrides: Record<string, string> = {}): Promise<TestStack> {
-  const dir = mkdtempSync(join(tmpdir(), 'orderflow-test-'));
-  const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: TEST_IDENTITY, permissions: TEST_PERMISSIONS }] });
+  const { dir, auth } = testDirWithAuth();
   // TEST_NATS_LOG_DIR=dir keeps each server's log (permission violations are logged there).
   const logFile = process.env.TEST_NATS_LOG_DIR ? join(process.env.TEST_NATS_LOG_DIR, `nats-${basename(dir)}.log`) : undefined;
   const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig, ...(logFile ? { logFile } : {}) });
+  return { ...(await stackOn(dir, auth, nats.url, () => nats.stop(), overrides)), nats };
+}
+
+/** A temporary DATA_DIR with the generated NATS authorization and the test-only identity in it. */
+export function testDirWithAuth(): { dir: string; auth: AuthFiles } {
+  const dir = mkdtempSync(join(tmpdir(), 'orderflow-test-'));
+  const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: TEST_IDENTITY, permissions: TEST_PERMISSIONS }] });
+  return { dir, auth };
+}
+
+/** The database, topology, runtimes and clients of a stack whose NATS runs at `natsUrl` (one server or a comma list). */
+export async function stackOn(dir: string, auth: AuthFiles, natsUrl: string, stopNats: () => Promise<void>, overrides: Record<string, string>): Promise<Omit<TestStack, 'nats'>> {
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: `file:${join(dir, 'orderflow.db')}`,
     DATA_DIR: dir,
-    NATS_URL: nats.url,
+    NATS_URL: natsUrl,
     PAYMENT_TIMEOUT_MS: '1500',
     ORDERFLOW_PRETTY: '0',
     ORDERFLOW_OPERATOR_TOKEN: TEST_OPERATOR_TOKEN,
@@ -72,7 +83,6 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
   const clients: NatsConnection[] = [];
   return {
     dir,
-    nats,
     auth,
     config,
     env,
@@ -93,7 +103,7 @@ export async function startStack(overrides: Record<string, string> = {}): Promis
       await Promise.allSettled(clients.map((nc) => nc.close()));
       await Promise.allSettled(runtimes.map((rt) => closeRuntime(rt)));
       await db?.destroy();
-      await nats.stop();
+      await stopNats();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -18,20 +18,41 @@ const out = (line: string): void => {
 const pad = (s: unknown, n: number) => String(s).padEnd(n);
 const padL = (s: unknown, n: number) => String(s).padStart(n);
 
-/** `orderflow nats streams`: what `nats stream ls` / `nats stream info` would print. */
+/**
+ * `orderflow nats streams`: what `nats stream ls` / `nats stream info` would print, with where
+ * each stream lives on a cluster (its leader and every replica: current or not, how many
+ * operations behind, when last heard from) and each consumer's pending and ack pending.
+ */
 export const natsStreams = (opts: { json: boolean }) =>
   withNats('nats streams', async (nc) => {
     const jsm = await nc.jetstreamManager();
     const infos = await jsm.streams.list().next();
-    if (opts.json) return out(JSON.stringify(infos.map((i) => ({ config: i.config, state: i.state }))));
-    out(`${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`);
+    const consumers = new Map(await Promise.all(infos.map(async (i) => [i.config.name, await jsm.consumers.list(i.config.name).next()] as const)));
+    if (opts.json)
+      return out(
+        JSON.stringify(
+          infos.map((i) => ({
+            config: i.config,
+            state: i.state,
+            cluster: i.cluster ?? null,
+            consumers: (consumers.get(i.config.name) ?? []).map((c) => ({ name: c.name, num_pending: c.num_pending, num_ack_pending: c.num_ack_pending, num_redelivered: c.num_redelivered, cluster: c.cluster ?? null })),
+          })),
+        ),
+      );
+    out(`${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Replicas', 8)} ${pad('Leader', 10)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`);
     for (const i of infos) {
       const age = i.config.max_age ? `${Math.round(i.config.max_age / 1e9 / 86400)}d` : '∞';
       out(
-        `${pad(i.config.name, 10)} ${pad((i.config.subjects ?? []).join(','), 12)} ${padL(i.state.messages, 9)} ${padL(i.state.bytes, 10)} ${padL(i.state.first_seq, 7)} ${padL(i.state.last_seq, 7)} ${padL(i.state.consumer_count, 9)}  ${pad(i.config.retention, 9)}  ${pad(age, 7)}  ${i.state.last_ts}`,
+        `${pad(i.config.name, 10)} ${pad((i.config.subjects ?? []).join(','), 12)} ${padL(`R${i.config.num_replicas || 1}`, 8)} ${pad(i.cluster?.leader ?? '-', 10)} ${padL(i.state.messages, 9)} ${padL(i.state.bytes, 10)} ${padL(i.state.first_seq, 7)} ${padL(i.state.last_seq, 7)} ${padL(i.state.consumer_count, 9)}  ${pad(i.config.retention, 9)}  ${pad(age, 7)}  ${i.state.last_ts}`,
       );
+      for (const r of i.cluster?.replicas ?? []) out(`  replica  ${pad(r.name, 10)} ${pad(r.offline ? 'offline' : r.current ? 'current' : 'behind', 8)} lag ${padL(r.lag ?? 0, 6)}  active ${seconds(r.active)} ago`);
+      for (const c of consumers.get(i.config.name) ?? [])
+        out(`  consumer ${pad(c.name, 26)} pending ${padL(c.num_pending, 6)}  ack pending ${padL(c.num_ack_pending, 5)}  redelivered ${padL(c.num_redelivered, 4)}  leader ${c.cluster?.leader ?? '-'}`);
     }
   });
+
+/** Nanoseconds as seconds, e.g. `0.21 s`. */
+const seconds = (ns: number | undefined) => `${((ns ?? 0) / 1e9).toFixed(2)} s`;
 
 /** `orderflow nats consumers [stream]`: what `nats consumer ls` / `nats consumer info` would print. */
 export const natsConsumers = (stream: string | undefined, opts: { json: boolean }) =>

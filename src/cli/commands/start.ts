@@ -1,53 +1,50 @@
-import { join, resolve, dirname } from 'node:path';
+import { resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, ErrorCode, type NatsError } from 'nats';
-import { defaultAuthDir, ensureNatsAuth } from '../../nats/auth/identities.js';
-import { redactUrl, splitServers } from '../../nats/auth/options.js';
 import { loadConfig } from '../../config/env.js';
-import { natsServerAvailable, NATS_INSTALL_HINT, startNatsServer, type NatsServerProcess } from '../../nats/server-process.js';
-import { supervise } from '../supervisor.js';
+import { ensureNats } from './embedded-nats.js';
+import { supervise, type ChildSpec } from '../supervisor.js';
+import { defaultScale, instanceNames, PROCESS_KINDS, type Scale } from '../scale.js';
 import { formatSetup, runSetup } from './setup.js';
 import { nodeFlags } from '../../runtime/node-flags.js';
 import { resolveOperatorToken, signInUrl } from '../../config/operator-token.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bin/orderflow.mjs');
-export const STARTED_PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
 
-async function natsAnswers(url: string): Promise<boolean> {
-  try {
-    const nc = await connect({ servers: splitServers(url).servers, timeout: 1000, maxReconnectAttempts: 0, reconnect: false });
-    await nc.close();
-    return true;
-  } catch (err) {
-    // A server with authorization answers an anonymous probe with a refusal.
-    return (err as NatsError).code === ErrorCode.AuthorizationViolation;
-  }
+/**
+ * One child per instance. Workers need nothing to be copied: a kind's copies share its durable
+ * pull consumer (JetStream hands each message to one of them), its queue group (payments), and the
+ * database, whose claims decide which reconciler re-drives an order.
+ *
+ * Web copies must share one PORT. With more than one, this process is their node:cluster primary
+ * and forks them as cluster workers: their listen() is done here once, and connections are handed
+ * to them in turn (Node's round-robin). We run the cluster workers directly, rather than one child
+ * that would be a primary of its own, so that each web copy is an instance like any other: its own
+ * restarts and backoff, `restart web-2`, `status`, its drain on SIGTERM (it stops taking
+ * connections while the others go on), with no second process manager inside the first. One web
+ * copy listens by itself, as `orderflow web` does when run by hand.
+ */
+export function childSpecs(scale: Scale, env: NodeJS.ProcessEnv): ChildSpec[] {
+  return PROCESS_KINDS.flatMap((kind) => {
+    const base = kind === 'web' ? ['web'] : ['worker', kind];
+    const names = instanceNames(kind, scale[kind]);
+    return names.map((name) => ({
+      name,
+      kind,
+      env,
+      execArgv: nodeFlags(base),
+      script: BIN,
+      args: [...base, ...(names.length > 1 ? ['--instance', name] : [])],
+      sharesListeners: kind === 'web' && names.length > 1,
+    }));
+  });
 }
 
-/** `orderflow start`: NATS (embedded if need be), setup, then the web app and every worker. */
-export async function start(): Promise<void> {
-  const config = loadConfig();
+/** `orderflow start`: NATS (embedded if need be), setup, then the web app and every worker, `scale` copies of each. */
+export async function start(opts: { scale: Scale } = { scale: defaultScale() }): Promise<void> {
   const say = (line: string) => process.stdout.write(`[orderflow] ${line}\n`);
-  let embedded: NatsServerProcess | undefined;
-
-  if (!(await natsAnswers(config.NATS_URL))) {
-    if (config.NATS_EMBEDDED === 'never') {
-      process.stderr.write(`orderflow start: nothing answers at NATS_URL=${redactUrl(config.NATS_URL)} (and NATS_EMBEDDED=never)\n`);
-      process.exit(1);
-    }
-    if (!natsServerAvailable()) {
-      process.stderr.write(`orderflow start: ${NATS_INSTALL_HINT}\n`);
-      process.exit(1);
-    }
-    const url = new URL(splitServers(config.NATS_URL).servers[0]!.replace(/^nats:/, 'http:'));
-    // Authorization on: every process connects as its own identity (generated on first start).
-    const auth = ensureNatsAuth(defaultAuthDir(config));
-    // watchParent: it stops when we do, even if we are SIGKILLed (see nats/watchdog.sh).
-    embedded = await startNatsServer({ host: url.hostname, port: Number(url.port || 4222), storeDir: join(config.DATA_DIR, 'nats'), configFile: auth.serverConfig, watchParent: true });
-    say(`started nats-server -js at ${embedded.url} (store ${embedded.storeDir}, log ${join(config.DATA_DIR, 'nats-server.log')}, pid ${embedded.pid}; authorization ${auth.serverConfig})`);
-  } else {
-    say(`using the NATS server at ${redactUrl(config.NATS_URL)}`);
-  }
+  const embedded = await ensureNats(loadConfig(), say);
+  // NATS_EMBEDDED=cluster: the cluster's URLs and R3 replace the configured single server.
+  const config = loadConfig({ ...process.env, ...embedded?.env });
 
   try {
     const report = await runSetup(config);
@@ -68,20 +65,22 @@ export async function start(): Promise<void> {
   }
   const env = {
     ...process.env,
+    ...embedded?.env,
     // Children write to a pipe (ours): pretty unless the operator said otherwise.
     ORDERFLOW_PRETTY: config.ORDERFLOW_PRETTY ?? '1',
     ...(process.stdout.isTTY && !process.env.NO_COLOR ? { FORCE_COLOR: '1' } : {}),
   };
+  const specs = childSpecs(opts.scale, env);
+  let announced = false;
   const sup = supervise(
-    STARTED_PROCESSES.map((name) => {
-      const args = name === 'web' ? ['web'] : ['worker', name];
-      return { name, env, args: [...nodeFlags(args), BIN, ...args] };
-    }),
+    specs,
     say,
     {
-      // The order form's address once the web app listens (not before: the port may be taken).
-      onMessage: (name, msg) => {
-        if (name === 'web' && msg.type === 'ready' && msg.url) {
+      // The order form's address once the web app listens (not before: the port may be taken);
+      // once, however many web copies there are (they all serve it).
+      onMessage: (spec, msg) => {
+        if (spec.kind === 'web' && msg.type === 'ready' && msg.url && !announced) {
+          announced = true;
           say(`order form: ${msg.url}/orders/create   (Ctrl-C stops everything)`);
           // The token was resolved above, before the web app started, so both read the same file.
           say(`dashboard (operators): ${signInUrl(msg.url, operator)}`);
@@ -91,7 +90,7 @@ export async function start(): Promise<void> {
     },
   );
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => sup.stop(signal));
-  if (process.stdin.isTTY) say(`type \`stop <name>\`, \`start <name>\`, \`restart <name>\` or \`status\` here (names: ${STARTED_PROCESSES.join(', ')})`);
+  if (process.stdin.isTTY) say(`type \`stop <name>\`, \`start <name>\`, \`restart <name>\` or \`status\` here (names: ${specs.map((s) => s.name).join(', ')}; a kind means all its copies)`);
 
   const code = await sup.done;
   if (embedded) {

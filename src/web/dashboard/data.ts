@@ -36,9 +36,10 @@ export async function dashboardData(db: DashboardReads, nc: NatsConnection, jsm:
   const workers = [...hub.heartbeats.values()]
     .map((h) => {
       const status = workerStatus(h, now);
-      return { name: h.name, pid: h.pid, host: h.host, started_at: h.started_at, last_seen_ms: now - h.seen_at, status, up: status === 'up' };
+      // name: the kind; instance: which copy of it (its own name when it runs once).
+      return { name: h.name, instance: h.instance ?? h.name, pid: h.pid, host: h.host, started_at: h.started_at, last_seen_ms: now - h.seen_at, status, up: status === 'up' };
     })
-    .sort((a, b) => a.name.localeCompare(b.name) || a.pid - b.pid);
+    .sort((a, b) => a.name.localeCompare(b.name) || a.instance.localeCompare(b.instance, 'en', { numeric: true }) || a.host.localeCompare(b.host));
   return { at: new Date(now).toISOString(), orders, streams, dlq, workers, payments_service: { name: PAYMENTS_SERVICE.name, subject: PaymentsValidate.subject, instances: payments }, events: hub.recent };
 }
 

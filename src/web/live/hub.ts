@@ -39,6 +39,7 @@ export class LiveHub {
   private readonly subs: Subscription[] = [];
   /** The latest messages as they came; parsed only when someone looks (most never are). */
   private raw: { subject: string; data: Uint8Array }[] = [];
+  /** The latest beat of every instance, by heartbeatKey. */
   readonly heartbeats = new Map<string, Heartbeat & { seen_at: number }>();
 
   constructor(
@@ -71,7 +72,7 @@ export class LiveHub {
           if (err) return;
           const hb = WorkerHeartbeat.schema.safeParse(safeJson(m.data));
           // Only the identity allowed to publish on orderflow.heartbeat.<name> may say <name> is up.
-          if (hb.success && m.subject === WorkerHeartbeat.subjectFor(hb.data.name)) this.heartbeats.set(`${hb.data.name}:${hb.data.pid}`, { ...hb.data, seen_at: Date.now() });
+          if (hb.success && m.subject === WorkerHeartbeat.subjectFor(hb.data.name)) this.record(hb.data);
           this.forgetOld();
         },
       }),
@@ -79,8 +80,21 @@ export class LiveHub {
   }
 
   /**
+   * One row per instance (`payments-2` on its host): a restarted instance replaces its previous
+   * life (a newer started_at) rather than adding a row. A beat of an older life is ignored: two
+   * live processes claiming one instance name would otherwise take turns on the row; the newer wins.
+   */
+  private record(hb: Heartbeat): void {
+    const key = heartbeatKey(hb);
+    const held = this.heartbeats.get(key);
+    if (held && held.pid !== hb.pid && held.started_at > hb.started_at) return;
+    this.heartbeats.set(key, { ...hb, seen_at: Date.now() });
+  }
+
+  /**
    * A process that stopped is shown for a minute, one gone silent for ten (long enough to notice),
-   * then dropped: a restarted worker has a new pid, and the old row would stay red forever.
+   * then dropped: an instance that never comes back (scaled down, its machine gone) would
+   * otherwise stay red forever.
    */
   forgetOld(now = Date.now()): void {
     for (const [key, h] of this.heartbeats) {
@@ -149,6 +163,9 @@ export class LiveHub {
     this.emitter.removeAllListeners();
   }
 }
+
+/** An instance is its name on its host: copies on two machines may both be `payments`. */
+export const heartbeatKey = (hb: Pick<Heartbeat, 'name' | 'instance' | 'host'>) => `${hb.instance ?? hb.name}@${hb.host}`;
 
 function toLive(subject: string, data: Uint8Array): LiveEvent | undefined {
   const parsed = parseEvent(subject, data);

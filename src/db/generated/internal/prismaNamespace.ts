@@ -798,9 +798,7 @@ export const OutboxMessageScalarFieldEnum = {
   createdAt: 'createdAt',
   publishedAt: 'publishedAt',
   attempts: 'attempts',
-  lastError: 'lastError',
-  claimedBy: 'claimedBy',
-  claimedUntil: 'claimedUntil'
+  lastError: 'lastError'
 } as const
 
 export type OutboxMessageScalarFieldEnum = (typeof OutboxMessageScalarFieldEnum)[keyof typeof OutboxMessageScalarFieldEnum]

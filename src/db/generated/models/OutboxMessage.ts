@@ -44,8 +44,6 @@ export type OutboxMessageMinAggregateOutputType = {
   publishedAt: Date | null
   attempts: number | null
   lastError: string | null
-  claimedBy: string | null
-  claimedUntil: Date | null
 }
 
 export type OutboxMessageMaxAggregateOutputType = {
@@ -57,8 +55,6 @@ export type OutboxMessageMaxAggregateOutputType = {
   publishedAt: Date | null
   attempts: number | null
   lastError: string | null
-  claimedBy: string | null
-  claimedUntil: Date | null
 }
 
 export type OutboxMessageCountAggregateOutputType = {
@@ -70,8 +66,6 @@ export type OutboxMessageCountAggregateOutputType = {
   publishedAt: number
   attempts: number
   lastError: number
-  claimedBy: number
-  claimedUntil: number
   _all: number
 }
 
@@ -93,8 +87,6 @@ export type OutboxMessageMinAggregateInputType = {
   publishedAt?: true
   attempts?: true
   lastError?: true
-  claimedBy?: true
-  claimedUntil?: true
 }
 
 export type OutboxMessageMaxAggregateInputType = {
@@ -106,8 +98,6 @@ export type OutboxMessageMaxAggregateInputType = {
   publishedAt?: true
   attempts?: true
   lastError?: true
-  claimedBy?: true
-  claimedUntil?: true
 }
 
 export type OutboxMessageCountAggregateInputType = {
@@ -119,8 +109,6 @@ export type OutboxMessageCountAggregateInputType = {
   publishedAt?: true
   attempts?: true
   lastError?: true
-  claimedBy?: true
-  claimedUntil?: true
   _all?: true
 }
 
@@ -219,8 +207,6 @@ export type OutboxMessageGroupByOutputType = {
   publishedAt: Date | null
   attempts: number
   lastError: string | null
-  claimedBy: string | null
-  claimedUntil: Date | null
   _count: OutboxMessageCountAggregateOutputType | null
   _avg: OutboxMessageAvgAggregateOutputType | null
   _sum: OutboxMessageSumAggregateOutputType | null
@@ -255,8 +241,6 @@ export type OutboxMessageWhereInput = {
   publishedAt?: Prisma.DateTimeNullableFilter<"OutboxMessage"> | Date | string | null
   attempts?: Prisma.IntFilter<"OutboxMessage"> | number
   lastError?: Prisma.StringNullableFilter<"OutboxMessage"> | string | null
-  claimedBy?: Prisma.StringNullableFilter<"OutboxMessage"> | string | null
-  claimedUntil?: Prisma.DateTimeNullableFilter<"OutboxMessage"> | Date | string | null
 }
 
 export type OutboxMessageOrderByWithRelationInput = {
@@ -268,8 +252,6 @@ export type OutboxMessageOrderByWithRelationInput = {
   publishedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   attempts?: Prisma.SortOrder
   lastError?: Prisma.SortOrderInput | Prisma.SortOrder
-  claimedBy?: Prisma.SortOrderInput | Prisma.SortOrder
-  claimedUntil?: Prisma.SortOrderInput | Prisma.SortOrder
 }
 
 export type OutboxMessageWhereUniqueInput = Prisma.AtLeast<{
@@ -284,8 +266,6 @@ export type OutboxMessageWhereUniqueInput = Prisma.AtLeast<{
   publishedAt?: Prisma.DateTimeNullableFilter<"OutboxMessage"> | Date | string | null
   attempts?: Prisma.IntFilter<"OutboxMessage"> | number
   lastError?: Prisma.StringNullableFilter<"OutboxMessage"> | string | null
-  claimedBy?: Prisma.StringNullableFilter<"OutboxMessage"> | string | null
-  claimedUntil?: Prisma.DateTimeNullableFilter<"OutboxMessage"> | Date | string | null
 }, "id">
 
 export type OutboxMessageOrderByWithAggregationInput = {
@@ -297,8 +277,6 @@ export type OutboxMessageOrderByWithAggregationInput = {
   publishedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   attempts?: Prisma.SortOrder
   lastError?: Prisma.SortOrderInput | Prisma.SortOrder
-  claimedBy?: Prisma.SortOrderInput | Prisma.SortOrder
-  claimedUntil?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.OutboxMessageCountOrderByAggregateInput
   _avg?: Prisma.OutboxMessageAvgOrderByAggregateInput
   _max?: Prisma.OutboxMessageMaxOrderByAggregateInput
@@ -318,8 +296,6 @@ export type OutboxMessageScalarWhereWithAggregatesInput = {
   publishedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"OutboxMessage"> | Date | string | null
   attempts?: Prisma.IntWithAggregatesFilter<"OutboxMessage"> | number
   lastError?: Prisma.StringNullableWithAggregatesFilter<"OutboxMessage"> | string | null
-  claimedBy?: Prisma.StringNullableWithAggregatesFilter<"OutboxMessage"> | string | null
-  claimedUntil?: Prisma.DateTimeNullableWithAggregatesFilter<"OutboxMessage"> | Date | string | null
 }
 
 export type OutboxMessageCreateInput = {
@@ -331,8 +307,6 @@ export type OutboxMessageCreateInput = {
   publishedAt?: Date | string | null
   attempts?: number
   lastError?: string | null
-  claimedBy?: string | null
-  claimedUntil?: Date | string | null
 }
 
 export type OutboxMessageUncheckedCreateInput = {
@@ -344,8 +318,6 @@ export type OutboxMessageUncheckedCreateInput = {
   publishedAt?: Date | string | null
   attempts?: number
   lastError?: string | null
-  claimedBy?: string | null
-  claimedUntil?: Date | string | null
 }
 
 export type OutboxMessageUpdateInput = {
@@ -357,8 +329,6 @@ export type OutboxMessageUpdateInput = {
   publishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedUntil?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type OutboxMessageUncheckedUpdateInput = {
@@ -370,8 +340,6 @@ export type OutboxMessageUncheckedUpdateInput = {
   publishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedUntil?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type OutboxMessageCreateManyInput = {
@@ -383,8 +351,6 @@ export type OutboxMessageCreateManyInput = {
   publishedAt?: Date | string | null
   attempts?: number
   lastError?: string | null
-  claimedBy?: string | null
-  claimedUntil?: Date | string | null
 }
 
 export type OutboxMessageUpdateManyMutationInput = {
@@ -396,8 +362,6 @@ export type OutboxMessageUpdateManyMutationInput = {
   publishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedUntil?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type OutboxMessageUncheckedUpdateManyInput = {
@@ -409,8 +373,6 @@ export type OutboxMessageUncheckedUpdateManyInput = {
   publishedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedBy?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
-  claimedUntil?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type OutboxMessageCountOrderByAggregateInput = {
@@ -422,8 +384,6 @@ export type OutboxMessageCountOrderByAggregateInput = {
   publishedAt?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   lastError?: Prisma.SortOrder
-  claimedBy?: Prisma.SortOrder
-  claimedUntil?: Prisma.SortOrder
 }
 
 export type OutboxMessageAvgOrderByAggregateInput = {
@@ -439,8 +399,6 @@ export type OutboxMessageMaxOrderByAggregateInput = {
   publishedAt?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   lastError?: Prisma.SortOrder
-  claimedBy?: Prisma.SortOrder
-  claimedUntil?: Prisma.SortOrder
 }
 
 export type OutboxMessageMinOrderByAggregateInput = {
@@ -452,8 +410,6 @@ export type OutboxMessageMinOrderByAggregateInput = {
   publishedAt?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   lastError?: Prisma.SortOrder
-  claimedBy?: Prisma.SortOrder
-  claimedUntil?: Prisma.SortOrder
 }
 
 export type OutboxMessageSumOrderByAggregateInput = {
@@ -471,8 +427,6 @@ export type OutboxMessageSelect<ExtArgs extends runtime.Types.Extensions.Interna
   publishedAt?: boolean
   attempts?: boolean
   lastError?: boolean
-  claimedBy?: boolean
-  claimedUntil?: boolean
 }, ExtArgs["result"]["outboxMessage"]>
 
 export type OutboxMessageSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -484,8 +438,6 @@ export type OutboxMessageSelectCreateManyAndReturn<ExtArgs extends runtime.Types
   publishedAt?: boolean
   attempts?: boolean
   lastError?: boolean
-  claimedBy?: boolean
-  claimedUntil?: boolean
 }, ExtArgs["result"]["outboxMessage"]>
 
 export type OutboxMessageSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -497,8 +449,6 @@ export type OutboxMessageSelectUpdateManyAndReturn<ExtArgs extends runtime.Types
   publishedAt?: boolean
   attempts?: boolean
   lastError?: boolean
-  claimedBy?: boolean
-  claimedUntil?: boolean
 }, ExtArgs["result"]["outboxMessage"]>
 
 export type OutboxMessageSelectScalar = {
@@ -510,11 +460,9 @@ export type OutboxMessageSelectScalar = {
   publishedAt?: boolean
   attempts?: boolean
   lastError?: boolean
-  claimedBy?: boolean
-  claimedUntil?: boolean
 }
 
-export type OutboxMessageOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "subject" | "payload" | "headers" | "createdAt" | "publishedAt" | "attempts" | "lastError" | "claimedBy" | "claimedUntil", ExtArgs["result"]["outboxMessage"]>
+export type OutboxMessageOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "subject" | "payload" | "headers" | "createdAt" | "publishedAt" | "attempts" | "lastError", ExtArgs["result"]["outboxMessage"]>
 
 export type $OutboxMessagePayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "OutboxMessage"
@@ -531,11 +479,6 @@ export type $OutboxMessagePayload<ExtArgs extends runtime.Types.Extensions.Inter
     publishedAt: Date | null
     attempts: number
     lastError: string | null
-    /**
-     * The relay that leased this row for its sweep, and until when (no two relays publish it at once).
-     */
-    claimedBy: string | null
-    claimedUntil: Date | null
   }, ExtArgs["result"]["outboxMessage"]>
   composites: {}
 }
@@ -967,8 +910,6 @@ export interface OutboxMessageFieldRefs {
   readonly publishedAt: Prisma.FieldRef<"OutboxMessage", 'DateTime'>
   readonly attempts: Prisma.FieldRef<"OutboxMessage", 'Int'>
   readonly lastError: Prisma.FieldRef<"OutboxMessage", 'String'>
-  readonly claimedBy: Prisma.FieldRef<"OutboxMessage", 'String'>
-  readonly claimedUntil: Prisma.FieldRef<"OutboxMessage", 'DateTime'>
 }
     
 

@@ -1,0 +1,225 @@
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { startNatsServer, type NatsServerProcess } from './server-process.js';
+
+/**
+ * A NATS cluster of N nodes (default 3) on one machine, for `orderflow start` (NATS_EMBEDDED=cluster),
+ * the tests and the bench. Every node is a `nats-server -js` of its own (server-process.ts): its own
+ * `--server_name`, client port, cluster (route) port, monitoring port and store dir, the same
+ * `--cluster_name`, and `--routes` to every other node. JetStream's meta group and each R3
+ * stream's Raft group then span the nodes, so one node may die and the system goes on.
+ *
+ * Routes carry no client authorization (the `authorization` block of `configFile` applies to
+ * client connections only), which is why every port here binds the loopback host only.
+ */
+export interface ClusterNodeSpec {
+  name: string;
+  /** Client port: what NATS_URL lists. */
+  port: number;
+  /** Route port (`--cluster`). */
+  clusterPort: number;
+  /** HTTP monitoring port (`-m`): /jsz tells who leads the JetStream meta group. */
+  monitorPort: number;
+  storeDir: string;
+  logFile: string;
+}
+
+export interface ClusterNode extends ClusterNodeSpec {
+  url: string;
+  /** The running server, or undefined while the node is down. */
+  process: NatsServerProcess | undefined;
+}
+
+export interface NatsCluster {
+  name: string;
+  host: string;
+  nodes: ClusterNode[];
+  /** Every node's client URL, comma-separated: NATS_URL for a process that may use any of them. */
+  urls: string;
+  node(name: string): ClusterNode;
+  /** SIGTERM: a clean shutdown (JetStream flushes, Raft steps down). */
+  stopNode(name: string): Promise<void>;
+  /** SIGKILL: the node dies mid-write, as a machine does. */
+  killNode(name: string): Promise<void>;
+  /** Starts a stopped or killed node again on the same ports and store dir (stops it first if it runs). */
+  restartNode(name: string): Promise<void>;
+  startNode(name: string): Promise<void>;
+  /** The name of the node leading the JetStream meta group; waits (bounded) until one does. */
+  waitForMetaLeader(timeoutMs?: number): Promise<string>;
+  /** Stops every node that runs (SIGTERM, then SIGKILL after 3 s). */
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** Where each node's store (`<dir>/<name>/store`) and log (`<dir>/<name>.log`) go. */
+  dir: string;
+  size?: number;
+  host?: string;
+  clusterName?: string;
+  /** Node names are `<prefix>1`, `<prefix>2`, … (default `n`). */
+  namePrefix?: string;
+  /** Client ports, one per node; default: free ports. */
+  ports?: number[];
+  clusterPorts?: number[];
+  monitorPorts?: number[];
+  /** A nats-server config (the generated authorization, auth/identities.ts) every node runs with. */
+  configFile?: string;
+  /** Run each node under watchdog.sh: it stops when this process is gone, even after a SIGKILL. */
+  watchParent?: boolean;
+  extraArgs?: string[];
+}
+
+/** A port the OS says is free right now (loopback). Bound and released: another process may take it first, rarely. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function ports(given: number[] | undefined, size: number, host: string, taken: Set<number>): Promise<number[]> {
+  if (given) {
+    if (given.length !== size) throw new Error(`a cluster of ${size} needs ${size} ports, got ${given.length}`);
+    given.forEach((p) => taken.add(p));
+    return given;
+  }
+  const out: number[] = [];
+  while (out.length < size) {
+    const p = await freePort(host);
+    if (taken.has(p)) continue;
+    taken.add(p);
+    out.push(p);
+  }
+  return out;
+}
+
+export function clusterArgs(spec: ClusterNodeSpec, all: ClusterNodeSpec[], host: string, clusterName: string): string[] {
+  const routes = all.filter((n) => n.name !== spec.name).map((n) => `nats-route://${host}:${n.clusterPort}`);
+  return [
+    '--server_name', spec.name,
+    '--cluster_name', clusterName,
+    '--cluster', `nats://${host}:${spec.clusterPort}`,
+    '--routes', routes.join(','),
+    '-m', String(spec.monitorPort),
+  ];
+}
+
+export async function startNatsCluster(opts: ClusterOptions): Promise<NatsCluster> {
+  const size = opts.size ?? 3;
+  if (size < 1) throw new Error('a cluster needs at least one node');
+  const host = opts.host ?? '127.0.0.1';
+  const clusterName = opts.clusterName ?? 'orderflow';
+  const prefix = opts.namePrefix ?? 'n';
+  const taken = new Set<number>();
+  const client = await ports(opts.ports, size, host, taken);
+  const route = await ports(opts.clusterPorts, size, host, taken);
+  const monitor = await ports(opts.monitorPorts, size, host, taken);
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  const specs: ClusterNodeSpec[] = client.map((port, i) => ({
+    name: `${prefix}${i + 1}`,
+    port,
+    clusterPort: route[i]!,
+    monitorPort: monitor[i]!,
+    storeDir: join(opts.dir, `${prefix}${i + 1}`, 'store'),
+    logFile: join(opts.dir, `${prefix}${i + 1}.log`),
+  }));
+  const nodes: ClusterNode[] = specs.map((s) => ({ ...s, url: `nats://${host}:${s.port}`, process: undefined }));
+
+  const node = (name: string) => {
+    const n = nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name} in cluster ${clusterName} (nodes: ${nodes.map((x) => x.name).join(', ')})`);
+    return n;
+  };
+  const startNode = async (name: string) => {
+    const n = node(name);
+    if (n.process) return;
+    n.process = await startNatsServer({
+      host,
+      port: n.port,
+      storeDir: n.storeDir,
+      logFile: n.logFile,
+      ...(opts.configFile ? { configFile: opts.configFile } : {}),
+      ...(opts.watchParent ? { watchParent: true } : {}),
+      extraArgs: [...clusterArgs(n, specs, host, clusterName), ...(opts.extraArgs ?? [])],
+    });
+    // A node that dies by itself (or is killed from outside) is down: restartNode brings it back.
+    const proc = n.process;
+    proc.child.once('exit', () => {
+      if (n.process === proc) n.process = undefined;
+    });
+  };
+  const stopNode = async (name: string) => {
+    const n = node(name);
+    const proc = n.process;
+    if (!proc) return;
+    await proc.stop();
+    if (n.process === proc) n.process = undefined;
+  };
+  const killNode = async (name: string) => {
+    const n = node(name);
+    const proc = n.process;
+    if (!proc) return;
+    const exited = new Promise<void>((r) => (proc.child.exitCode !== null || proc.child.signalCode !== null ? r() : proc.child.once('exit', () => r())));
+    // nats-server itself, not the watchdog around it (which would SIGTERM it: a clean stop).
+    try {
+      process.kill(proc.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    await exited;
+    if (n.process === proc) n.process = undefined;
+  };
+  const cluster: NatsCluster = {
+    name: clusterName,
+    host,
+    nodes,
+    urls: nodes.map((n) => n.url).join(','),
+    node,
+    startNode,
+    stopNode,
+    killNode,
+    async restartNode(name) {
+      await stopNode(name);
+      await startNode(name);
+    },
+    async waitForMetaLeader(timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last = 'no node answered';
+      for (;;) {
+        for (const n of nodes.filter((x) => x.process)) {
+          const leader = await metaLeader(host, n.monitorPort).catch((err: Error) => {
+            last = `${n.name}: ${err.message}`;
+            return undefined;
+          });
+          if (leader) return leader;
+        }
+        if (Date.now() > deadline) throw new Error(`cluster ${clusterName} has no JetStream meta leader after ${timeoutMs} ms (${last})`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      await Promise.allSettled(nodes.map((n) => stopNode(n.name)));
+    },
+  };
+  try {
+    // All at once: a node waits for its routes and for a meta leader, which needs a majority.
+    await Promise.all(nodes.map((n) => startNode(n.name)));
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+/** The meta leader as one node sees it (its /jsz), or undefined while there is none. */
+async function metaLeader(host: string, monitorPort: number): Promise<string | undefined> {
+  const res = await fetch(`http://${host}:${monitorPort}/jsz`, { signal: AbortSignal.timeout(1000) });
+  const body = (await res.json()) as { meta_cluster?: { leader?: string } };
+  return body.meta_cluster?.leader || undefined;
+}
