@@ -237,7 +237,8 @@ export class System {
       // A start still under way when the test gives up (a hook's timeout) must not leave
       // processes behind that nobody stops.
       if (this.stopped) throw new Error(`not starting ${instance}: the system is stopped`);
-      const run = this.adopt(spawnCli(instance, kind === 'web' ? ['web'] : ['worker', kind], this.envFor(instance)));
+      // --instance: the copy's name in its logs, its NATS connection name and its heartbeat.
+      const run = this.adopt(spawnCli(instance, [...(kind === 'web' ? ['web'] : ['worker', kind]), '--instance', instance], this.envFor(instance)));
       this.procs.set(instance, run);
       try {
         // Generous: ten processes starting on a shared two-core machine take a while.
