@@ -50,7 +50,7 @@ async function scenario(name: string, fault: () => Promise<Record<string, number
   const { longestStallMs, slowestOrderMs } = await stalls.stop();
   const check = await sys.check();
   lines.push(
-    reportLine(name, check, {
+    reportLine(name, sys, check, {
       sent: r.sent,
       unanswered: r.failed,
       ...extra,

@@ -24,23 +24,67 @@ import { WireWatch } from './wire.js';
 
 /**
  * The whole system as a user runs it — a nats-server, `orderflow web` and every worker as separate
- * processes on one SQLite file — with handles to break each part on purpose, and a checker that
- * counts what was promised from the database and, independently, from the wire.
+ * processes on one database — with handles to break each part on purpose, and a checker that
+ * counts what was promised from the database and, independently, from the wire. It runs `copies`
+ * of each worker kind and `webs` web processes (each on its own port), as a deployment with more
+ * than one machine would: the copies share the JetStream consumers, the payments queue group and
+ * the database.
  */
 export const PROCESSES = ['web', 'payments', 'activity', 'fulfillment', 'reconciler'] as const;
-export type ProcessName = (typeof PROCESSES)[number];
+export type ProcessKind = (typeof PROCESSES)[number];
+/**
+ * A handle: a kind (every instance of it) or one instance. Instances are named as `orderflow start
+ * --scale` names them: the kind itself when it runs once, else `fulfillment-1` … `fulfillment-N`.
+ */
+export type ProcessName = ProcessKind | `${ProcessKind}-${number}`;
 
-export interface DriveResult {
+/** Where the processes keep their data: named in every invariant line. */
+export interface Backend {
+  /** `sqlite` or `postgresql`. */
+  readonly name: string;
+  /** A fresh, empty database for one system (its `orderflow setup` migrates it): its DATABASE_URL. */
+  database(dir: string): Promise<string>;
+}
+
+/** One SQLite file in the system's own directory, shared by every process. */
+export const sqliteBackend: Backend = { name: 'sqlite', database: async (dir) => `file:${join(dir, 'orderflow.db')}` };
+
+export interface SystemOptions {
+  /** `single`: one nats-server, R1 streams (the default); `cluster`: three nodes on loopback, R3 streams. */
+  nats?: 'single' | 'cluster';
+  backend?: Backend;
+  /** Instances of each worker kind (payments, activity, fulfillment, reconciler). Default 1. */
+  copies?: number;
+  /** Web processes, each on its own port; the load driver spreads orders over them. Default 1. */
+  webs?: number;
+}
+
+/** What happened to the orders one web process was sent. */
+export interface WebTally {
   sent: number;
   /** The slowest answer the web app gave (ms), accepted or not (driveWhile only). */
   slowestPostMs?: number;
   /** Answered 201. */
   accepted: number;
-  /** Answered, but not 201: a web app that refuses orders it should take. */
+  /** Answered, but neither 201 nor 503: a web app that refuses orders it should take. */
   refused: number;
+  /**
+   * Answered 503: refused by design because an order cannot be stored right now (the database is
+   * away). Nothing was promised; the client is told to try again.
+   */
+  unavailable: number;
   /** No answer (the web process was down): nothing was promised. */
   failed: number;
 }
+
+export interface DriveResult extends WebTally {
+  /** The same counts for each web process, in the order of instances('web'). */
+  perWeb: WebTally[];
+}
+
+export type PostOutcome = 'accepted' | 'refused' | 'unavailable' | 'failed';
+
+const emptyTally = (): WebTally => ({ sent: 0, accepted: 0, refused: 0, unavailable: 0, failed: 0 });
 
 /** Everything the checker counted after a scenario, and what it found wrong. */
 export interface Check {
@@ -61,17 +105,12 @@ export interface Check {
   violations: string[];
 }
 
-/** How the system under test is laid out. */
-export interface SystemOptions {
-  /** `single`: one nats-server, R1 streams (the default); `cluster`: three nodes on loopback, R3 streams. */
-  nats?: 'single' | 'cluster';
-  /** The database every process shares: SQLite for now. */
-  database?: 'sqlite';
-}
-
 export class System {
+  readonly backend: Backend;
+  readonly copies: number;
+  readonly webs: number;
   readonly dir = mkdtempSync(join(tmpdir(), 'orderflow-faults-'));
-  readonly layout: Required<SystemOptions>;
+  readonly layout: { nats: 'single' | 'cluster' };
   /** The three nodes, when `nats: 'cluster'`. */
   cluster: NatsCluster | undefined;
   readonly storeDir = join(this.dir, 'nats');
@@ -83,12 +122,16 @@ export class System {
   readonly auth: AuthFiles = ensureNatsAuth(defaultAuthDir({ DATA_DIR: this.dir }), { extra: [{ kind: 'test', permissions: TEST_PERMISSIONS }] });
   nats!: NatsServerProcess;
   natsPort = 0;
-  webPort = 0;
+  /** One port per web process, in the order of instances('web'). */
+  webPorts: number[] = [];
   env: Record<string, string> = {};
-  /** The running instance of each process. */
-  procs = new Map<ProcessName, Running>();
+  /** The current run of each instance, by instance name (`payments-2`). */
+  procs = new Map<string, Running>();
   /** Every process ever started, restarted ones included, so no exit is forgotten. */
   readonly runs: Running[] = [];
+  private stopped = false;
+  /** Starts that failed before the process was ready, and were tried again: instance and its last line. */
+  readonly startRetries: string[] = [];
   /** The harness's own way into the database (rows to plant, delete, list). */
   db!: Kysely<DB>;
   /** orderflow's read side, read-only: what `orderflow check` counts. */
@@ -97,8 +140,14 @@ export class System {
   /** Orders the web app answered 201 for, with the amount (cents) the harness sent. */
   readonly sent = new Map<string, number>();
 
+  /** Orders posted so far: the load driver's round-robin over the web processes. */
+  posted = 0;
+
   constructor(opts: SystemOptions = {}) {
-    this.layout = { nats: opts.nats ?? 'single', database: opts.database ?? 'sqlite' };
+    this.layout = { nats: opts.nats ?? 'single' };
+    this.backend = opts.backend ?? sqliteBackend;
+    this.copies = opts.copies ?? 1;
+    this.webs = opts.webs ?? 1;
   }
 
   /** Ids of orders the web app answered 201 for. */
@@ -106,8 +155,33 @@ export class System {
     return new Set(this.sent.keys());
   }
 
+  /** The first web process's port. */
+  get webPort(): number {
+    return this.webPorts[0]!;
+  }
+
+  /** Every instance name, of one kind or of all, in start order. */
+  instances(kind?: ProcessKind): string[] {
+    return PROCESSES.filter((k) => !kind || k === kind).flatMap((k) => {
+      const n = k === 'web' ? this.webs : this.copies;
+      return n === 1 ? [k] : Array.from({ length: n }, (_, i) => `${k}-${i + 1}`);
+    });
+  }
+
+  /** The instances a handle names: all of a kind, or the one given. */
+  resolve(name: ProcessName): string[] {
+    if ((PROCESSES as readonly string[]).includes(name)) return this.instances(name as ProcessKind);
+    if (!this.instances().includes(name)) throw new Error(`no process ${name} (this system runs ${this.instances().join(', ')})`);
+    return [name];
+  }
+
+  /** An instance's kind: `payments-2` → payments. */
+  static kindOf(instance: string): ProcessKind {
+    return instance.replace(/-\d+$/, '') as ProcessKind;
+  }
+
   async start(): Promise<void> {
-    this.webPort = await freePort();
+    for (let i = 0; i < this.webs; i++) this.webPorts.push(await freePort());
     let natsUrl: string;
     if (this.layout.nats === 'cluster') {
       this.cluster = await startNatsCluster({ dir: join(this.dir, 'cluster'), configFile: this.auth.serverConfig });
@@ -121,9 +195,8 @@ export class System {
     this.env = {
       NATS_URL: natsUrl,
       ...(this.cluster ? { NATS_STREAM_REPLICAS: '3' } : {}),
-      PORT: String(this.webPort),
       DATA_DIR: this.dir,
-      DATABASE_URL: `file:${join(this.dir, 'orderflow.db')}`,
+      DATABASE_URL: await this.backend.database(this.dir),
       LOG_LEVEL: 'info',
       ORDERFLOW_PRETTY: '0',
       PAYMENT_TIMEOUT_MS: '1000',
@@ -136,33 +209,77 @@ export class System {
     };
     // Listening before anything is published: it hears every message from the first one.
     this.watch = await WireWatch.start(this.natsOptions());
-    const setup = await runCli(['setup'], this.env);
+    const setup = await runCli(['setup'], this.env, 90_000);
     if (setup.code !== 0) throw new Error(`setup failed: ${setup.stderr}`);
     // NATS_STREAM_REPLICAS=3: setup made every stream R3; each replica must be current before the load.
     if (this.cluster) await this.replicasCurrent();
     this.db = testDb(this.env.DATABASE_URL!);
     this.storage = await openStorage(this.env.DATABASE_URL!, { readOnly: true });
-    await Promise.all(PROCESSES.map((p) => this.startProcess(p)));
+    // A few at a time: ten processes loading at once on two busy cores starve each other's
+    // timers (a NATS connect times out before its handshake is read), for no gain in wall time.
+    const queue = this.instances();
+    await Promise.all(
+      Array.from({ length: 3 }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) await this.startInstance(next);
+      }),
+    );
+  }
+
+  /** Settings common to every process, and each instance's own (a web process's port). */
+  envFor(instance: string): Record<string, string> {
+    const web = this.instances('web').indexOf(instance);
+    return web >= 0 ? { ...this.env, PORT: String(this.webPorts[web]) } : this.env;
   }
 
   async startNats(): Promise<void> {
     this.nats = await startNatsServer({ port: this.natsPort, storeDir: this.storeDir, configFile: this.auth.serverConfig });
   }
 
-  async startProcess(name: ProcessName): Promise<Running> {
-    const run = this.adopt(spawnCli(name, name === 'web' ? ['web'] : ['worker', name], this.env));
-    this.procs.set(name, run);
-    const ready: Record<ProcessName, RegExp> = {
+  /** Starts the instances a handle names that are not running, and waits until each is ready. */
+  async startProcess(name: ProcessName): Promise<Running[]> {
+    const idle = this.resolve(name).filter((i) => !this.running(i));
+    return Promise.all(idle.map((i) => this.startInstance(i)));
+  }
+
+  /**
+   * Starts one instance and waits until it is ready. One that exits before it is ready (on a
+   * starved machine, a NATS handshake that timed out) is started again, at most twice, as `orderflow
+   * start` would restart it; such a run never started, so it is not counted as a crash, but it is
+   * recorded (startRetries, in every invariant line). One that hangs is not retried.
+   */
+  private async startInstance(instance: string): Promise<Running> {
+    const kind = System.kindOf(instance);
+    const ready: Record<ProcessKind, RegExp> = {
       web: /listening on/,
       payments: /payment responder ready/,
       activity: /consuming/,
       fulfillment: /consuming/,
       reconciler: /reconciler running/,
     };
-    // Five processes start at once on two shared cores (load averages of 30–45 seen, when
-    // `orderflow --help` alone took 10 s): the web app has needed more than 60 s.
-    await run.waitFor(ready[name], 120_000);
-    return run;
+    for (let attempt = 1; ; attempt++) {
+      // A start still under way when the test gives up (a hook's timeout) must not leave
+      // processes behind that nobody stops.
+      if (this.stopped) throw new Error(`not starting ${instance}: the system is stopped`);
+      // --instance: the copy's name in its logs, its NATS connection name and its heartbeat.
+      const run = this.adopt(spawnCli(instance, [...(kind === 'web' ? ['web'] : ['worker', kind]), '--instance', instance], this.envFor(instance)));
+      this.procs.set(instance, run);
+      try {
+        // Generous: ten processes starting on two shared cores (load averages of 30–45 seen,
+        // when `orderflow --help` alone took 10 s): the web app has needed more than 60 s.
+        await run.waitFor(ready[kind], 120_000);
+        return run;
+      } catch (err) {
+        if (!run.exit || attempt === 3) throw err;
+        this.runs.splice(this.runs.indexOf(run), 1);
+        this.startRetries.push(`${instance}: ${run.output().trim().split('\n').at(-1)}`);
+      }
+    }
+  }
+
+  /** The current run of one instance, if it has not exited. */
+  running(instance: string): Running | undefined {
+    const run = this.procs.get(instance);
+    return run && !run.exit ? run : undefined;
   }
 
   /** Watches a process's exit: one that ends before it is asked to counts as crashed. */
@@ -171,8 +288,9 @@ export class System {
     return run;
   }
 
+  /** Stops the instances a handle names (SIGKILL unless told otherwise) and waits for them to exit. */
   async kill(name: ProcessName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    await this.procs.get(name)?.stop(signal);
+    await Promise.all(this.resolve(name).map((i) => this.procs.get(i)?.stop(signal)));
   }
 
   /**
@@ -184,43 +302,49 @@ export class System {
     return this.runs.flatMap((r) => (r.exit && !r.exit.requested ? [`${r.name} (${r.exit.signal ? `signal ${r.exit.signal}` : `exit ${r.exit.code}`})`] : []));
   }
 
-  /** Orders sent so far, answered or not. */
-  posted = 0;
-
-  async postOrder(amount = '10.00'): Promise<'accepted' | 'refused' | 'failed'> {
-    this.posted++;
+  /** One order to web process `web` (0-based; default: the next one, round-robin). */
+  async postOrder(amount = '10.00', web = this.posted % this.webs): Promise<PostOutcome> {
+    const n = this.posted++;
     let r: Response;
     try {
-      r = await fetch(`http://127.0.0.1:${this.webPort}/orders`, {
+      r = await fetch(`http://127.0.0.1:${this.webPorts[web]}/orders`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ customer_email: `load${this.sent.size}@example.com`, amount }),
-        signal: AbortSignal.timeout(10_000),
+        body: JSON.stringify({ customer_email: `load${n}@example.com`, amount }),
+        // Long: on a shared two-core machine ten processes can keep a request waiting for
+        // seconds, and an answer that comes late is still a promise.
+        signal: AbortSignal.timeout(30_000),
       });
     } catch {
       return 'failed'; // web down: the client saw no answer, so nothing was promised
     }
+    if (r.status === 503) return 'unavailable';
     if (r.status !== 201) return 'refused';
     this.sent.set(((await r.json()) as { id: string }).id, parseAmountToCents(amount)!);
     return 'accepted';
   }
 
   /**
-   * A steady stream of orders: `count` of them at about `perSecond`, every tenth above the
-   * approval limit, with `during` run alongside (the fault). Bounded in count and time.
+   * A steady stream of orders: `count` of them at about `perSecond`, spread round-robin over the
+   * web processes, every tenth above the approval limit, with `during` run alongside (the fault).
+   * Counted in total and per web process. Bounded in count and time.
    */
   async drive(count: number, perSecond: number, during?: () => Promise<void>): Promise<DriveResult> {
-    const result: DriveResult = { sent: count, accepted: 0, refused: 0, failed: 0 };
+    const perWeb = Array.from({ length: this.webs }, emptyTally);
     const load = (async () => {
       const inFlight: Promise<void>[] = [];
       for (let i = 0; i < count; i++) {
-        inFlight.push(this.postOrder(i % 10 === 9 ? '20000.00' : `${(i % 50) + 1}.25`).then((r) => void result[r]++));
+        const web = this.posted % this.webs;
+        perWeb[web]!.sent++;
+        inFlight.push(this.postOrder(i % 10 === 9 ? '20000.00' : `${(i % 50) + 1}.25`, web).then((r) => void perWeb[web]![r]++));
         await new Promise((r) => setTimeout(r, 1000 / perSecond));
       }
       await Promise.all(inFlight);
     })();
     await Promise.all([load, during?.()]);
-    return result;
+    const total = emptyTally();
+    for (const t of perWeb) for (const k of Object.keys(total) as (keyof WebTally)[]) total[k] = (total[k] ?? 0) + (t[k] ?? 0);
+    return { ...total, perWeb };
   }
 
   /** Messages a consumer still has to deliver or see acked; null when it cannot be asked (NATS down, consumer not yet re-created). */
@@ -364,7 +488,7 @@ export class System {
    * catching up) gets load throughout. Bounded in count, and in time by `during`'s own bounds.
    */
   async driveWhile(perSecond: number, during: () => Promise<void>, opts: { maxCount?: number; tailMs?: number } = {}): Promise<DriveResult> {
-    const result: DriveResult = { sent: 0, accepted: 0, refused: 0, failed: 0, slowestPostMs: 0 };
+    const result: DriveResult = { ...emptyTally(), perWeb: [], slowestPostMs: 0 };
     let doneAt: number | undefined;
     const fault = during().finally(() => (doneAt = Date.now()));
     const inFlight: Promise<void>[] = [];
@@ -403,7 +527,8 @@ export class System {
   }
 
   async stop(): Promise<void> {
-    await Promise.allSettled([...this.procs.values()].map((p) => p.stop('SIGTERM')));
+    this.stopped = true;
+    await Promise.allSettled(this.runs.map((p) => p.stop('SIGTERM')));
     await this.watch?.close().catch(() => undefined);
     await this.storage?.close();
     await this.db?.destroy();
@@ -413,10 +538,21 @@ export class System {
   }
 }
 
-/** One line of counts per scenario: the database's, the policy's expectation, and the wire's. */
-export function reportLine(scenario: string, c: Check, extra: Record<string, number | string> = {}): string {
+/**
+ * One line of counts per scenario: which system (backend, worker copies, web processes), the
+ * database's counts, the policy's expectation, and the wire's.
+ */
+export function reportLine(
+  scenario: string,
+  sys: Pick<System, 'backend' | 'copies' | 'webs' | 'startRetries'>,
+  c: Check,
+  extra: Record<string, number | string> = {},
+): string {
   const r = c.report;
   const fields = {
+    backend: sys.backend.name,
+    copies: sys.copies,
+    webs: sys.webs,
     accepted: r.accepted,
     final: r.final,
     shipped: r.byStatus.shipped ?? 0,
@@ -433,6 +569,7 @@ export function reportLine(scenario: string, c: Check, extra: Record<string, num
     lost: c.lost,
     wire_copies: c.wireCopies,
     ...extra,
+    start_retries: sys.startRetries.length,
     crashed: c.crashed.length,
   };
   return `scenario=${scenario} ${Object.entries(fields)

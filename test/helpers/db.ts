@@ -18,7 +18,11 @@ export { dbTime } from '../../src/storage/schema.js';
 export function testDb(databaseUrl: string): Kysely<DB> {
   if (databaseUrl.startsWith('file:'))
     return new Kysely<DB>({ dialect: new SqliteDialect({ database: new Database(sqlitePath(databaseUrl), { timeout: 10_000 }) }) });
-  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 2 }) }) });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  // An idle connection the server drops (a fault scenario restarting PostgreSQL) is an 'error'
+  // event on the pool, which would end the test process unheard; the next query reconnects.
+  pool.on('error', () => {});
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
 /** COUNT(*) as a number, whatever the driver returns it as. */
