@@ -3,25 +3,23 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
 import { waitFor } from '../helpers/stack.js';
+import { BACKENDS } from './backends.js';
 import { countOrders, type DriveResult, reportLine, StallMeter, System } from './harness.js';
 
 /**
- * Cluster faults: the whole system (web and every worker as separate processes, one SQLite file)
+ * Cluster faults: the whole system (web and every worker as separate processes, on each backend)
  * on a three-node nats-server cluster with R3 streams, under a steady stream of orders, while
  * nodes die. After each scenario the same checks as the single-server suite (faults.test.ts) must
  * pass, and the line adds the longest pipeline stall seen (the longest time no order was shipped
  * while some were waiting, sampled from the database every 100 ms), the slowest order (created →
  * final) and the slowest answer to a POST: printed, never asserted (the machine is shared).
  */
-const sys = new System({ nats: 'cluster' });
+/** The system of the backend whose scenarios are running (one after the other, see BACKENDS). */
+let sys: System;
 const lines: string[] = [];
 
-beforeAll(() => sys.start(), 300_000);
-afterAll(async () => {
+afterAll(() => {
   process.stdout.write(`\n${lines.join('\n')}\n`);
-  // FAULTS_LOG_DIR=dir keeps every process's output, to see the recovery at work.
-  if (process.env.FAULTS_LOG_DIR) for (const p of sys.runs) writeFileSync(join(process.env.FAULTS_LOG_DIR, `cluster-${p.name}-${p.child.pid}.log`), p.output());
-  await sys.stop();
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -74,65 +72,79 @@ function expectLoad(r: DriveResult) {
 
 const node = () => sys.cluster!;
 
-describe('cluster faults (3 nodes, R3 streams)', { timeout: 300_000 }, () => {
-  /** SIGKILLs the node leading `stream`, waits for the new leader, and brings the node back 3 s later. */
-  const killLeader = (stream: string) => async () => {
-    const leader = await sys.leaderOf(stream);
-    await node().killNode(leader);
-    const next = await sys.leaderOf(stream);
-    await sleep(3000);
-    await node().startNode(leader);
-    return { killed: leader, new_leader: next };
-  };
+for (const under of BACKENDS)
+  describe(`cluster faults on ${under.backend.name} (3 nodes, R3 streams)`, { timeout: 300_000 }, () => {
+    beforeAll(async () => {
+      await under.before?.();
+      sys = new System({ nats: 'cluster', backend: under.backend });
+      await sys.start();
+    }, 300_000);
+    afterAll(async () => {
+      // FAULTS_LOG_DIR=dir keeps every process's output, to see the recovery at work.
+      const dir = process.env.FAULTS_LOG_DIR;
+      if (dir) for (const p of sys?.runs ?? []) writeFileSync(join(dir, `cluster-${under.backend.name}-${p.name}-${p.child.pid}.log`), p.output());
+      await sys?.stop();
+      await under.after?.();
+    }, 60_000);
 
-  it('a. the node leading the ORDERS stream is killed (SIGKILL) under load, then brought back', async () => {
-    await scenario('cluster-kill-orders-leader', killLeader(ORDERS_STREAM));
-  });
+    /** SIGKILLs the node leading `stream`, waits for the new leader, and brings the node back 3 s later. */
+    const killLeader = (stream: string) => async () => {
+      const leader = await sys.leaderOf(stream);
+      await node().killNode(leader);
+      const next = await sys.leaderOf(stream);
+      await sleep(3000);
+      await node().startNode(leader);
+      return { killed: leader, new_leader: next };
+    };
 
-  it('b. the node leading the JOBS stream is killed (SIGKILL) under load, then brought back', async () => {
-    await scenario('cluster-kill-jobs-leader', killLeader(JOBS_STREAM));
-  });
+    it('a. the node leading the ORDERS stream is killed (SIGKILL) under load, then brought back', async () => {
+      await scenario('cluster-kill-orders-leader', killLeader(ORDERS_STREAM));
+    });
 
-  it('c. a rolling restart: each node in turn stops (SIGTERM), starts, and catches up', async () => {
-    await scenario('cluster-rolling-restart', async () => {
-      for (const n of node().nodes.map((x) => x.name)) {
-        await node().stopNode(n);
-        await sleep(1000);
-        await node().startNode(n);
-        await sys.replicasCurrent();
-      }
-      return { restarted: node().nodes.length };
+    it('b. the node leading the JOBS stream is killed (SIGKILL) under load, then brought back', async () => {
+      await scenario('cluster-kill-jobs-leader', killLeader(JOBS_STREAM));
+    });
+
+    it('c. a rolling restart: each node in turn stops (SIGTERM), starts, and catches up', async () => {
+      await scenario('cluster-rolling-restart', async () => {
+        for (const n of node().nodes.map((x) => x.name)) {
+          await node().stopNode(n);
+          await sleep(1000);
+          await node().startNode(n);
+          await sys.replicasCurrent();
+        }
+        return { restarted: node().nodes.length };
+      });
+    });
+
+    it('d. two nodes down at once (no quorum): orders are still taken, the pipeline pauses, then catches up', async () => {
+      let postedWhileDown = 0;
+      const { r } = await scenario('cluster-no-quorum', async () => {
+        const leader = await sys.leaderOf(ORDERS_STREAM);
+        const down = [
+          leader,
+          ...node()
+            .nodes.map((x) => x.name)
+            .filter((n) => n !== leader),
+        ].slice(0, 2);
+        const [posted, answered, final] = [sys.posted, sys.sent.size, await finalOrders()];
+        await Promise.all(down.map((n) => node().killNode(n)));
+        await sleep(4000);
+        postedWhileDown = sys.posted - posted;
+        const extra = {
+          killed: down.join('+'),
+          posted_while_down: postedWhileDown,
+          answered_while_down: sys.sent.size - answered,
+          finished_while_down: (await finalOrders()) - final,
+        };
+        await Promise.all(down.map((n) => node().startNode(n)));
+        return extra;
+      });
+      // Every order sent while JetStream had no quorum was taken (scenario() checks every order of
+      // the run was answered 201): the web app keeps them in its outbox until the cluster is back.
+      expect(postedWhileDown).toBeGreaterThan(0);
+      expect(r.accepted).toBe(r.sent);
     });
   });
-
-  it('d. two nodes down at once (no quorum): orders are still taken, the pipeline pauses, then catches up', async () => {
-    let postedWhileDown = 0;
-    const { r } = await scenario('cluster-no-quorum', async () => {
-      const leader = await sys.leaderOf(ORDERS_STREAM);
-      const down = [
-        leader,
-        ...node()
-          .nodes.map((x) => x.name)
-          .filter((n) => n !== leader),
-      ].slice(0, 2);
-      const [posted, answered, final] = [sys.posted, sys.sent.size, await finalOrders()];
-      await Promise.all(down.map((n) => node().killNode(n)));
-      await sleep(4000);
-      postedWhileDown = sys.posted - posted;
-      const extra = {
-        killed: down.join('+'),
-        posted_while_down: postedWhileDown,
-        answered_while_down: sys.sent.size - answered,
-        finished_while_down: (await finalOrders()) - final,
-      };
-      await Promise.all(down.map((n) => node().startNode(n)));
-      return extra;
-    });
-    // Every order sent while JetStream had no quorum was taken (scenario() checks every order of
-    // the run was answered 201): the web app keeps them in its outbox until the cluster is back.
-    expect(postedWhileDown).toBeGreaterThan(0);
-    expect(r.accepted).toBe(r.sent);
-  });
-});
 
 const finalOrders = () => countOrders(sys.db, 'final');
