@@ -1,24 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BrowserContext, chromium } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testEnvSchema } from '../../src/config/env.js';
 import { startHeartbeat } from '../../src/observability/heartbeat.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startWeb } from '../../src/web/server.js';
 import { startActivityWorker } from '../../src/workers/activity.js';
 import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
+import { launchChromium } from '../helpers/browser.js';
 import { startStack, TEST_OPERATOR_TOKEN, type TestStack } from '../helpers/stack.js';
 
 /** A person at the order form, in Debian's Chromium driven by playwright-core. */
-const CHROMIUM = testEnvSchema.parse(process.env).CHROMIUM_PATH;
 
 let stack: TestStack;
 let context: BrowserContext;
 let baseUrl: string;
-let profile: string;
+let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let fulfillmentRuntime: Runtime;
 /** Fulfilment starts when a test releases it, so the order page can be seen waiting at "paid". */
 let fulfilment: { stop(): Promise<void> } | undefined;
@@ -39,28 +36,14 @@ beforeAll(async () => {
     const hb = startHeartbeat(rt);
     stops.push(async () => hb.stop());
   }
-  profile = mkdtempSync(join(tmpdir(), 'orderflow-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
+  context = browser.context;
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   for (const s of stops.reverse()) await s();
   await stack?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 describe('the order form in a real browser', () => {

@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { headers } from 'nats';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorTokenPath } from '../../src/config/operator-token.js';
 import type { Runtime } from '../../src/runtime/context.js';
 import { startWeb } from '../../src/web/server.js';
+import { launchChromium } from '../helpers/browser.js';
 import { freePort } from '../helpers/processes.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
@@ -16,14 +15,13 @@ import { startStack, type TestStack } from '../helpers/stack.js';
  * different loopback port: same site, so the SameSite=Lax cookie IS sent; and localhost: another
  * site) that posts forms and no-cors fetches to every operator route and to POST /orders.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let stack: TestStack;
 let rt: Runtime;
 let context: BrowserContext;
 let base: string;
 let signIn: string;
-let profile: string;
+let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let attacker: Server;
 let attackerPort: number;
 const stops: (() => Promise<void>)[] = [];
@@ -69,28 +67,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => attacker.listen(attackerPort, '127.0.0.1', r));
   stops.push(() => new Promise((r) => attacker.close(() => r())));
-  profile = mkdtempSync(join(tmpdir(), 'orderflow-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
+  context = browser.context;
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   for (const s of stops.reverse()) await s();
   await stack?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 /** What an attack could change, counted from NATS and the database, not from the web app's answers. */
