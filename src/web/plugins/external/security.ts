@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
 import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
-import helmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
@@ -16,7 +15,7 @@ import { EdgeError, type EdgeErrorCode, edgeBody, refuse } from '../../edge/refu
  * upgrade-insecure-requests is off: orderflow is served over plain HTTP on loopback by default,
  * and a TLS-terminating proxy in front of it sets its own policy.
  */
-const HELMET: FastifyHelmetOptions = {
+const HELMET: Parameters<typeof helmetHeaders>[0] = {
   contentSecurityPolicy: {
     directives: {
       defaultSrc: ["'self'"],
@@ -34,8 +33,10 @@ const HELMET: FastifyHelmetOptions = {
 };
 
 /**
- * The same headers, computed once, for the answers Fastify gives before any hook runs (a request
- * line or headers it cannot parse, a URL too long): helmet works only in hooks.
+ * Helmet's headers, computed once: the policy is the same for every answer (no per-request CSP
+ * nonces), and @fastify/helmet would run helmet() anew, parsing the CSP, on every request. Set
+ * by a hook on every answer, and by hand on the ones Fastify gives before any hook runs (a
+ * request line or headers it cannot parse, a URL too long).
  */
 export const staticSecurityHeaders: Record<string, string> = (() => {
   const headers: Record<string, string> = {};
@@ -44,7 +45,7 @@ export const staticSecurityHeaders: Record<string, string> = (() => {
     removeHeader: (k: string) => void delete headers[k.toLowerCase()],
     getHeader: (k: string) => headers[k.toLowerCase()],
   };
-  helmetHeaders(HELMET as Parameters<typeof helmetHeaders>[0])({} as never, res as never, () => undefined);
+  helmetHeaders(HELMET)({} as never, res as never, () => undefined);
   return headers;
 })();
 
@@ -107,7 +108,10 @@ export interface SecurityOptions {
 const ANY_HOST = new Set(['/health', '/ready', '/metrics']);
 
 async function security(app: FastifyInstance, opts: SecurityOptions) {
-  await app.register(helmet, HELMET);
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.headers(staticSecurityHeaders);
+    done();
+  });
 
   // DNS rebinding: answer only the names we are known by.
   const hosts = hostPolicy(opts.config);
