@@ -134,8 +134,9 @@ export async function settlePayment(deps: PlaceOrderDeps, order: Order, cause: C
       { approved: reply.approved, transaction_id: reply.transaction_id, reason: reply.reason, outbox_ids: messages.map((m) => m.id) },
       reply.approved ? 'payment approved; fulfilment queued' : 'payment declined',
     );
-    await before;
-    await deps.outbox.publish(messages);
+    // The answer does not wait for these publishes: the rows are committed (durable), so the
+    // relay, or its sweep after a crash, delivers them whatever happens to this request.
+    void deps.outbox.publish(messages, { after: before });
     return updated;
   } catch (err) {
     // Someone else (the reconciler, a second web request) settled it first: theirs stands.

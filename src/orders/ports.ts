@@ -19,7 +19,8 @@ export interface PaymentGateway {
 
 /** Publishes outbox messages that have just been committed (the fast path; a sweep catches the rest). */
 export interface OutboxPublisher {
-  publish(messages: OutboxMessage[]): Promise<boolean>;
+  /** Never throws; `after`: publish only once that has settled (an earlier event of the same order). */
+  publish(messages: OutboxMessage[], opts?: { after?: Promise<unknown> }): Promise<boolean>;
 }
 
 // ---- storage ------------------------------------------------------------------------------------

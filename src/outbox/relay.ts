@@ -44,6 +44,7 @@ export class OutboxRelay {
   private failures = 0;
   private readonly opts: Required<RelayOptions>;
   private readonly marking = new Set<Promise<unknown>>();
+  private readonly inflight = new Set<Promise<boolean>>();
   /** This relay's name on its leases. */
   readonly owner = `relay-${randomUUID()}`;
 
@@ -58,8 +59,22 @@ export class OutboxRelay {
     this.opts = { sweepAfterMs: 1000, sweepEveryMs: 500, batchSize: 200, publishTimeoutMs: 3000, markWithinMs: 50, leaseMs: 30_000, ...opts };
   }
 
-  /** Publishes just-committed messages. Never throws: what fails is left for the sweep. */
-  async publish(messages: OutboxMessage[]): Promise<boolean> {
+  /**
+   * Publishes just-committed messages, once `after` (say, the publish of the order's earlier
+   * event) has settled. Never throws: what fails is left for the sweep. Nobody has to await it:
+   * the rows are committed, and stop() waits for what is in flight.
+   */
+  publish(messages: OutboxMessage[], opts: { after?: Promise<unknown> } = {}): Promise<boolean> {
+    const p = (opts.after ?? Promise.resolve()).then(
+      () => this.publishNow(messages),
+      () => this.publishNow(messages),
+    );
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+    return p;
+  }
+
+  private async publishNow(messages: OutboxMessage[]): Promise<boolean> {
     if (messages.length === 0) return true;
     if (!this.isUp()) return false;
     // One state change's messages (say orders.paid and its FulfillOrder job) go to different
@@ -135,6 +150,7 @@ export class OutboxRelay {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running.catch(() => undefined);
+    await Promise.all(this.inflight);
     await Promise.all(this.marking);
   }
 
