@@ -14,3 +14,10 @@ export function parseArgs<S extends z.ZodType>(command: string, schema: S, input
 export const seqArg = z.coerce.number().int().positive();
 
 export const portArg = z.coerce.number().int().min(0).max(65535);
+
+/** host:port (a name or an address; no scheme, no credentials). */
+export const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected host:port, e.g. nats-1:6222');
+export const hostPorts = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()))
+  .pipe(z.array(hostPort).min(1));

@@ -8,7 +8,7 @@ import { startActivityWorker } from '../workers/activity.js';
 import { startFulfillmentWorker } from '../workers/fulfillment.js';
 import { startPaymentResponder } from '../workers/payments.js';
 import { startReconciler } from '../workers/reconciler.js';
-import { parseArgs, portArg, seqArg } from './args.js';
+import { hostPort, hostPorts, parseArgs, portArg, seqArg } from './args.js';
 import { dlqList, dlqPurge, dlqRetry, dlqShow } from './commands/dlq.js';
 import { eventsReplay, eventsTail, natsConsumers, natsStreams, projectionsRebuild } from './commands/inspect.js';
 import { natsAuthInit } from './commands/nats-auth.js';
@@ -198,7 +198,14 @@ nats
   .command('init')
   .description('write a nats-server authorization config and one nkey seed per orderflow identity (keeps seeds that exist)')
   .option('--out <dir>', 'where to write them', 'nats-auth')
-  .action((opts: { out: string }) => natsAuthInit(opts.out));
+  .option('--cluster-routes <list>', "also nats-cluster.conf for a cluster: every node's route address, host:port,host:port,…")
+  .option('--cluster-listen <host:port>', 'where each node accepts routes (with --cluster-routes)', '0.0.0.0:6222')
+  .action((opts: { out: string; clusterRoutes?: string; clusterListen: string }) =>
+    natsAuthInit(opts.out, {
+      ...(opts.clusterRoutes ? { routes: parseArgs('nats auth init --cluster-routes', hostPorts, opts.clusterRoutes) } : {}),
+      clusterListen: parseArgs('nats auth init --cluster-listen', hostPort, opts.clusterListen),
+    }),
+  );
 
 program
   .command('check')

@@ -1,18 +1,20 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { JetStreamManager } from 'nats';
+import { clusterBlock, newRoutePassword } from './auth/routes.js';
 import { type NatsServerProcess, startNatsServer } from './server-process.js';
 
 /**
  * A NATS cluster of N nodes (default 3) on one machine, for `orderflow start` (NATS_EMBEDDED=cluster),
  * the tests and the bench. Every node is a `nats-server -js` of its own (server-process.ts): its own
- * `--server_name`, client port, cluster (route) port, monitoring port and store dir, the same
- * `--cluster_name`, and `--routes` to every other node. JetStream's meta group and each R3
- * stream's Raft group then span the nodes, so one node may die and the system goes on.
+ * server name, client port, cluster (route) port, monitoring port and store dir, the same cluster
+ * name, and routes to every other node. JetStream's meta group and each R3 stream's Raft group
+ * then span the nodes, so one node may die and the system goes on.
  *
- * Routes carry no client authorization (the `authorization` block of `configFile` applies to
- * client connections only), which is why every port here binds the loopback host only.
+ * Each node runs from its own owner-only config file: the client authorization (`configFile`)
+ * plus its cluster block, whose routes need a password made at random for each cluster (see
+ * auth/routes.ts: without it any local process could join as a route and read every message).
  */
 export interface ClusterNodeSpec {
   name: string;
@@ -100,22 +102,6 @@ async function ports(given: number[] | undefined, size: number, host: string, ta
   return out;
 }
 
-export function clusterArgs(spec: ClusterNodeSpec, all: ClusterNodeSpec[], host: string, clusterName: string): string[] {
-  const routes = all.filter((n) => n.name !== spec.name).map((n) => `nats-route://${host}:${n.clusterPort}`);
-  return [
-    '--server_name',
-    spec.name,
-    '--cluster_name',
-    clusterName,
-    '--cluster',
-    `nats://${host}:${spec.clusterPort}`,
-    '--routes',
-    routes.join(','),
-    '-m',
-    String(spec.monitorPort),
-  ];
-}
-
 export async function startNatsCluster(opts: ClusterOptions): Promise<NatsCluster> {
   const size = opts.size ?? 3;
   if (size < 1) throw new Error('a cluster needs at least one node');
@@ -136,6 +122,23 @@ export async function startNatsCluster(opts: ClusterOptions): Promise<NatsCluste
     logFile: join(opts.dir, `${prefix}${i + 1}.log`),
   }));
   const nodes: ClusterNode[] = specs.map((s) => ({ ...s, url: `nats://${host}:${s.port}`, process: undefined }));
+  // One password per cluster: every node is (re)started from here with the same.
+  const password = newRoutePassword();
+  const base = opts.configFile ? readFileSync(opts.configFile, 'utf8') : '';
+  const configOf = (n: ClusterNodeSpec) => {
+    const file = join(opts.dir, `${n.name}.conf`);
+    const others = specs.filter((o) => o.name !== n.name).map((o) => `${host}:${o.clusterPort}`);
+    const block = clusterBlock({ name: clusterName, listen: `${host}:${n.clusterPort}`, routes: others, password });
+    writeFileSync(
+      file,
+      `${base}
+server_name: "${n.name}"
+${block}`,
+      { mode: 0o600 },
+    );
+    chmodSync(file, 0o600);
+    return file;
+  };
 
   const node = (name: string) => {
     const n = nodes.find((x) => x.name === name);
@@ -150,9 +153,9 @@ export async function startNatsCluster(opts: ClusterOptions): Promise<NatsCluste
       port: n.port,
       storeDir: n.storeDir,
       logFile: n.logFile,
-      ...(opts.configFile ? { configFile: opts.configFile } : {}),
+      configFile: configOf(n),
       ...(opts.watchParent ? { watchParent: true } : {}),
-      extraArgs: [...clusterArgs(n, specs, host, clusterName), ...(opts.extraArgs ?? [])],
+      extraArgs: ['-m', String(n.monitorPort), ...(opts.extraArgs ?? [])],
     });
     // A node that dies by itself (or is killed from outside) is down: restartNode brings it back.
     const proc = n.process;

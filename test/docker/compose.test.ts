@@ -86,19 +86,16 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs NATS as a three-node JetStream cluster, each node healthchecked, its own store, routes to the other two, clients on 127.0.0.1 only', () => {
+  it('runs NATS as a three-node JetStream cluster, each node healthchecked, its own store, routes to the others with a password from a file, clients on 127.0.0.1 only', () => {
     const nodes = services.filter(([, s]) => s.image?.startsWith('nats:'));
     expect(nodes.map(([n]) => n)).toEqual(['nats-1', 'nats-2', 'nats-3']);
     const flag = (s: Service, f: string) => s.command![s.command!.indexOf(f) + 1];
     for (const [name, s] of nodes) {
       expect(s.command, name).toContain('-js');
       expect(flag(s, '--server_name'), name).toBe(name);
-      expect(flag(s, '--cluster_name'), name).toBe('orderflow');
-      expect(flag(s, '-c'), name).toBe('/auth/nats-server.conf');
-      const routes = flag(s, '--routes')!
-        .split(',')
-        .map((r) => new URL(r).hostname);
-      expect(routes.sort(), name).toEqual(nodes.map(([n]) => n).filter((n) => n !== name));
+      // The cluster block (name, routes, their password) is in the file nats-auth writes, not on the command line.
+      expect(flag(s, '-c'), name).toBe('/auth/nats-cluster.conf');
+      expect(s.command!.join(' '), name).not.toMatch(/--routes|--cluster |password/);
       expect(s.healthcheck?.test.join(' '), name).toMatch(/healthz/);
       // Published client and monitoring ports are loopback's; the route port is not published.
       for (const p of s.ports ?? []) expect(p, name).toMatch(/^127\.0\.0\.1:\d+:(4222|8222)$/);
@@ -108,6 +105,10 @@ describe('docker-compose.yml', () => {
       ).toBe(`${name}-data:/data`);
     }
     expect(nodes.flatMap(([, s]) => s.ports ?? []).filter((p) => p.endsWith(':4222'))).toHaveLength(3);
+    // nats-auth writes that file with a route to every node (and its route password).
+    const init = compose.services['nats-auth']!.command!;
+    expect(init.slice(0, 3)).toEqual(['nats', 'auth', 'init']);
+    expect(flag(compose.services['nats-auth']!, '--cluster-routes')!.split(',')).toEqual(nodes.map(([n]) => `${n}:6222`));
   });
 
   it('gives every orderflow service all three nodes and R3 streams, started once every node is healthy', () => {

@@ -1,11 +1,14 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../../src/config/env.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
-import { waitForStreamLeader } from '../../src/nats/cluster.js';
+import { freePort, waitForStreamLeader } from '../../src/nats/cluster.js';
 import { openNats } from '../../src/nats/connections.js';
+import { startNatsServer } from '../../src/nats/server-process.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY, waitFor } from '../helpers/stack.js';
 
@@ -88,4 +91,42 @@ describe('a three-node cluster on loopback', () => {
       await tc.cluster.restartNode('n1');
     }
   }, 90_000);
+});
+
+// Last: the stranger that joins (the control) is a JetStream node of the cluster while it lives.
+describe('the routes of the cluster', () => {
+  it('accepts a route only with the cluster password, kept in owner-only files, never on a command line', async () => {
+    const n1 = tc.cluster.nodes[0]!;
+    const routes = async () => ((await (await fetch(`http://127.0.0.1:${n1.monitorPort}/routez`)).json()) as { num_routes: number }).num_routes;
+    // The earlier tests killed nodes: wait until every one is back on its routes.
+    await waitFor(async () => (await routes()) === 2, 15_000, 'n1 routed to both other nodes');
+    const conf = join(tc.dir, 'cluster', `${n1.name}.conf`);
+    expect(statSync(conf).mode & 0o777).toBe(0o600);
+    const password = /password: "([^"]+)"/.exec(readFileSync(conf, 'utf8'))![1]!;
+    expect(readFileSync(`/proc/${n1.process!.pid}/cmdline`, 'utf8')).not.toContain(password);
+    // A stranger soliciting a route: without the password it is refused; with it (the control,
+    // showing this test sees a join) it becomes a fourth route.
+    const stranger = async (credentials: string) => {
+      const s = await startNatsServer({
+        storeDir: join(tc.dir, `stranger-${credentials ? 'with' : 'without'}`),
+        extraArgs: [
+          '--server_name',
+          `stranger-${credentials ? 'with' : 'without'}`,
+          '--cluster_name',
+          tc.cluster.name,
+          '--cluster',
+          `nats://127.0.0.1:${await freePort()}`,
+          '--routes',
+          `nats-route://${credentials}127.0.0.1:${n1.clusterPort}`,
+        ],
+      });
+      try {
+        return await waitFor(async () => ((await routes()) > 2 ? 'joined' : undefined), 3000).catch(() => 'refused');
+      } finally {
+        await s.stop();
+      }
+    };
+    expect(await stranger('')).toBe('refused');
+    expect(await stranger(`route:${password}@`)).toBe('joined');
+  });
 });
