@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Runtime } from '../runtime/context.js';
-import { health, readiness } from './health.js';
+import { health, publicReadiness, readiness } from './health.js';
 import { registry } from './metrics.js';
 
 /**
@@ -18,7 +18,7 @@ export async function startOpsServer(rt: Runtime, host: string, port: number): P
     const error = (status: number, code: string, message: string) => send(status, 'application/json', JSON.stringify({ error: code, message }));
     if (req.method !== 'GET') return error(405, 'method_not_allowed', `${req.method} is not served here; use GET /health, /ready or /metrics.`);
     if (path === '/health') return send(200, 'application/json', JSON.stringify(health(rt.instance)));
-    if (path === '/ready') return void readiness(rt).then((r) => send(r.ready ? 200 : 503, 'application/json', JSON.stringify(r)));
+    if (path === '/ready') return void readiness(rt).then((r) => send(r.ready ? 200 : 503, 'application/json', JSON.stringify(publicReadiness(r))));
     if (path === '/metrics') return void registry.metrics().then((m) => send(200, registry.contentType, m));
     error(404, 'not_found', `Nothing at ${path}; a worker serves GET /health, /ready and /metrics.`);
   });

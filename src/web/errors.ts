@@ -38,7 +38,7 @@ export const API_ERRORS = {
   database_unavailable: {
     status: 503,
     meaning:
-      'the database is not answering (PostgreSQL stopped or unreachable, SQLite locked or its disk full): nothing was stored, no order taken; `Retry-After` says when to try again (`/ready` says why)',
+      'the database is not answering (PostgreSQL stopped or unreachable, SQLite locked or its disk full): nothing was stored, no order taken; `Retry-After` says when to try again (`/ready` with the operator token says why)',
   },
 } as const satisfies Record<string, { status: number; meaning: string }>;
 

@@ -9,7 +9,7 @@ import { startFulfillmentWorker } from '../../src/workers/fulfillment.js';
 import { startPaymentResponder } from '../../src/workers/payments.js';
 import { startReconciler } from '../../src/workers/reconciler.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
-import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
+import { OPERATOR, startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * Issue 12, "fails closed when the database is away", on a real PostgreSQL that is stopped and
@@ -73,11 +73,16 @@ describe('PostgreSQL stopped under a running system, then started again', () => 
     const placed = await app.inject({ method: 'GET', url: `/orders/${ids[0]}`, headers: { accept: 'application/json' } });
     expect(placed.statusCode).toBe(503);
 
+    // Anyone sees which part is away, not where it lives; an operator also sees the cause.
     const ready = await app.inject({ url: '/ready' });
     expect(ready.statusCode).toBe(503);
-    expect(ready.json()).toMatchObject({
+    expect(ready.json()).toEqual({ ready: false, checks: { database: 'unavailable', nats: 'ok', jetstream: 'ok' } });
+    expect(ready.body).not.toContain(String(pg.port));
+    const asOperator = await app.inject({ url: '/ready', headers: OPERATOR });
+    expect(asOperator.statusCode).toBe(503);
+    expect(asOperator.json()).toMatchObject({
       ready: false,
-      checks: { database: expect.stringMatching(new RegExp(`^PostgreSQL at 127\\.0\\.0\\.1:${pg.port}/\\S+ is unavailable: `)), nats: 'ok', jetstream: 'ok' },
+      details: { database: expect.stringMatching(new RegExp(`^PostgreSQL at 127\\.0\\.0\\.1:${pg.port}/\\S+ is unavailable: `)), nats: 'ok', jetstream: 'ok' },
     });
 
     // Long past two deliveries' backoff: nothing was dead-lettered, nothing shipped.

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { clusterMetrics } from '../../observability/cluster-metrics.js';
 import { refreshSystemGauges } from '../../observability/gauges.js';
-import { health, readiness } from '../../observability/health.js';
+import { health, publicReadiness, readiness } from '../../observability/health.js';
 import { registry, systemRegistry } from '../../observability/metrics.js';
 import type { Runtime } from '../../runtime/context.js';
 
@@ -19,9 +19,10 @@ export default async function ops(app: FastifyInstance, opts: { rt: Runtime }) {
     const { pid: _pid, ...h } = health(rt.instance);
     return h;
   });
-  app.get('/ready', async (_req, reply) => {
+  // Anyone sees which part is away; an operator also sees why (the causes name hosts and databases).
+  app.get('/ready', async (req, reply) => {
     const r = await readiness(rt);
-    return reply.code(r.ready ? 200 : 503).send(r);
+    return reply.code(r.ready ? 200 : 503).send(app.isOperator(req, reply) ? r : publicReadiness(r));
   });
   app.get('/metrics', async (req, reply) => {
     // The system-wide gauges are read at scrape time; a failure there must not hide the rest.

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandle
 import fp from 'fastify-plugin';
 import helmetHeaders from 'helmet';
 import type { Config } from '../../../config/env.js';
-import { checkBrowserWrite, cookieSecret, operatorOnly, operatorWrites } from '../../edge/operator.js';
+import { checkBrowserWrite, cookieSecret, operatorOf, operatorOnly, operatorWrites } from '../../edge/operator.js';
 import { hostPolicy, originOf } from '../../edge/origin.js';
 import { EdgeError, type EdgeErrorCode, edgeBody, refuse } from '../../edge/refuse.js';
 
@@ -90,6 +90,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook: operators only (session cookie or Bearer token). */
     operatorOnly: onRequestHookHandler;
+    /** Whether the request is an operator's (for answers that show operators more). */
+    isOperator(req: FastifyRequest, reply: FastifyReply): boolean;
     /** preHandler hook: an operator's browser state change needs our Origin and a CSRF token. */
     operatorWrites: preHandlerHookHandler;
     /** preHandler hook for public forms (the order form): Origin and CSRF token for browser posts. */
@@ -142,6 +144,7 @@ async function security(app: FastifyInstance, opts: SecurityOptions) {
 
   app.decorateRequest('operatorVia', null);
   app.decorate('operatorOnly', operatorOnly(opts.operatorToken));
+  app.decorate('isOperator', (req: FastifyRequest, reply: FastifyReply) => operatorOf(req, reply, opts.operatorToken) !== null);
   app.decorate('operatorWrites', operatorWrites(app));
   // The shop's form is public, but a cross-site page must not post it in a visitor's browser.
   // A JSON body without cookies is a script's (a browser sends JSON cross-site only after a CORS
