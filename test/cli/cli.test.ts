@@ -163,12 +163,13 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
   });
 
   it('check counts the invariants of a database that breaks some', async () => {
+    const id = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
     const db = testDb(env.DATABASE_URL!);
     try {
       const now = dbTime(new Date());
       const order = (id: string, status: string) => ({
         id,
-        reference: `ORD-CHK${id}`,
+        reference: `ORD-CHK${id.slice(-4)}`,
         customer_email: 'chk@example.com',
         amount_cents: 500,
         status,
@@ -178,7 +179,7 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
       });
       await db
         .insertInto('orders')
-        .values([order('0001', 'shipped'), order('0002', 'payment_declined'), order('0003', 'paid'), order('0004', 'shipped')])
+        .values([order(id(1), 'shipped'), order(id(2), 'payment_declined'), order(id(3), 'paid'), order(id(4), 'shipped')])
         .execute();
       // Order 0001 shipped twice as the activity consumer received it: two events, two event ids.
       const activity = (orderId: string, subject: string) => ({
@@ -193,19 +194,31 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
       });
       await db
         .insertInto('nats_activities')
-        .values([
-          activity('0001', 'orders.shipped'),
-          activity('0001', 'orders.shipped'),
-          activity('0004', 'orders.shipped'),
-          activity('0002', 'orders.declined'),
-        ])
+        .values([activity(id(1), 'orders.shipped'), activity(id(1), 'orders.shipped'), activity(id(4), 'orders.shipped'), activity(id(2), 'orders.declined')])
         .execute();
       await db.insertInto('outbox').values({ id: crypto.randomUUID(), subject: 'orders.paid', payload: '{}', headers: '{}', created_at: now }).execute();
     } finally {
       await db.destroy();
     }
+    // And from the stream, independently: 0001 shipped under two event ids, 0004 not at all, and
+    // an orders.shipped for an order the database does not have as shipped.
+    const js = nc.jetstream();
+    const shipped = (orderId: string) =>
+      publishToStream(
+        js,
+        eventMessage(
+          createEvent(
+            OrderEvents.shipped,
+            { order_id: orderId, reference: `ORD-CHK${orderId.slice(-4)}`, shipped_at: new Date().toISOString() },
+            { correlationId: `c-${orderId}` },
+          ),
+        ),
+      );
+    await shipped(id(1));
+    await shipped(id(1));
+    await shipped(id(9));
     const check = await runCli(['check', '--json'], env);
-    expect(check.code).toBe(0);
+    expect(check.code).toBe(1);
     expect(JSON.parse(check.stdout)).toMatchObject({
       accepted: 4,
       final: 3,
@@ -213,9 +226,14 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
       shippedTwice: 1,
       duplicateActivity: 1,
       unpublishedOutbox: 1,
+      wire: { shippedOnWire: 2, shippedTwiceOnWire: 1, shippedNotOnWire: 1, onWireNotShipped: 1 },
     });
     const human = await runCli(['check'], env);
+    expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/accepted=4 final=3 shipped_twice=1 duplicate_activity=1/);
+    expect(human.stdout).toMatch(/stream: shipped_on_wire=2 shipped_twice_on_wire=1 shipped_not_on_wire=1 on_wire_not_shipped=1/);
+    const dbOnly = await runCli(['check', '--db-only', '--json'], env);
+    expect(JSON.parse(dbOnly.stdout).wire).toBeUndefined();
   });
 
   it('the version matches package.json', async () => {
