@@ -63,8 +63,13 @@ export interface Running {
 }
 
 /** Starts a long-running CLI command (a worker, the web app, `start`). */
+/**
+ * An orderflow process linked to this one as `orderflow start` links its children (an IPC
+ * channel: see src/cli/supervisor-link.ts), so it shuts down by itself when the test process
+ * dies, even by SIGKILL, instead of outliving it and holding its ports.
+ */
 export function spawnCli(name: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Running {
-  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], { ...TEST_ENV, ...env }, opts);
+  return spawnProcess(name, process.execPath, [...nodeFlags(args), BIN, ...args], { ...TEST_ENV, ...env }, { ipc: true, ...opts });
 }
 
 /**
@@ -74,6 +79,8 @@ export function spawnCli(name: string, args: string[], env: Record<string, strin
  */
 export interface SpawnOptions {
   stdin?: boolean;
+  /** An IPC channel to the child (a Node process): it sees 'disconnect' when we are gone. */
+  ipc?: boolean;
   cwd?: string;
   detached?: boolean;
 }
@@ -82,10 +89,12 @@ export interface SpawnOptions {
 export function spawnProcess(name: string, command: string, args: string[], env: Record<string, string>, opts: SpawnOptions = {}): Running {
   const child = spawn(command, args, {
     env: { ...process.env, ...env },
-    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(opts.ipc ? (['ipc'] as const) : [])],
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ...(opts.detached ? { detached: true } : {}),
   });
+  // The channel must not keep this process alive, nor its messages ('ready') pile up.
+  child.channel?.unref();
   let out = '';
   let stopRequested = false;
   let exit: ExitRecord | null = null;
