@@ -3,25 +3,30 @@ import type { OrderStatus } from '../events/contracts.js';
 import type { NewActivity, NewOrder, TransitionData } from '../orders/order.js';
 import type { OutboxMessage } from '../outbox/outbox.js';
 import { compiler, type DB, type Dialect, dbTime } from './schema.js';
+import { Shapes } from './shapes.js';
 
 /**
  * An order is due for re-driving when it has no retry time or it has come; with `backingOffAfter`
  * (catching up after an outage) also when it is later than that: a retry timer, not a claim.
  */
-const due = (eb: ExpressionBuilder<DB, 'orders'>, now: Date, backingOffAfter?: Date) => [
+const due = (eb: ExpressionBuilder<DB, 'orders'>, now: string, backingOffAfter?: string) => [
   eb('next_attempt_at', 'is', null),
-  eb('next_attempt_at', '<=', dbTime(now)),
-  ...(backingOffAfter ? [eb('next_attempt_at', '>', dbTime(backingOffAfter))] : []),
+  eb('next_attempt_at', '<=', now),
+  ...(backingOffAfter !== undefined ? [eb('next_attempt_at', '>', backingOffAfter)] : []),
 ];
 
+const time = (d: Date | null | undefined) => (d === undefined ? undefined : d === null ? null : dbTime(d));
+
 /**
- * Every statement of orderflow, written once with Kysely's builder and compiled for one dialect.
- * An adapter runs what these return ({ sql, parameters }) on its driver. The few things the two
+ * Every statement of orderflow, written once with Kysely's builder and compiled for one dialect,
+ * once per shape (shapes.ts): each call binds its values (`p`) into the shape's compiled SQL. An
+ * adapter runs what these return ({ sql, parameters }) on its driver. The few things the two
  * dialects spell differently (row locks for claims, epoch seconds, intervals) are branches here,
  * on `this.dialect`, and nowhere else.
  */
 export class Queries {
   readonly db: Kysely<DB>;
+  private readonly shapes = new Shapes();
 
   constructor(readonly dialect: Dialect) {
     this.db = compiler(dialect);
@@ -31,37 +36,45 @@ export class Queries {
 
   /** Inserts unless the id or reference is taken (then no row comes back: no error aborts the transaction). */
   insertOrder(o: NewOrder) {
-    const at = dbTime(o.createdAt);
-    return this.db
-      .insertInto('orders')
-      .values({
-        id: o.id,
-        reference: o.reference,
-        customer_email: o.customerEmail,
-        amount_cents: o.amountCents,
-        currency: o.currency,
-        status: 'created',
-        payment_attempts: 0,
-        correlation_id: o.correlationId,
-        created_at: at,
-        updated_at: at,
-      })
-      .onConflict((oc) => oc.doNothing())
-      .returningAll()
-      .compile();
+    const args = {
+      id: o.id,
+      reference: o.reference,
+      email: o.customerEmail,
+      cents: o.amountCents,
+      currency: o.currency,
+      cid: o.correlationId,
+      at: dbTime(o.createdAt),
+    };
+    return this.shapes.bind('insertOrder', args, (p) =>
+      this.db
+        .insertInto('orders')
+        .values({
+          id: p.id,
+          reference: p.reference,
+          customer_email: p.email,
+          amount_cents: p.cents,
+          currency: p.currency,
+          status: 'created',
+          payment_attempts: 0,
+          correlation_id: p.cid,
+          created_at: p.at,
+          updated_at: p.at,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .returningAll(),
+    );
   }
 
   findOrder(id: string) {
-    return this.db.selectFrom('orders').selectAll().where('id', '=', id).compile();
+    return this.shapes.bind('findOrder', { id }, (p) => this.db.selectFrom('orders').selectAll().where('id', '=', p.id));
   }
 
   orderStatus(id: string) {
-    return this.db.selectFrom('orders').select('status').where('id', '=', id).compile();
+    return this.shapes.bind('orderStatus', { id }, (p) => this.db.selectFrom('orders').select('status').where('id', '=', p.id));
   }
 
   /** UPDATE … WHERE id = ? AND status IN (allowed) RETURNING *: the move happens at most once. */
   transitionOrder(id: string, to: OrderStatus, allowed: readonly OrderStatus[], data: TransitionData, at: Date) {
-    const time = (d: Date | null | undefined) => (d === undefined ? undefined : d === null ? null : dbTime(d));
     const fields = {
       payment_response: data.paymentResponse,
       payment_error: data.paymentError,
@@ -69,101 +82,106 @@ export class Queries {
       shipped_at: time(data.shippedAt),
       next_attempt_at: time(data.nextAttemptAt),
     };
-    const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-    return this.db
-      .updateTable('orders')
-      .set((eb) => ({
-        status: to,
-        updated_at: dbTime(at),
-        ...set,
-        ...(data.incrementAttempts ? { payment_attempts: eb('payment_attempts', '+', 1) } : {}),
-      }))
-      .where('id', '=', id)
-      .where('status', 'in', [...allowed])
-      .returningAll()
-      .compile();
+    // Which columns it sets, the target and what it may move from make the shape; the values are bound.
+    const set = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Record<string, string | null>;
+    const shape = `transition|${to}|${allowed.join()}|${Object.keys(set).join()}|${data.incrementAttempts ? '+1' : ''}`;
+    const args: Record<string, string | null> = { ...set, id, at: dbTime(at) };
+    return this.shapes.bind(shape, args, (p) =>
+      this.db
+        .updateTable('orders')
+        .set((eb) => ({
+          status: to,
+          updated_at: p.at as string,
+          ...Object.fromEntries(Object.keys(set).map((k) => [k, p[k]])),
+          ...(data.incrementAttempts ? { payment_attempts: eb('payment_attempts', '+', 1) } : {}),
+        }))
+        .where('id', '=', p.id as string)
+        .where('status', 'in', [...allowed])
+        .returningAll(),
+    );
   }
 
   claimOrder(id: string, status: OrderStatus, now: Date, until: Date, backingOffAfter?: Date) {
-    return this.db
-      .updateTable('orders')
-      .set({ next_attempt_at: dbTime(until) })
-      .where('id', '=', id)
-      .where('status', '=', status)
-      .where((eb) => eb.or(due(eb, now, backingOffAfter)))
-      .compile();
+    const args = { id, status, now: dbTime(now), until: dbTime(until), after: backingOffAfter ? dbTime(backingOffAfter) : null };
+    return this.shapes.bind(backingOffAfter ? 'claimOrder|backingOff' : 'claimOrder', args, (p) =>
+      this.db
+        .updateTable('orders')
+        .set({ next_attempt_at: p.until })
+        .where('id', '=', p.id)
+        .where('status', '=', p.status)
+        .where((eb) => eb.or(due(eb, p.now, backingOffAfter ? (p.after as string) : undefined))),
+    );
   }
 
   orderPage(page: number, perPage: number) {
-    return this.db
-      .selectFrom('orders')
-      .selectAll()
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(perPage)
-      .offset((page - 1) * perPage)
-      .compile();
+    return this.shapes.bind('orderPage', { limit: perPage, offset: (page - 1) * perPage }, (p) =>
+      this.db.selectFrom('orders').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(p.limit).offset(p.offset),
+    );
   }
 
   orderCount() {
-    return this.db
-      .selectFrom('orders')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .compile();
+    return this.shapes.bind('orderCount', {}, () => this.db.selectFrom('orders').select((eb) => eb.fn.countAll().as('n')));
   }
 
   orderStatuses() {
-    return this.db.selectFrom('orders').select(['id', 'status']).compile();
+    return this.shapes.bind('orderStatuses', {}, () => this.db.selectFrom('orders').select(['id', 'status']));
   }
 
   statusCounts() {
-    return this.db
-      .selectFrom('orders')
-      .select((eb) => ['status', eb.fn.countAll().as('n')])
-      .groupBy('status')
-      .compile();
+    return this.shapes.bind('statusCounts', {}, () =>
+      this.db
+        .selectFrom('orders')
+        .select((eb) => ['status', eb.fn.countAll().as('n')])
+        .groupBy('status'),
+    );
   }
 
   awaitingPayment(now: Date, stuckBefore: Date, limit: number, backingOffAfter?: Date) {
-    return this.db
-      .selectFrom('orders')
-      .selectAll()
-      .where((eb) =>
-        eb.and([
-          eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', dbTime(stuckBefore))])]),
-          eb.or(due(eb, now, backingOffAfter)),
-        ]),
-      )
-      .orderBy('created_at')
-      .limit(limit)
-      .compile();
+    const args = { now: dbTime(now), stuck: dbTime(stuckBefore), limit, after: backingOffAfter ? dbTime(backingOffAfter) : null };
+    return this.shapes.bind(backingOffAfter ? 'awaitingPayment|backingOff' : 'awaitingPayment', args, (p) =>
+      this.db
+        .selectFrom('orders')
+        .selectAll()
+        .where((eb) =>
+          eb.and([
+            eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', p.stuck)])]),
+            eb.or(due(eb, p.now, backingOffAfter ? (p.after as string) : undefined)),
+          ]),
+        )
+        .orderBy('created_at')
+        .limit(p.limit),
+    );
   }
 
   unshipped(now: Date, paidBefore: Date, limit: number) {
-    return this.db
-      .selectFrom('orders')
-      .selectAll()
-      .where('status', '=', 'paid')
-      .where('paid_at', '<', dbTime(paidBefore))
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', dbTime(now))]))
-      .orderBy('paid_at')
-      .limit(limit)
-      .compile();
+    return this.shapes.bind('unshipped', { now: dbTime(now), paidBefore: dbTime(paidBefore), limit }, (p) =>
+      this.db
+        .selectFrom('orders')
+        .selectAll()
+        .where('status', '=', 'paid')
+        .where('paid_at', '<', p.paidBefore)
+        .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', p.now)]))
+        .orderBy('paid_at')
+        .limit(p.limit),
+    );
   }
 
   /** Orders created (or shipped) per bucket since `since`: bucket = floor(epoch seconds / bucketS). */
   buckets(column: 'created_at' | 'shipped_at', since: Date, bucketS: number) {
-    const ref = sql.ref(column);
-    // A literal, not a parameter: an integer both ways (better-sqlite3 binds numbers as REAL).
-    const size = sql.lit(Math.trunc(bucketS));
-    const bucket =
-      this.dialect === 'sqlite' ? sql<number>`CAST(strftime('%s', ${ref}) AS INTEGER) / ${size}` : sql<number>`FLOOR(EXTRACT(EPOCH FROM ${ref}) / ${size})`;
-    return this.db
-      .selectFrom('orders')
-      .select((eb) => [bucket.as('b'), eb.fn.countAll().as('n')])
-      .where(column, '>=', dbTime(since))
-      .groupBy('b')
-      .compile();
+    // The bucket size is a literal, not a parameter (an integer both ways: better-sqlite3 binds
+    // numbers as REAL), so it is part of the shape.
+    const seconds = Math.trunc(bucketS);
+    return this.shapes.bind(`buckets|${column}|${seconds}`, { since: dbTime(since) }, (p) => {
+      const ref = sql.ref(column);
+      const size = sql.lit(seconds);
+      const bucket =
+        this.dialect === 'sqlite' ? sql<number>`CAST(strftime('%s', ${ref}) AS INTEGER) / ${size}` : sql<number>`FLOOR(EXTRACT(EPOCH FROM ${ref}) / ${size})`;
+      return this.db
+        .selectFrom('orders')
+        .select((eb) => [bucket.as('b'), eb.fn.countAll().as('n')])
+        .where(column, '>=', p.since)
+        .groupBy('b');
+    });
   }
 
   leadTimes(limit: number) {
@@ -171,33 +189,35 @@ export class Queries {
       this.dialect === 'sqlite'
         ? sql<number>`(julianday(shipped_at) - julianday(created_at)) * 86400000.0`
         : sql<number>`EXTRACT(EPOCH FROM (shipped_at - created_at)) * 1000`;
-    return this.db.selectFrom('orders').select(ms.as('ms')).where('shipped_at', 'is not', null).orderBy('shipped_at', 'desc').limit(limit).compile();
+    return this.shapes.bind('leadTimes', { limit }, (p) =>
+      this.db.selectFrom('orders').select(ms.as('ms')).where('shipped_at', 'is not', null).orderBy('shipped_at', 'desc').limit(p.limit),
+    );
   }
 
   // ---- outbox -----------------------------------------------------------------------------------
 
   insertOutbox(messages: OutboxMessage[], at: Date) {
-    const created_at = dbTime(at);
-    return this.db
-      .insertInto('outbox')
-      .values(messages.map((m) => ({ id: m.id, subject: m.subject, payload: m.payload, headers: JSON.stringify(m.headers), created_at, attempts: 0 })))
-      .compile();
+    const rows = messages.map((m) => ({ id: m.id, subject: m.subject, payload: m.payload, headers: JSON.stringify(m.headers) }));
+    return this.shapes.bind('insertOutbox', { rows, at: dbTime(at) }, (p) =>
+      this.db
+        .insertInto('outbox')
+        .values(p.rows.map((r) => ({ id: r.id, subject: r.subject, payload: r.payload, headers: r.headers, created_at: p.at, attempts: 0 }))),
+    );
   }
 
   markPublished(ids: string[], at: Date) {
-    return this.db
-      .updateTable('outbox')
-      .set({ published_at: dbTime(at), claimed_by: null, claimed_until: null })
-      .where('id', 'in', ids)
-      .compile();
+    return this.shapes.bind('markPublished', { ids, at: dbTime(at) }, (p) =>
+      this.db.updateTable('outbox').set({ published_at: p.at, claimed_by: null, claimed_until: null }).where('id', 'in', p.ids),
+    );
   }
 
   recordOutboxFailure(id: string, error: string) {
-    return this.db
-      .updateTable('outbox')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: error.slice(0, 500) }))
-      .where('id', '=', id)
-      .compile();
+    return this.shapes.bind('recordOutboxFailure', { id, error: error.slice(0, 500) }, (p) =>
+      this.db
+        .updateTable('outbox')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1), last_error: p.error }))
+        .where('id', '=', p.id),
+    );
   }
 
   /**
@@ -206,99 +226,117 @@ export class Queries {
    * rows the first is leasing rather than waiting for it; SQLite has one writer at a time anyway.
    */
   claimUnpublished(owner: string, now: Date, until: Date, olderThan: Date, limit: number) {
-    const nowAt = dbTime(now);
-    let free = this.db
-      .selectFrom('outbox')
-      .select('id')
-      .where('published_at', 'is', null)
-      .where('created_at', '<', dbTime(olderThan))
-      // A relay re-takes its own leases at once (say after a failed publish stopped its batch).
-      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', nowAt), eb('claimed_by', '=', owner)]))
-      .orderBy('created_at')
-      .limit(limit);
-    if (this.dialect === 'postgresql') free = free.forUpdate().skipLocked();
-    return this.db
-      .updateTable('outbox')
-      .set({ claimed_by: owner, claimed_until: dbTime(until) })
-      .where('id', 'in', free)
-      .returning(['id', 'subject', 'payload', 'headers', 'created_at'])
-      .compile();
+    const args = { owner, now: dbTime(now), until: dbTime(until), olderThan: dbTime(olderThan), limit };
+    return this.shapes.bind('claimUnpublished', args, (p) => {
+      let free = this.db
+        .selectFrom('outbox')
+        .select('id')
+        .where('published_at', 'is', null)
+        .where('created_at', '<', p.olderThan)
+        // A relay re-takes its own leases at once (say after a failed publish stopped its batch).
+        .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', p.now), eb('claimed_by', '=', p.owner)]))
+        .orderBy('created_at')
+        .limit(p.limit);
+      if (this.dialect === 'postgresql') free = free.forUpdate().skipLocked();
+      return this.db
+        .updateTable('outbox')
+        .set({ claimed_by: p.owner, claimed_until: p.until })
+        .where('id', 'in', free)
+        .returning(['id', 'subject', 'payload', 'headers', 'created_at']);
+    });
   }
 
   outboxStats() {
-    return this.db
-      .selectFrom('outbox')
-      .select((eb) => [eb.fn.countAll().as('n'), eb.fn.min('created_at').as('oldest')])
-      .where('published_at', 'is', null)
-      .compile();
+    return this.shapes.bind('outboxStats', {}, () =>
+      this.db
+        .selectFrom('outbox')
+        .select((eb) => [eb.fn.countAll().as('n'), eb.fn.min('created_at').as('oldest')])
+        .where('published_at', 'is', null),
+    );
   }
 
   // ---- inbox and activity -----------------------------------------------------------------------
 
   recordInbox(consumer: string, messageId: string, at: Date) {
-    return this.db
-      .insertInto('processed_messages')
-      .values({ consumer, message_id: messageId, processed_at: dbTime(at) })
-      .onConflict((oc) => oc.doNothing())
-      .compile();
+    return this.shapes.bind('recordInbox', { consumer, messageId, at: dbTime(at) }, (p) =>
+      this.db
+        .insertInto('processed_messages')
+        .values({ consumer: p.consumer, message_id: p.messageId, processed_at: p.at })
+        .onConflict((oc) => oc.doNothing()),
+    );
   }
 
   recordActivity(a: NewActivity) {
-    return this.db
-      .insertInto('nats_activities')
-      .values({
-        consumer: a.consumer,
-        subject: a.subject,
-        event_id: a.eventId,
-        event_type: a.eventType,
-        order_id: a.orderId,
-        correlation_id: a.correlationId,
-        summary: a.summary,
-        payload: a.payload,
-        occurred_at: dbTime(a.occurredAt),
-        received_at: dbTime(a.receivedAt),
-      })
-      .onConflict((oc) => oc.doNothing())
-      .compile();
+    const args = {
+      consumer: a.consumer,
+      subject: a.subject,
+      eventId: a.eventId,
+      eventType: a.eventType,
+      orderId: a.orderId,
+      cid: a.correlationId,
+      summary: a.summary,
+      payload: a.payload,
+      occurred: dbTime(a.occurredAt),
+      received: dbTime(a.receivedAt),
+    };
+    return this.shapes.bind('recordActivity', args, (p) =>
+      this.db
+        .insertInto('nats_activities')
+        .values({
+          consumer: p.consumer,
+          subject: p.subject,
+          event_id: p.eventId,
+          event_type: p.eventType,
+          order_id: p.orderId,
+          correlation_id: p.cid,
+          summary: p.summary,
+          payload: p.payload,
+          occurred_at: p.occurred,
+          received_at: p.received,
+        })
+        .onConflict((oc) => oc.doNothing()),
+    );
   }
 
   activityFor(orderId: string) {
-    return this.db.selectFrom('nats_activities').selectAll().where('order_id', '=', orderId).orderBy('occurred_at').orderBy('id').compile();
+    return this.shapes.bind('activityFor', { orderId }, (p) =>
+      this.db.selectFrom('nats_activities').selectAll().where('order_id', '=', p.orderId).orderBy('occurred_at').orderBy('id'),
+    );
   }
 
   isActivityRecorded(consumer: string, eventId: string) {
-    return this.db.selectFrom('nats_activities').select(sql<number>`1`.as('one')).where('consumer', '=', consumer).where('event_id', '=', eventId).compile();
+    return this.shapes.bind('isActivityRecorded', { consumer, eventId }, (p) =>
+      this.db.selectFrom('nats_activities').select(sql<number>`1`.as('one')).where('consumer', '=', p.consumer).where('event_id', '=', p.eventId),
+    );
   }
 
   /** Orders whose `subject` was recorded under more than one event id. */
   shippedTwice(subject: string) {
-    const twice = this.db
-      .selectFrom('nats_activities')
-      .select('order_id')
-      .where('subject', '=', subject)
-      .where('order_id', 'is not', null)
-      .groupBy('order_id')
-      .having((eb) => eb.fn.count('event_id').distinct(), '>', 1)
-      .as('t');
-    return this.db
-      .selectFrom(twice)
-      .select((eb) => eb.fn.countAll().as('n'))
-      .compile();
+    return this.shapes.bind('shippedTwice', { subject }, (p) => {
+      const twice = this.db
+        .selectFrom('nats_activities')
+        .select('order_id')
+        .where('subject', '=', p.subject)
+        .where('order_id', 'is not', null)
+        .groupBy('order_id')
+        .having((eb) => eb.fn.count('event_id').distinct(), '>', 1)
+        .as('t');
+      return this.db.selectFrom(twice).select((eb) => eb.fn.countAll().as('n'));
+    });
   }
 
   /** (consumer, order, subject) recorded under more than one event id: one transition published twice. */
   duplicateActivity() {
-    const dup = this.db
-      .selectFrom('nats_activities')
-      .select(['consumer', 'order_id', 'subject'])
-      .where('order_id', 'is not', null)
-      .groupBy(['consumer', 'order_id', 'subject'])
-      .having((eb) => eb.fn.count('event_id').distinct(), '>', 1)
-      .as('t');
-    return this.db
-      .selectFrom(dup)
-      .select((eb) => eb.fn.countAll().as('n'))
-      .compile();
+    return this.shapes.bind('duplicateActivity', {}, () => {
+      const dup = this.db
+        .selectFrom('nats_activities')
+        .select(['consumer', 'order_id', 'subject'])
+        .where('order_id', 'is not', null)
+        .groupBy(['consumer', 'order_id', 'subject'])
+        .having((eb) => eb.fn.count('event_id').distinct(), '>', 1)
+        .as('t');
+      return this.db.selectFrom(dup).select((eb) => eb.fn.countAll().as('n'));
+    });
   }
 
   ping() {

@@ -3,6 +3,7 @@ import type { CompiledQuery } from 'kysely';
 import { StorageUnavailableError } from '../../orders/errors.js';
 import type { Executor } from '../store.js';
 import { isBusy, translate } from './errors.js';
+import type { LockHandoff } from './handoff.js';
 
 /** Prepared statements of one connection, keyed by their SQL text (what Kysely compiled). */
 export class Statements implements Executor {
@@ -46,6 +47,21 @@ export class Statements implements Executor {
   }
 }
 
+/** Counters since open. */
+export interface WriterStats {
+  /** Transactions (BEGIN … COMMIT or ROLLBACK). */
+  flushes: number;
+  units: number;
+  /** BEGINs refused because another connection held the write lock. */
+  busy: number;
+  /** Time holding the write lock, from BEGIN to the end of its COMMIT. */
+  lockMs: number;
+  /** Of which in COMMIT (the WAL's fsync). */
+  commitMs: number;
+  /** Time between a refused BEGIN and the one that took the lock. */
+  waitMs: number;
+}
+
 interface Pending<C> {
   work: (tx: C) => Promise<unknown>;
   resolve: (v: never) => void;
@@ -65,34 +81,53 @@ export const OUTSIDE_WORK =
  * transactions holding SQLite's write lock across event-loop turns, so the five processes queued
  * behind each other's locks in SQLite's sleeping busy handler, with the event loop blocked.
  *
- * How: `run(work)` queues a unit of work; everything queued in one event-loop turn runs in one
- * `BEGIN IMMEDIATE … COMMIT`, each unit in its own savepoint (one unit failing rolls back only
- * itself), awaited one after the other. better-sqlite3 is synchronous, so a unit's statements
- * resolve at once and the whole transaction completes within the microtask queue: the lock is
- * held for microseconds plus one fsync (synchronous=FULL: durable before anyone is told). A unit
- * still pending when a `setImmediate` fires has awaited something else (real I/O): it is rolled
- * back and rejected (OUTSIDE_WORK) rather than hold the lock across event-loop turns, and its
- * `tx` refuses further statements. When another process holds the lock the connection does not
- * sleep inside SQLite (busy_timeout 0); it retries a moment later from a timer, so the process
- * keeps serving while it waits.
+ * How: `run(work)` queues a unit of work; everything queued when the flush runs (a `setImmediate`
+ * after the first, so one event-loop turn's units share it) runs in one `BEGIN IMMEDIATE … COMMIT`,
+ * each unit in its own savepoint when there are several (one unit failing rolls back only itself),
+ * awaited one after the other. better-sqlite3 is synchronous and statements are compiled once
+ * (queries.ts), so a unit's statements resolve at once and the whole transaction completes within
+ * the microtask queue: the lock is held for the statements' native work plus one fsync
+ * (synchronous=FULL: durable before anyone is told). A unit still pending when a `setImmediate`
+ * fires has awaited something else (real I/O): it is rolled back and rejected (OUTSIDE_WORK)
+ * rather than hold the lock across event-loop turns, and its `tx` refuses further statements.
+ * When another process holds the lock the connection does not sleep inside SQLite (busy_timeout
+ * 0): it waits for that writer's release (handoff.ts), or a timer, so the process keeps serving.
  */
 export class GroupCommitWriter<C> {
   private readonly statements: Statements;
   private queue: Pending<C>[] = [];
+  /** A flush is due (on an immediate, or waiting for the lock). */
   private scheduled = false;
   private lazyTimer: NodeJS.Timeout | undefined;
   private busySince = 0;
-  private lastCommitAt = 0;
   private closed = false;
+  readonly stats: WriterStats = { flushes: 0, units: 0, busy: 0, lockMs: 0, commitMs: 0, waitMs: 0 };
+
+  private readonly lockTimeoutMs: number;
+  private readonly retryMs: number;
+  private readonly handoff: LockHandoff | undefined;
+  private readonly afterCommit: (() => void) | undefined;
 
   constructor(
     readonly conn: Database.Database,
     /** What a unit of work is given, on the executor of its savepoint (orderflow's Tx). */
     private readonly context: (exec: Executor) => C,
-    /** Give up on a lock held this long by someone else. */
-    private readonly lockTimeoutMs = 10_000,
+    opts: {
+      /** Give up on a lock held this long by someone else. */
+      lockTimeoutMs?: number | undefined;
+      /** Wakes other processes' writers when this one releases the lock, and this one when they do (none: timers alone). */
+      handoff?: LockHandoff | undefined;
+      /** While the lock is held elsewhere, look again this often (1-2 ms: jittered) even without a wake-up. */
+      retryMs?: number;
+      /** After each COMMIT, with the lock released (the checkpointer's look at the WAL). */
+      afterCommit?: (() => void) | undefined;
+    } = {},
   ) {
     this.statements = new Statements(conn);
+    this.lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
+    this.retryMs = opts.retryMs ?? 1;
+    this.handoff = opts.handoff;
+    this.afterCommit = opts.afterCommit;
   }
 
   run<T>(work: (tx: C) => Promise<T>, opts: { within?: number } = {}): Promise<T> {
@@ -109,45 +144,86 @@ export class GroupCommitWriter<C> {
     this.lazyTimer = undefined;
     if (this.scheduled) return;
     this.scheduled = true;
-    // Under load (a commit just happened) wait a millisecond for company: the fsync blocks the
-    // event loop, so fewer, larger commits leave it more time to serve. When idle, commit now.
-    if (performance.now() - this.lastCommitAt < 2) setTimeout(() => void this.flush(), 1);
-    else setImmediate(() => void this.flush());
+    setImmediate(() => void this.flush());
+  }
+
+  /** BEGIN IMMEDIATE; false when the lock is taken (a retry is arranged) or the batch failed. */
+  private begin(): boolean {
+    try {
+      this.statements.stmt('BEGIN IMMEDIATE').run();
+      if (this.busySince) this.stats.waitMs += performance.now() - this.busySince;
+      this.busySince = 0;
+      return true;
+    } catch (err) {
+      this.busySince ||= performance.now();
+      const gaveUp = performance.now() - this.busySince > this.lockTimeoutMs;
+      if (!isBusy(err) || gaveUp) {
+        this.busySince = 0;
+        const batch = this.queue;
+        this.queue = [];
+        this.settleAll(batch, gaveUp ? new StorageUnavailableError(`database is locked (waited ${this.lockTimeoutMs} ms)`) : translate(err));
+        this.scheduleNext();
+        return false;
+      }
+      this.stats.busy++;
+      return false;
+    }
+  }
+
+  /**
+   * After a refused BEGIN: another process holds the write lock. Tries again, with whatever queued
+   * meanwhile, when that writer lets go (or a timer fires). The lock may have gone between the
+   * refusal and the start of the watch, so one more look right after: true if it took the lock.
+   */
+  private retryLater(): boolean {
+    if (!this.busySince) return false; // refused for good: the batch has been settled
+    const retry = () => void this.flush();
+    const after = this.retryMs * (1 + Math.random());
+    if (!this.handoff) {
+      setTimeout(retry, after);
+      return false;
+    }
+    const cancel = this.handoff.wait(retry, after);
+    if (this.begin()) {
+      cancel();
+      return true;
+    }
+    if (!this.busySince) cancel();
+    return false;
   }
 
   private async flush(): Promise<void> {
+    if (!this.begin() && !this.retryLater()) return;
     const batch = this.queue;
     this.queue = [];
     const s = this.statements;
-    try {
-      s.stmt('BEGIN IMMEDIATE').run();
-    } catch (err) {
-      this.busySince ||= Date.now();
-      const gaveUp = Date.now() - this.busySince > this.lockTimeoutMs;
-      if (!isBusy(err) || gaveUp) {
-        this.busySince = 0;
-        this.settleAll(batch, gaveUp ? new StorageUnavailableError(`database is locked (waited ${this.lockTimeoutMs} ms)`) : translate(err));
-        return this.scheduleNext();
-      }
-      // Someone else holds the write lock: try again shortly, with what queued meanwhile.
-      this.queue = batch.concat(this.queue);
-      setTimeout(() => void this.flush(), 1 + Math.random());
-      return;
-    }
-    this.busySince = 0;
+    const lockedAt = performance.now();
     const results: Outcome[] = [];
     try {
-      for (const p of batch) {
-        s.stmt('SAVEPOINT unit').run();
-        const outcome = await this.runUnit(p);
-        if (!outcome.ok) s.stmt('ROLLBACK TO unit').run();
-        s.stmt('RELEASE unit').run();
+      if (batch.length === 1) {
+        // Alone in its transaction, a unit needs no savepoint: if it fails, nothing is committed.
+        const outcome = await this.runUnit(batch[0]!);
         results.push(outcome);
+        if (!outcome.ok) s.stmt('ROLLBACK').run();
+      } else {
+        for (const p of batch) {
+          s.stmt('SAVEPOINT unit').run();
+          const outcome = await this.runUnit(p);
+          if (!outcome.ok) s.stmt('ROLLBACK TO unit').run();
+          s.stmt('RELEASE unit').run();
+          results.push(outcome);
+        }
       }
-      s.stmt('COMMIT').run();
-      this.lastCommitAt = performance.now();
+      if (this.conn.inTransaction) {
+        const committing = performance.now();
+        s.stmt('COMMIT').run();
+        this.stats.commitMs += performance.now() - committing;
+      }
+      this.released(batch.length, lockedAt);
+      this.afterCommit?.();
     } catch (err) {
       if (this.conn.inTransaction) s.stmt('ROLLBACK').run();
+      this.released(batch.length, lockedAt);
       this.settleAll(batch, translate(err));
       return this.scheduleNext();
     }
@@ -188,6 +264,14 @@ export class GroupCommitWriter<C> {
         end({ ok: false, value });
       }
     });
+  }
+
+  /** The transaction ended (committed or rolled back): the lock is free for the next writer. */
+  private released(units: number, lockedAt: number): void {
+    this.handoff?.released();
+    this.stats.flushes++;
+    this.stats.units += units;
+    this.stats.lockMs += performance.now() - lockedAt;
   }
 
   private settleAll(batch: Pending<C>[], err: unknown): void {
