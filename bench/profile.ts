@@ -1,6 +1,7 @@
 /**
- * npm run bench:profile [-- web|fulfillment|activity|payments] [--rate=N]
- * Runs orderflow under a steady load (N orders/s, default 150; 0: as fast as 50 connections go)
+ * npm run bench:profile [-- web|fulfillment|activity|payments] [--rate=N] [--postgresql]
+ * Runs orderflow under a steady load (N orders/s, default 150; 0: as fast as 50 connections go),
+ * on SQLite or (--postgresql) on a PostgreSQL server started for the run (test/helpers/postgres.ts),
  * with one process under the V8 CPU profiler, then prints
  * where its CPU time went: the top functions (self time) and the top packages.
  */
@@ -10,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { startNatsServer } from '../src/nats/server-process.js';
 import { nodeFlags } from '../src/runtime/node-flags.js';
+import { startPostgres } from '../test/helpers/postgres.js';
 import { freePort, type Running, runCli, spawnCli } from '../test/helpers/processes.js';
 import { cannon, openLoop } from './lib.js';
 
@@ -25,12 +27,13 @@ const profDir = join(dir, 'prof');
 mkdirSync(profDir, { recursive: true });
 
 const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+const postgres = process.argv.includes('--postgresql') ? await startPostgres() : null;
 const port = await freePort();
 const env = {
   NATS_URL: nats.url,
   PORT: String(port),
   DATA_DIR: dir,
-  DATABASE_URL: `file:${join(dir, 'o.db')}`,
+  DATABASE_URL: postgres ? await postgres.createDatabase('orderflow') : `file:${join(dir, 'o.db')}`,
   LOG_LEVEL: 'warn',
   ORDERFLOW_PRETTY: '0',
   NODE_ENV: 'production',
@@ -71,6 +74,7 @@ profiled.kill('SIGTERM');
 await new Promise((r) => profiled.once('exit', r));
 await Promise.all(procs.map((p) => p.stop()));
 await nats.stop();
+await postgres?.close();
 
 // The biggest profile is the process itself (tsx's loader thread writes a small one too).
 const file = readdirSync(profDir)

@@ -1,8 +1,9 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DuplicateKeyError, StorageUnavailableError } from '../../src/orders/errors.js';
+import { DuplicateKeyError, IllegalTransitionError, StorageUnavailableError } from '../../src/orders/errors.js';
 import { newOrder } from '../../src/orders/order.js';
-import type { Storage } from '../../src/orders/ports.js';
 import { migrateStorage, openStorage } from '../../src/storage/open.js';
+import { pgConfig } from '../../src/storage/postgres/connection.js';
 import { type PostgresServer, startPostgres } from '../helpers/postgres.js';
 import { describeStorageContract } from './contract.js';
 
@@ -21,11 +22,15 @@ describeStorageContract('postgresql', async () => {
 
 describe('PostgreSQL adapter', () => {
   const input = () => newOrder({ customerEmail: 'p@example.com', amountCents: 100, correlationId: 'c' });
-
-  it('turns a unique violation that aborts the statement into DuplicateKeyError, and rolls the unit back', async () => {
+  /** A fresh migrated schema, and a storage on it. */
+  const fresh = async (opts: { poolSize?: number; readOnly?: boolean } = {}) => {
     const url = await server.createSchema();
     await migrateStorage(url);
-    const s = await openStorage(url);
+    return { url, s: await openStorage(url, opts) };
+  };
+
+  it('turns a unique violation that aborts the statement into DuplicateKeyError, and rolls the unit back', async () => {
+    const { s } = await fresh();
     const id = crypto.randomUUID();
     const msg = { id, subject: 'orders.created', payload: '{}', headers: {} };
     await s.run((tx) => tx.outbox.add([msg], new Date()));
@@ -40,19 +45,91 @@ describe('PostgreSQL adapter', () => {
     await s.close();
   });
 
-  it('runs many units at once on a small pool, each its own transaction', async () => {
-    const url = await server.createSchema();
-    await migrateStorage(url);
-    const s = await openStorage(url, { poolSize: 2 });
+  it('runs many units at once on a small pool', async () => {
+    const { s } = await fresh({ poolSize: 2 });
     await Promise.all(Array.from({ length: 50 }, () => s.run((tx) => tx.orders.insert(input()))));
     expect((await s.statusCounts()).total).toBe(50);
     await s.close();
   });
 
+  /** The transactions that wrote the rows of `table` (PostgreSQL stamps each row with its writer's xmin). */
+  const writers = async (url: string, table: string) => {
+    const client = new pg.Client(pgConfig(url));
+    await client.connect();
+    try {
+      return Number((await client.query(`SELECT count(DISTINCT xmin::text) AS n FROM ${table}`)).rows[0].n);
+    } finally {
+      await client.end();
+    }
+  };
+
+  it('commits the units queued together in one transaction (group commit), work that may wait riding along', async () => {
+    const { url, s } = await fresh({ poolSize: 4 });
+    const orders = await Promise.all(Array.from({ length: 20 }, () => s.run((tx) => tx.orders.insert(input()))));
+    expect(await writers(url, 'orders')).toBeLessThanOrEqual(2);
+    // A unit that may wait 10 s is committed with the next unit nobody lets wait.
+    const lazy = s.run((tx) => tx.outbox.add([{ id: crypto.randomUUID(), subject: 'orders.created', payload: '{}', headers: {} }], new Date()), {
+      within: 10_000,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await Promise.all([lazy, s.run((tx) => tx.orders.transition(orders[0]!.id, 'payment_declined', {}, new Date()))]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await writers(url, 'outbox')).toBe(1);
+    await s.close();
+  });
+
+  it('settles units of one transaction as each would alone: one of two racing moves wins, a failing one is rolled back alone', async () => {
+    const { s } = await fresh({ poolSize: 2 });
+    const o = await s.run((tx) => tx.orders.insert(input()));
+    const [paid, declined, failed, other] = await Promise.allSettled([
+      s.run((tx) => tx.orders.transition(o.id, 'paid', {}, new Date())),
+      s.run((tx) => tx.orders.transition(o.id, 'payment_declined', {}, new Date())),
+      s.run(async (tx) => {
+        await tx.orders.insert(input());
+        throw new Error('fails after writing');
+      }),
+      s.run((tx) => tx.orders.insert(input())),
+    ]);
+    expect([paid.status, declined.status].sort()).toEqual(['fulfilled', 'rejected']);
+    expect(((paid.status === 'rejected' ? paid : declined) as PromiseRejectedResult).reason).toBeInstanceOf(IllegalTransitionError);
+    expect((failed as PromiseRejectedResult).reason.message).toBe('fails after writing');
+    expect(other.status).toBe('fulfilled');
+    expect((await s.statusCounts()).total).toBe(2);
+    await s.close();
+  });
+
+  it('refuses a unit that carries on after a statement failed (PostgreSQL had dropped its writes)', async () => {
+    const { s } = await fresh({ poolSize: 2 });
+    const msg = { id: crypto.randomUUID(), subject: 'orders.created', payload: '{}', headers: {} };
+    await s.run((tx) => tx.outbox.add([msg], new Date()));
+    const swallowing = s.run(async (tx) => {
+      const order = await tx.orders.insert(input());
+      await tx.outbox.add([msg], new Date()).catch(() => undefined);
+      return order;
+    });
+    await expect(swallowing).rejects.toThrow(/carried on after one of its statements failed/);
+    expect((await s.statusCounts()).total).toBe(0);
+    await s.close();
+  });
+
+  it('prepares each statement once per connection, and replaces a connection whose statements a migration made stale', async () => {
+    const { url, s } = await fresh({ poolSize: 2 });
+    const o = await s.run((tx) => tx.orders.insert(input()));
+    expect(await s.order(o.id)).toMatchObject({ id: o.id });
+    await s.run((tx) => tx.orders.transition(o.id, 'payment_pending', {}, new Date()));
+    const client = new pg.Client(pgConfig(url));
+    await client.connect();
+    await client.query('ALTER TABLE orders ADD COLUMN note TEXT');
+    await client.end();
+    // SELECT * and RETURNING * now return another row type than the prepared ones.
+    expect(await s.order(o.id)).toMatchObject({ id: o.id, status: 'payment_pending' });
+    await expect(s.run((tx) => tx.orders.transition(o.id, 'paid', {}, new Date()))).resolves.toMatchObject({ status: 'paid' });
+    await s.close();
+  });
+
   it('says StorageUnavailableError, naming the server, when nothing answers, and works once it does', async () => {
-    const url = await server.createSchema();
-    await migrateStorage(url);
-    const s: Storage = await openStorage(url, { poolSize: 2 });
+    const { s } = await fresh({ poolSize: 2 });
     await s.run((tx) => tx.orders.insert(input()));
     await server.stop('fast');
     try {
@@ -71,9 +148,7 @@ describe('PostgreSQL adapter', () => {
   });
 
   it('opens read-only for commands that only look', async () => {
-    const url = await server.createSchema();
-    await migrateStorage(url);
-    const ro = await openStorage(url, { readOnly: true });
+    const { s: ro } = await fresh({ readOnly: true });
     await expect(ro.statusCounts()).resolves.toEqual({ byStatus: {}, total: 0 });
     await expect(ro.run((tx) => tx.orders.insert(input()))).rejects.toThrow(/read-only transaction/);
     await ro.close();

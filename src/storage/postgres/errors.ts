@@ -32,6 +32,16 @@ export function isRetryable(err: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
+/**
+ * A prepared statement that a schema change (a migration applied while we run) has left with
+ * other result columns: PostgreSQL refuses it on that connection for good, so the connection is
+ * replaced and the statement prepared again.
+ */
+export function isStalePlan(err: unknown): boolean {
+  const e = err as PgError;
+  return e?.code === '0A000' && /cached plan must not change result type/.test(e.message ?? '');
+}
+
 export function isUnavailable(err: unknown): boolean {
   const e = err as PgError;
   const code = typeof e?.code === 'string' ? e.code : '';
