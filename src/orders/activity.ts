@@ -28,7 +28,9 @@ export function summarize(event: Envelope): string {
  * index. Returns whether its row is new. `within`: see UnitOfWork.run.
  */
 export function recordActivity(storage: UnitOfWork, consumer: string, subject: string, event: Envelope, opts: { within?: number } = {}): Promise<boolean> {
-  return storage.run((tx) => tx.activity.record(activityRow(consumer, subject, event)), opts);
+  // The row (its summary, its JSON) is made before the unit of work: the write lock is held for the statement only.
+  const row = activityRow(consumer, subject, event);
+  return storage.run((tx) => tx.activity.record(row), opts);
 }
 
 export function activityRow(consumer: string, subject: string, event: Envelope, receivedAt = new Date()): NewActivity {
