@@ -22,7 +22,13 @@ describe('ActivityRecorder', () => {
   it('records the rows of one window in one unit of work, and tells new rows from duplicates', async () => {
     const s = await openStorage(url);
     let units = 0;
-    const counted = { ...s, run: ((work, opts) => (units++, s.run(work, opts))) as typeof s.run };
+    const counted = {
+      ...s,
+      run: ((work, opts) => {
+        units++;
+        return s.run(work, opts);
+      }) as typeof s.run,
+    };
     const recorder = new ActivityRecorder(counted, 20);
     const rows = Array.from({ length: 30 }, (_, i) => row(`o-${i}`));
     expect(await Promise.all(rows.map((r) => recorder.record(r)))).toEqual(rows.map(() => true));
