@@ -50,7 +50,14 @@ export function jobAttempt(m: JsMsg): number {
   return Math.max(1, m.info.deliveryCount - (delayed ? 1 : 0));
 }
 
-const parseJob = (m: JsMsg) => decode(jobEnvelopeSchema, m.data, 'job payload', 'job envelope');
+// jobAttempt and the handler both need the envelope of one delivery: it is decoded once.
+const parsedJobs = new WeakMap<JsMsg, ReturnType<typeof decodeJob>>();
+const decodeJob = (m: JsMsg) => decode(jobEnvelopeSchema, m.data, 'job payload', 'job envelope');
+function parseJob(m: JsMsg) {
+  let job = parsedJobs.get(m);
+  if (!job) parsedJobs.set(m, (job = decodeJob(m)));
+  return job;
+}
 
 /** Whoever published it, a job due beyond the bound is refused with a reason an operator can act on. */
 const tooFar = (env: JobEnvelope, maxDelayMs: number) =>
@@ -102,8 +109,15 @@ export function jobMessageHandler(handlers: JobHandler[], log: Logger, opts: Job
 
     const payload = h.job.payload.safeParse(parsed.value.payload);
     if (!payload.success) return { reject: `bad ${name} payload: ${describeZodError(payload.error)}` };
-    const jobLog = log.child({ job_id, job: name, correlation_id });
-    await h.handle(payload.data, { jobId: job_id, correlationId: correlation_id, log: jobLog });
+    // The job's logger is made only if the handler logs: most jobs log nothing at the usual level.
+    let jobLog: Logger | undefined;
+    await h.handle(payload.data, {
+      jobId: job_id,
+      correlationId: correlation_id,
+      get log() {
+        return (jobLog ??= log.child({ job_id, job: name, correlation_id }));
+      },
+    });
     return ACK;
   };
 }

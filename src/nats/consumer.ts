@@ -127,12 +127,13 @@ export function runPullConsumer(
   };
 
   const processOne = async (m: JsMsg) => {
-    const attempt = attemptOf(m);
     let verdict: Verdict;
     try {
       verdict = await handleOrHold(m);
     } catch (err) {
       const error = (err as Error).message ?? String(err);
+      // Which attempt this was matters only when it failed: most deliveries never parse their reply subject.
+      const attempt = attemptOf(m);
       if (attempt >= opts.maxDeliveries) return deadLetter(m, error, attempt);
       const delay = retryDelay(HANDLER_RETRY, attempt);
       log.warn({ err, subject: m.subject, seq: m.seq, attempt, retry_in_ms: delay }, 'handler failed; will retry');
@@ -144,7 +145,7 @@ export function runPullConsumer(
     } else if ('retryInMs' in verdict) {
       m.nak(verdict.retryInMs);
       eventsConsumed.inc({ consumer: name, subject: m.subject, outcome: 'retry' });
-    } else await deadLetter(m, verdict.reject, attempt);
+    } else await deadLetter(m, verdict.reject, attemptOf(m));
   };
 
   const loop = (async () => {
@@ -174,22 +175,30 @@ export function runPullConsumer(
           }
         })().catch(() => undefined);
         log.info({ stream: def.stream, consumer: name }, 'consuming');
-        const inflight = new Set<Promise<void>>();
+        // A count of messages in hand and one waiter, rather than racing every in-flight promise
+        // for each message (which made each delivery cost as much as the slots in use).
+        const slots = opts.concurrency ?? 1;
+        let inflight = 0;
+        let freed: (() => void) | undefined;
+        const settled = () => {
+          inflight--;
+          handled++;
+          freed?.();
+        };
         for await (const m of current) {
-          const p: Promise<void> = processOne(m)
+          inflight++;
+          processOne(m)
             .catch((err: unknown) => {
               // Publishing the dead letter failed (NATS away): leave the message unacked for redelivery.
               log.error({ err, subject: m.subject, seq: m.seq }, 'could not settle message; it will be redelivered');
             })
-            .finally(() => {
-              inflight.delete(p);
-              handled++;
-            });
-          inflight.add(p);
-          if (inflight.size >= (opts.concurrency ?? 1)) await Promise.race(inflight);
+            .then(settled);
+          while (inflight >= slots) await new Promise<void>((r) => (freed = r));
+          freed = undefined;
           if (stopping) break;
         }
-        await Promise.all(inflight);
+        while (inflight > 0) await new Promise<void>((r) => (freed = r));
+        freed = undefined;
       } catch (err) {
         if (stopping) break;
         log.warn({ err: (err as Error).message, stream: def.stream, consumer: name }, 'consumer unavailable; retrying in 1 s');

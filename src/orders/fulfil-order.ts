@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { type Causation, createEvent, MetricEvents, OrderEvents } from '../events/contracts.js';
-import { eventMessage } from '../outbox/outbox.js';
+import { eventMessage, type OutboxMessage } from '../outbox/outbox.js';
 import { IllegalTransitionError, OrderNotFoundError } from './errors.js';
 import type { Order } from './order.js';
 import type { EventPublisher, OutboxPublisher, Storage } from './ports.js';
@@ -23,39 +23,37 @@ export type FulfilResult = { kind: 'shipped'; order: Order } | { kind: 'skipped'
  * connection) and metrics.orders (analytics connection).
  * The status change, the orders.shipped outbox row and the inbox row for this job commit in one
  * transaction: a redelivered job finds its inbox row and does nothing, and the state machine
- * refuses to ship an order twice even under a different job id.
+ * refuses to ship an order twice even under a different job id. The order is not read first: the
+ * transition returns it (its reference goes into orders.shipped, built inside the unit), so a job
+ * costs one unit of work and no read of its own (a read is a transaction too, and after another
+ * process's commit SQLite reads its pages afresh).
  */
 export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: string, cause: Causation): Promise<FulfilResult> {
-  const log = deps.log.child({ order_id: orderId, job_id: jobId, correlation_id: cause.correlationId });
-  const current = await deps.storage.order(orderId);
-  if (!current) {
-    log.warn({ reason: 'order not found' }, 'not shipping');
-    return { kind: 'skipped', reason: 'order not found' };
-  }
+  // Bindings per call rather than a child logger per job: most of these lines are below the level.
+  const at = { order_id: orderId, job_id: jobId, correlation_id: cause.correlationId };
   const shippedAt = new Date();
-  const shipped = createEvent(OrderEvents.shipped, { order_id: current.id, reference: current.reference, shipped_at: shippedAt.toISOString() }, cause);
-  const messages = [eventMessage(shipped)];
-  let order: Order;
+  let shipped: { order: Order; messages: OutboxMessage[]; eventId: string } | null;
   try {
     // The inbox row, the status change and orders.shipped: one transaction.
-    const done = await deps.storage.run(async (tx) => {
+    shipped = await deps.storage.run(async (tx) => {
       if (!(await tx.inbox.record(FULFILMENT_CONSUMER, jobId, shippedAt))) return null;
-      const shippedOrder = await tx.orders.transition(orderId, 'shipped', { shippedAt, nextAttemptAt: null }, shippedAt);
+      const order = await tx.orders.transition(orderId, 'shipped', { shippedAt, nextAttemptAt: null }, shippedAt);
+      const event = createEvent(OrderEvents.shipped, { order_id: order.id, reference: order.reference, shipped_at: shippedAt.toISOString() }, cause, shippedAt);
+      const messages = [eventMessage(event)];
       await tx.outbox.add(messages, shippedAt);
-      return shippedOrder;
+      return { order, messages, eventId: event.event_id };
     });
-    if (!done) {
-      log.info('job already processed; nothing to do');
-      return { kind: 'duplicate' };
-    }
-    order = done;
   } catch (err) {
     if (!(err instanceof IllegalTransitionError || err instanceof OrderNotFoundError)) throw err;
     const reason = err instanceof IllegalTransitionError ? `order is ${err.from}` : 'order not found';
-    log.warn({ reason }, 'not shipping');
+    deps.log.warn({ ...at, reason }, 'not shipping');
     return { kind: 'skipped', reason };
   }
-  const shippedEventId = shipped.event_id;
+  if (!shipped) {
+    deps.log.info(at, 'job already processed; nothing to do');
+    return { kind: 'duplicate' };
+  }
+  const { order, messages, eventId } = shipped;
   await deps.outbox.publish(messages);
   const metric = createEvent(
     MetricEvents.orders,
@@ -66,10 +64,10 @@ export async function fulfilOrder(deps: FulfilDeps, orderId: string, jobId: stri
       lead_time_ms: Math.max(0, shippedAt.getTime() - order.createdAt.getTime()),
       at: shippedAt.toISOString(),
     },
-    { correlationId: cause.correlationId, causationId: shippedEventId },
+    { correlationId: cause.correlationId, causationId: eventId },
   );
   // Metrics are analytics, not state: published after the commit, and a lost one is not re-driven.
-  await deps.metrics.publish(metric).catch((err: Error) => log.warn({ err: err.message }, 'could not publish metrics.orders'));
-  log.info({ event_id: shippedEventId, reference: order.reference }, 'order shipped');
+  await deps.metrics.publish(metric).catch((err: Error) => deps.log.warn({ ...at, err: err.message }, 'could not publish metrics.orders'));
+  deps.log.info({ ...at, event_id: eventId, reference: order.reference }, 'order shipped');
   return { kind: 'shipped', order };
 }

@@ -17,7 +17,8 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
   const deps = { storage: rt.storage, outbox: rt.outbox, metrics: new CorePublisher(rt.nats.analytics), log };
   const handlers = [
     handler(Jobs.fulfillOrder, async (payload, ctx) => {
-      await fulfilOrder({ ...deps, log: ctx.log }, payload.order_id, ctx.jobId, { correlationId: ctx.correlationId, causationId: ctx.jobId });
+      // fulfilOrder names the order, job and correlation ids in each line it logs itself.
+      await fulfilOrder(deps, payload.order_id, ctx.jobId, { correlationId: ctx.correlationId, causationId: ctx.jobId });
     }),
     handler(Jobs.demo, async (payload, ctx) => {
       if (payload.fail) throw new Error(`demo job failed on purpose: ${payload.message}`);
