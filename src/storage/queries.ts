@@ -14,6 +14,13 @@ const due = (eb: ExpressionBuilder<DB, 'orders'>, now: Date, backingOffAfter?: D
   ...(backingOffAfter ? [eb('next_attempt_at', '>', dbTime(backingOffAfter))] : []),
 ];
 
+/** `payment_pending` and due, or `created` before `stuckBefore` (a crash before the payment service was asked) and due. */
+const awaiting = (eb: ExpressionBuilder<DB, 'orders'>, now: Date, stuckBefore: Date, backingOffAfter?: Date) =>
+  eb.and([
+    eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', dbTime(stuckBefore))])]),
+    eb.or(due(eb, now, backingOffAfter)),
+  ]);
+
 /**
  * Every statement of orderflow, written once with Kysely's builder and compiled for one dialect.
  * An adapter runs what these return ({ sql, parameters }) on its driver. The few things the two
@@ -128,14 +135,32 @@ export class Queries {
     return this.db
       .selectFrom('orders')
       .selectAll()
-      .where((eb) =>
-        eb.and([
-          eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', dbTime(stuckBefore))])]),
-          eb.or(due(eb, now, backingOffAfter)),
-        ]),
-      )
+      .where((eb) => awaiting(eb, now, stuckBefore, backingOffAfter))
       .orderBy('created_at')
       .limit(limit)
+      .compile();
+  }
+
+  /**
+   * One statement claims a batch: UPDATE … WHERE id IN (the oldest orders awaiting payment) AND
+   * still awaiting RETURNING *. On PostgreSQL the inner SELECT locks them FOR UPDATE SKIP LOCKED,
+   * so a second reconciler's claim takes the next ones rather than waiting for the first (and the
+   * outer condition re-checks a row it did wait for); SQLite has one writer at a time anyway.
+   */
+  claimAwaitingPayment(now: Date, stuckBefore: Date, until: Date, limit: number, backingOffAfter?: Date) {
+    let oldest = this.db
+      .selectFrom('orders')
+      .select('id')
+      .where((eb) => awaiting(eb, now, stuckBefore, backingOffAfter))
+      .orderBy('created_at')
+      .limit(limit);
+    if (this.dialect === 'postgresql') oldest = oldest.forUpdate().skipLocked();
+    return this.db
+      .updateTable('orders')
+      .set({ next_attempt_at: dbTime(until) })
+      .where('id', 'in', oldest)
+      .where((eb) => awaiting(eb, now, stuckBefore, backingOffAfter))
+      .returningAll()
       .compile();
   }
 
