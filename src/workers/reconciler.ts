@@ -88,7 +88,9 @@ export function startReconciler(rt: Runtime, opts: ReconcilerOptions = {}): { st
     let more = false;
     try {
       if (!isConnected(rt.nats.default)) {
-        // Nothing can be asked or published; the reconnect starts a catch-up.
+        // Nothing can be asked or published; the reconnect starts a catch-up (again).
+        if (catchingUp) log.warn(clock.summary(), 'catch-up suspended: the NATS connection is down');
+        catchingUp = false;
       } else if (catchingUp) {
         // Fulfilment is not re-queued meanwhile: paid orders queue up for shipping by design now.
         const r = await run({ ...base, batchSize: catchUpBatchSize, ignoreBackoff: true, window, keepGoing, unshipped: false });
