@@ -42,6 +42,12 @@ export interface OrderStore {
    * not another reconciler's claim). True for the one caller that got it.
    */
   claim(id: string, status: OrderStatus, now: Date, until: Date, backingOffAfter?: Date): Promise<boolean>;
+  /**
+   * Takes up to `limit` of the orders awaiting payment (those StorageReads.awaitingPayment lists,
+   * oldest first) for re-driving until `until`, with the same rule as `claim`, in one statement:
+   * returns the ones this caller got. Two callers at once get different orders, never the same one.
+   */
+  claimAwaitingPayment(opts: { now: Date; stuckBefore: Date; until: Date; limit: number; backingOffAfter?: Date | undefined }): Promise<Order[]>;
 }
 
 export interface OutboxRow extends OutboxMessage {

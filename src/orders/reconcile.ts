@@ -1,29 +1,46 @@
 import { createJob, Jobs } from '../events/jobs.js';
 import { jobMessage } from '../outbox/outbox.js';
+import { InFlightWindow } from './in-flight-window.js';
+import type { Order } from './order.js';
 import { type PlaceOrderDeps, settlePayment } from './place-order.js';
+
+/**
+ * A claim's time is its maker's clock plus `claimMs`, read a moment before the statement runs; a
+ * retry timer later than our own claim by more than this is a backoff, not someone's claim.
+ */
+const CLAIM_SKEW_MS = 1000;
+/** This many unanswered in a row: the payment service is away again, stop taking orders. */
+const GIVE_UP_AFTER = 8;
 
 export interface ReconcileOptions {
   /** An order in a non-final state this long is re-driven (STUCK_AFTER_MS). */
   stuckAfterMs: number;
   /** How long a claimed payment retry is held, so two reconcilers do not ask twice at once. */
   claimMs: number;
+  /** Payments asked in this pass at most (default 100). */
   batchSize?: number;
   /**
    * Take waiting payments whatever their retry timer says (a dependency answers again: catch up
-   * now, paced by `concurrency`, not by timers). A claim another reconciler holds is still
-   * respected: a timer later than `claimMs` from now is a backoff, not a claim.
+   * now, paced by `window`, not by timers). A claim another reconciler holds is still respected:
+   * a timer later than any claim could be is a backoff, not a claim.
    */
   ignoreBackoff?: boolean;
-  /** Payments asked at once (default 1). */
-  concurrency?: number;
+  /** How many payments are asked at once (default: one at a time). Kept from pass to pass, it learns the pace. */
+  window?: InFlightWindow;
+  /** Asked before each claim: false stops the pass taking more orders (those in flight finish). */
+  keepGoing?: () => boolean;
+  /** Also re-queue fulfilment for paid orders left unshipped (default true). */
+  unshipped?: boolean;
 }
 
 export interface ReconcileReport {
   paymentsRetried: number;
   /** Of those, how many the payment service answered (approved or declined). */
   paymentsAnswered: number;
-  /** Orders waiting for payment that this pass selected (a full batch means more may wait). */
-  paymentsSelected: number;
+  /** The pass took every order that was waiting (a claim came back short of what it asked for). */
+  drained: boolean;
+  /** Transactions that claimed the orders: one per batch. */
+  claims: number;
   fulfilmentsRequeued: number;
 }
 
@@ -34,27 +51,78 @@ export interface ReconcileReport {
  * - `paid` for longer than `stuckAfterMs` without being shipped (a lost job, a NATS server that
  *   lost its store): queue the FulfillOrder job again. A duplicate job is harmless; fulfilment is
  *   idempotent.
- * Each order is claimed with a conditional update first, so concurrent reconcilers split the work.
+ * Orders are claimed (a conditional update) before they are re-driven, so concurrent reconcilers
+ * split the work.
  */
 export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions): Promise<ReconcileReport> {
-  const now = new Date();
+  const report: ReconcileReport = { paymentsRetried: 0, paymentsAnswered: 0, drained: false, claims: 0, fulfilmentsRequeued: 0 };
+  const keepGoing = opts.keepGoing ?? (() => true);
+  await retryPayments(deps, opts, report, keepGoing);
+  if ((opts.unshipped ?? true) && keepGoing()) await requeueUnshipped(deps, opts, report);
+  return report;
+}
+
+/**
+ * Payments, as a pipeline: whenever half the window is free, one transaction claims that many of
+ * the oldest waiting orders, and each is asked about and settled on its own, so a slow answer
+ * holds up one slot, not the batch. Only what will be asked at once is claimed, so no claim runs
+ * out while its order waits its turn.
+ */
+async function retryPayments(deps: PlaceOrderDeps, opts: ReconcileOptions, report: ReconcileReport, keepGoing: () => boolean): Promise<void> {
+  const window = opts.window ?? new InFlightWindow({ initial: 1, max: 1 });
   const limit = opts.batchSize ?? 100;
-  const stuckBefore = new Date(now.getTime() - opts.stuckAfterMs);
-  const report: ReconcileReport = { paymentsRetried: 0, paymentsAnswered: 0, paymentsSelected: 0, fulfilmentsRequeued: 0 };
+  const inFlight = new Set<Promise<void>>();
+  let claimed = 0;
+  let unansweredInARow = 0;
+  let failure: { err: unknown } | undefined;
 
-  const claimUntil = new Date(now.getTime() + opts.claimMs);
-  // Catching up: also what waits on a retry timer, i.e. later than any claim could be.
-  const backingOffAfter = opts.ignoreBackoff ? claimUntil : undefined;
-  const awaitingPayment = await deps.storage.awaitingPayment({ now, stuckBefore, limit, backingOffAfter });
-  report.paymentsSelected = awaitingPayment.length;
-  await eachAtMost(opts.concurrency ?? 1, awaitingPayment, async (order) => {
-    if (!(await deps.storage.run((tx) => tx.orders.claim(order.id, order.status, now, claimUntil, backingOffAfter)))) return;
-    const settled = await settlePayment(deps, order, { correlationId: order.correlationId });
-    report.paymentsRetried++;
-    if (settled.status !== 'payment_pending') report.paymentsAnswered++;
-  });
+  const drive = (order: Order) => {
+    const started = performance.now();
+    const p = settlePayment(deps, order, { correlationId: order.correlationId })
+      .then((settled) => {
+        const answered = settled.status !== 'payment_pending';
+        report.paymentsRetried++;
+        if (answered) report.paymentsAnswered++;
+        unansweredInARow = answered ? 0 : unansweredInARow + 1;
+        window.record(performance.now() - started, answered, inFlight.size);
+      })
+      .catch((err: unknown) => {
+        failure ??= { err };
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
 
-  const unshipped = await deps.storage.unshipped({ now, paidBefore: stuckBefore, limit });
+  for (;;) {
+    const free = Math.min(window.size - inFlight.size, limit - claimed);
+    const mayClaim = !report.drained && !failure && unansweredInARow < GIVE_UP_AFTER && free > 0 && (inFlight.size === 0 || free * 2 >= window.size);
+    if (mayClaim && keepGoing()) {
+      const orders = await deps.storage.run((tx) => {
+        // Read inside the unit, so the claim's time is as close as it can be to when it is written.
+        const now = new Date();
+        const until = new Date(now.getTime() + opts.claimMs);
+        return tx.orders.claimAwaitingPayment({
+          now,
+          stuckBefore: new Date(now.getTime() - opts.stuckAfterMs),
+          until,
+          limit: free,
+          backingOffAfter: opts.ignoreBackoff ? new Date(until.getTime() + CLAIM_SKEW_MS) : undefined,
+        });
+      });
+      report.claims++;
+      claimed += orders.length;
+      if (orders.length < free) report.drained = true;
+      for (const order of orders) drive(order);
+    }
+    if (inFlight.size === 0) break;
+    await Promise.race(inFlight);
+  }
+  if (failure) throw failure.err;
+}
+
+async function requeueUnshipped(deps: PlaceOrderDeps, opts: ReconcileOptions, report: ReconcileReport): Promise<void> {
+  const now = new Date();
+  const unshipped = await deps.storage.unshipped({ now, paidBefore: new Date(now.getTime() - opts.stuckAfterMs), limit: opts.batchSize ?? 100 });
   const requeueUntil = new Date(now.getTime() + opts.stuckAfterMs);
   for (const order of unshipped) {
     const messages = await deps.storage.run(async (tx) => {
@@ -71,14 +139,4 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
     await deps.outbox.publish(messages);
     report.fulfilmentsRequeued++;
   }
-  return report;
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time. */
-async function eachAtMost<T>(limit: number, items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient } from 'nats';
 import type { Logger } from 'pino';
+import { Headers } from '../events/envelope.js';
 import { publishToStream } from '../nats/publish.js';
 import { eventsPublished } from '../observability/metrics.js';
-import type { UnitOfWork } from '../orders/ports.js';
+import type { OutboxRow, UnitOfWork } from '../orders/ports.js';
 import { retryDelay } from '../retry/backoff.js';
 import type { OutboxMessage } from './outbox.js';
 
@@ -86,8 +87,15 @@ export class OutboxRelay {
     return failed.length === 0;
   }
 
-  /** One sweep pass: the oldest unpublished rows first. Returns how many were published. */
+  /**
+   * One sweep pass: the oldest unpublished rows first. Rows of one order (one correlation id) go
+   * out one after the other, in the order they were written; different orders' go out at once,
+   * so a batch takes about one round trip per row of its busiest order, not one per row.
+   * Returns how many were published.
+   */
   async sweep(): Promise<number> {
+    // Disconnected, every publish would wait out its timeout; the reconnect wakes the sweep.
+    if (!this.isUp()) return 0;
     const now = new Date();
     const rows = await this.storage.run((tx) =>
       tx.outbox.claimUnpublished({
@@ -99,17 +107,32 @@ export class OutboxRelay {
       }),
     );
     if (rows.length === 0) return 0;
-    const done: string[] = [];
+    const lanes = new Map<string, OutboxRow[]>();
     for (const row of rows) {
-      try {
-        await this.send(row);
-        done.push(row.id);
-      } catch (err) {
-        // Stop at the first failure: later rows must not overtake an earlier one of the same order.
-        await this.recordFailure(row.id, (err as Error).message, rows.length - done.length);
-        break;
-      }
+      const order = row.headers[Headers.CorrelationId] ?? '';
+      const lane = lanes.get(order);
+      if (lane) lane.push(row);
+      else lanes.set(order, [row]);
     }
+    const done: string[] = [];
+    let failed: { row: OutboxRow; error: string } | undefined;
+    await Promise.all(
+      [...lanes.values()].map(async (lane) => {
+        for (const row of lane) {
+          // After a failure nothing more is sent (NATS is likely away), and never a later row of
+          // an order before an earlier one.
+          if (failed) return;
+          try {
+            await this.send(row);
+            done.push(row.id);
+          } catch (err) {
+            failed ??= { row, error: (err as Error).message };
+            return;
+          }
+        }
+      }),
+    );
+    if (failed) await this.recordFailure(failed.row.id, failed.error, rows.length - done.length);
     if (done.length) {
       await this.storage.run((tx) => tx.outbox.markPublished(done, new Date()));
       this.log.info({ count: done.length }, 'outbox: published rows left behind');

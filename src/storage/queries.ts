@@ -17,6 +17,13 @@ const due = (eb: ExpressionBuilder<DB, 'orders'>, now: string, backingOffAfter?:
 
 const time = (d: Date | null | undefined) => (d === undefined ? undefined : d === null ? null : dbTime(d));
 
+/** `payment_pending` and due, or `created` before `stuckBefore` (a crash before the payment service was asked) and due. */
+const awaiting = (eb: ExpressionBuilder<DB, 'orders'>, now: string, stuckBefore: string, backingOffAfter?: string) =>
+  eb.and([
+    eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', stuckBefore)])]),
+    eb.or(due(eb, now, backingOffAfter)),
+  ]);
+
 /**
  * Every statement of orderflow, written once with Kysely's builder and compiled for one dialect,
  * once per shape (shapes.ts): each call binds its values (`p`) into the shape's compiled SQL. An
@@ -142,15 +149,36 @@ export class Queries {
       this.db
         .selectFrom('orders')
         .selectAll()
-        .where((eb) =>
-          eb.and([
-            eb.or([eb('status', '=', 'payment_pending'), eb.and([eb('status', '=', 'created'), eb('created_at', '<', p.stuck)])]),
-            eb.or(due(eb, p.now, backingOffAfter ? (p.after as string) : undefined)),
-          ]),
-        )
+        .where((eb) => awaiting(eb, p.now, p.stuck, backingOffAfter ? (p.after as string) : undefined))
         .orderBy('created_at')
         .limit(p.limit),
     );
+  }
+
+  /**
+   * One statement claims a batch: UPDATE … WHERE id IN (the oldest orders awaiting payment) AND
+   * still awaiting RETURNING *. On PostgreSQL the inner SELECT locks them FOR UPDATE SKIP LOCKED,
+   * so a second reconciler's claim takes the next ones rather than waiting for the first (and the
+   * outer condition re-checks a row it did wait for); SQLite has one writer at a time anyway.
+   */
+  claimAwaitingPayment(now: Date, stuckBefore: Date, until: Date, limit: number, backingOffAfter?: Date) {
+    const args = { now: dbTime(now), stuck: dbTime(stuckBefore), until: dbTime(until), limit, after: backingOffAfter ? dbTime(backingOffAfter) : null };
+    return this.shapes.bind(backingOffAfter ? 'claimAwaitingPayment|backingOff' : 'claimAwaitingPayment', args, (p) => {
+      const after = backingOffAfter ? (p.after as string) : undefined;
+      let oldest = this.db
+        .selectFrom('orders')
+        .select('id')
+        .where((eb) => awaiting(eb, p.now, p.stuck, after))
+        .orderBy('created_at')
+        .limit(p.limit);
+      if (this.dialect === 'postgresql') oldest = oldest.forUpdate().skipLocked();
+      return this.db
+        .updateTable('orders')
+        .set({ next_attempt_at: p.until })
+        .where('id', 'in', oldest)
+        .where((eb) => awaiting(eb, p.now, p.stuck, after))
+        .returningAll();
+    });
   }
 
   unshipped(now: Date, paidBefore: Date, limit: number) {

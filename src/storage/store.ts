@@ -83,6 +83,11 @@ export function transactionPorts(exec: Executor, q: Queries): Tx {
       async claim(id, status, now, until, backingOffAfter) {
         return (await exec.run(q.claimOrder(id, status, now, until, backingOffAfter))) === 1;
       },
+      async claimAwaitingPayment({ now, stuckBefore, until, limit, backingOffAfter }) {
+        const rows = await exec.rows(q.claimAwaitingPayment(now, stuckBefore, until, limit, backingOffAfter));
+        // RETURNING keeps no order: oldest first, as awaitingPayment lists them.
+        return rows.map(orderFromRow).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+      },
     },
     outbox: {
       async add(messages, at) {

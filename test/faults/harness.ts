@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import type { ConnectionOptions, NatsConnection } from 'nats';
+import { postmasterPid, treeCpuMs } from '../../bench/lib.js';
 import { parseConfig } from '../../src/config/env.js';
 import { type AuthFiles, defaultAuthDir, ensureNatsAuth } from '../../src/nats/auth/identities.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
@@ -142,6 +143,7 @@ export class System {
 
   /** Orders posted so far: the load driver's round-robin over the web processes. */
   posted = 0;
+  private postmaster: number | undefined;
 
   constructor(opts: SystemOptions = {}) {
     this.layout = { nats: opts.nats ?? 'single' };
@@ -519,6 +521,24 @@ export class System {
 
   async deadLetters(): Promise<number> {
     return (await (await this.watch.nc.jetstreamManager()).streams.info(DLQ_STREAM)).state.messages;
+  }
+
+  /**
+   * CPU time (ms) used so far by the system's processes: every orderflow process running now,
+   * nats-server, and the PostgreSQL server with its backends (SQLite's work is in the processes).
+   * The difference over a stretch of work, per order, says what an order costs the whole system
+   * whatever else the machine is doing. By kind of process (`nats`, `postgres` for the servers).
+   */
+  async cpuMs(): Promise<Record<string, number>> {
+    this.postmaster ??= this.backend.name === 'postgresql' ? await postmasterPid(this.env.DATABASE_URL!) : 0;
+    const byKind: Record<string, number> = {};
+    const add = (kind: string, pid: number | undefined) => {
+      if (pid) byKind[kind] = (byKind[kind] ?? 0) + treeCpuMs(pid);
+    };
+    for (const [instance, run] of this.procs) if (!run.exit) add(System.kindOf(instance), run.child.pid);
+    add('nats', this.nats?.pid);
+    add('postgres', this.postmaster);
+    return byKind;
   }
 
   /** The tail of every process's output, for a failure message. */

@@ -142,6 +142,61 @@ export function describeStorageContract(name: string, fresh: () => Promise<Contr
       expect((await s.order(o.id))?.nextAttemptAt).toEqual(at('2026-01-01T00:00:20.000Z'));
     });
 
+    it('claims a batch of orders awaiting payment in one statement: the oldest due first, each until its claim runs out', async () => {
+      const t = (sec: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, sec));
+      const orders = [];
+      for (let i = 0; i < 6; i++) orders.push(await insert(100 + i, t(i)));
+      const [o0, o1, o2, o3, o4, o5] = orders.map((o) => o.id) as [string, string, string, string, string, string];
+      await s.run(async (tx) => {
+        await tx.orders.transition(o0, 'payment_pending', { nextAttemptAt: t(10) }, t(10));
+        await tx.orders.transition(o1, 'payment_pending', { nextAttemptAt: t(10) }, t(10));
+        // Backing off for long: not due at t(20), but taken when catching up.
+        await tx.orders.transition(o2, 'payment_pending', { nextAttemptAt: t(500) }, t(10));
+        await tx.orders.transition(o3, 'paid', { paidAt: t(10) }, t(10));
+        // o4 is `created` and older than stuckBefore (a crash before asking); o5 is too recent.
+      });
+      const claim = (now: Date, until: Date, limit: number, backingOffAfter?: Date, stuckBefore = t(5)) =>
+        s.run((tx) => tx.orders.claimAwaitingPayment({ now, stuckBefore, until, limit, backingOffAfter }));
+
+      const first = await claim(t(20), t(30), 2);
+      expect(first.map((o) => o.id)).toEqual([o0, o1]);
+      expect(first[0]).toMatchObject({ status: 'payment_pending', nextAttemptAt: t(30), amountCents: 100 });
+      // The next claim gets the next ones; what is claimed is not claimed again until its claim runs out.
+      expect((await claim(t(20), t(30), 10)).map((o) => o.id)).toEqual([o4]);
+      expect(await claim(t(25), t(35), 10)).toEqual([]);
+      // Catching up: a timer later than any claim could be is a backoff, taken now; claims still hold.
+      expect((await claim(t(25), t(35), 10, t(40))).map((o) => o.id)).toEqual([o2]);
+      expect((await claim(t(31), t(41), 10)).map((o) => o.id)).toEqual([o0, o1, o4]);
+      expect((await s.order(o2))?.nextAttemptAt).toEqual(t(35));
+      expect((await s.order(o3))?.status).toBe('paid');
+      expect((await s.order(o5))?.nextAttemptAt).toBeNull();
+    });
+
+    it('splits a batch between two connections claiming at once: no order is claimed by both', async () => {
+      const other = await connect();
+      const t0 = new Date(Date.UTC(2026, 0, 1));
+      const ids = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const o = await insert(100 + i, new Date(t0.getTime() + i));
+        await s.run((tx) => tx.orders.transition(o.id, 'payment_pending', { nextAttemptAt: t0 }, t0));
+        ids.add(o.id);
+      }
+      const now = new Date(t0.getTime() + 1000);
+      const until = new Date(t0.getTime() + 60_000);
+      const claimed: string[] = [];
+      await Promise.all(
+        [s, other].map(async (st) => {
+          for (let round = 0; round < 10; round++) {
+            const got = await st.run((tx) => tx.orders.claimAwaitingPayment({ now, stuckBefore: t0, until, limit: 3, backingOffAfter: until }));
+            claimed.push(...got.map((o) => o.id));
+          }
+        }),
+      );
+      expect(claimed).toHaveLength(new Set(claimed).size);
+      expect(claimed.length).toBe(40);
+      expect(new Set(claimed)).toEqual(ids);
+    });
+
     it('leases unpublished outbox rows oldest first, to one owner at a time, until published', async () => {
       const old = at('2026-01-01T00:00:00.000Z');
       const msgs = [message('orders.created'), message('orders.paid'), message('orders.shipped')];

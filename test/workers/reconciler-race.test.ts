@@ -9,11 +9,13 @@ import { startStack, type TestStack, waitFor } from '../helpers/stack.js';
 
 /**
  * Two reconcilers on one database (two connections to one SQLite file, two NATS connections: what
- * two processes hold), racing over the same stuck orders. Each order must be asked about once.
+ * two processes hold), racing over the same stuck orders. Each starts by catching up (every
+ * waiting order at once, claimed in batches as its in-flight window frees), so they meet batch
+ * against batch. Each order must be asked about once.
  * Counted from the wire — a plain subscription on payments.validate as the test identity, which
  * sees every request whoever sends it — not from the database the reconcilers write.
  */
-const ORDERS = 30;
+const ORDERS = 100;
 let stack: TestStack;
 let app: FastifyInstance;
 let wire: NatsConnection;
