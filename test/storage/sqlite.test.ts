@@ -66,11 +66,17 @@ describe('SQLite adapter: group commit', () => {
     const written = s.run((tx) => tx.orders.insert(input()));
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 5);
-    await new Promise((r) => setTimeout(r, 60));
+    // The lock is held until the event loop has turned a few times meanwhile (not for a fixed
+    // time: on a busy machine 60 ms may hold fewer ticks); a blocked loop would never get there.
+    for (let i = 0; ticks <= 5 && i < 2000; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(ticks).toBeGreaterThan(5);
+    let settled = false;
+    void written.finally(() => (settled = true));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
     other.exec('COMMIT');
     const order = await written;
     clearInterval(ticker);
-    expect(ticks).toBeGreaterThan(5);
     expect(order.status).toBe('created');
     other.close();
     await s.close();
