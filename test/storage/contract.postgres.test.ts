@@ -99,6 +99,25 @@ describe('PostgreSQL adapter', () => {
     await s.close();
   });
 
+  it('runs the batch again without a unit whose statement aborted the transaction, then that unit alone', async () => {
+    const { url, s } = await fresh({ poolSize: 2 });
+    const msg = { id: crypto.randomUUID(), subject: 'orders.created', payload: '{}', headers: {} };
+    await s.run((tx) => tx.outbox.add([msg], new Date()));
+    const unit = (duplicate: boolean) =>
+      s.run(async (tx) => {
+        await tx.orders.insert(input());
+        await tx.outbox.add([duplicate ? msg : { ...msg, id: crypto.randomUUID() }], new Date());
+      });
+    const results = await Promise.allSettled([unit(false), unit(false), unit(true), unit(false), unit(false)]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(DuplicateKeyError);
+    expect((await s.statusCounts()).total).toBe(4);
+    // The four, two of them refused only because the duplicate had aborted the transaction (25P02),
+    // committed together, in one transaction.
+    expect(await writers(url, 'orders')).toBe(1);
+    await s.close();
+  });
+
   it('refuses a unit that carries on after a statement failed (PostgreSQL had dropped its writes)', async () => {
     const { s } = await fresh({ poolSize: 2 });
     const msg = { id: crypto.randomUUID(), subject: 'orders.created', payload: '{}', headers: {} };

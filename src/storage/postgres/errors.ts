@@ -32,6 +32,12 @@ export function isRetryable(err: unknown): boolean {
   return code === '40P01' || code === '40001';
 }
 
+/** 25P02: a statement refused because an earlier one had aborted the transaction (someone else's error, in a shared one). */
+export function isKnockOn(err: unknown): boolean {
+  const e = err as PgError & { cause?: PgError };
+  return e?.code === '25P02' || e?.cause?.code === '25P02';
+}
+
 /**
  * A prepared statement that a schema change (a migration applied while we run) has left with
  * other result columns: PostgreSQL refuses it on that connection for good, so the connection is

@@ -21,9 +21,14 @@ export interface GroupCommitOptions {
   /** Runs of a unit that deadlocks or fails serialization, at most. */
   attempts: number;
   isRetryable(err: unknown): boolean;
+  /** An error a statement met only because another unit's statement had aborted the transaction. */
+  isKnockOn(err: unknown): boolean;
   /** An error after which the connection cannot serve the batch (stale prepared statements): it runs again on a fresh one. */
   needsFreshConnection(err: unknown): boolean;
 }
+
+/** Rounds of a batch together, each without the units that failed in the one before, before the rest run one by one. */
+const ROUNDS = 3;
 
 /** The batch is to run again on another connection. */
 class FreshConnection extends Error {}
@@ -57,11 +62,12 @@ const UNIT_SWALLOWED = 'a unit of work carried on after one of its statements fa
  * statements is one conditional statement (claims, moves, `ON CONFLICT DO NOTHING`), so this
  * gives the outcomes READ COMMITTED transactions racing each other give, and nobody learns an
  * outcome before the COMMIT that makes it true.
- * If any unit fails (it throws, or a statement of it fails, which aborts the transaction for all),
- * the batch is rolled back and run again one unit after the other, each in its own savepoint: the
- * failing unit is rolled back alone, with the outcome it has on its own, and the others commit.
- * A unit is database work only (the port's rule), so running it again is safe; that is already
- * what a deadlock does to it. A unit alone in its batch is not run twice to learn its outcome.
+ * If a unit fails (it throws, or a statement of it fails, which aborts the transaction for all),
+ * the batch is rolled back and runs together again without it; the units that failed then run
+ * one after the other, each in its own savepoint, so each gets the outcome it has on its own and
+ * is rolled back alone (see `settle`). A unit is database work only (the port's rule), so running
+ * it again is safe; that is already what a deadlock does to it. A unit alone in its batch is not
+ * run twice to learn its outcome.
  * The database being away fails the whole batch with StorageUnavailableError.
  *
  * `within`: work nobody waits on waits that long for company (it rides along with any other
@@ -139,7 +145,7 @@ export class GroupCommit<C> {
       }
       let discard: unknown;
       try {
-        const outcomes = (await this.together(conn, batch)) ?? (await this.oneByOne(conn, batch));
+        const outcomes = await this.settle(conn, batch);
         for (const [i, p] of batch.entries()) {
           const o = outcomes[i]!;
           if (o.ok) p.resolve(o.value as never);
@@ -169,24 +175,68 @@ export class GroupCommit<C> {
   }
 
   /**
-   * Every unit at once in one transaction. The outcomes once committed; null when a unit failed
-   * in a batch of several (rolled back: the units are to run one by one).
+   * The batch together; when units fail, the batch is rolled back and runs together again without
+   * them (a few rounds at most), then they run one by one after it, each getting the outcome it
+   * has on its own, once the others have committed. A unit whose statement failed only because
+   * another's had aborted the transaction (knock-on) stays with the batch.
    */
-  private async together(conn: Connection, batch: Pending<C>[]): Promise<Outcome[] | null> {
+  private async settle(conn: Connection, batch: Pending<C>[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = new Array(batch.length);
+    let group = batch.map((_, i) => i);
+    const alone: number[] = [];
+    for (let round = 1; group.length > 0; round++) {
+      const tried = await this.together(
+        conn,
+        group.map((i) => batch[i]!),
+      );
+      if (tried.committed || group.length === 1) {
+        group.forEach((i, k) => {
+          outcomes[i] = tried.outcomes[k]!;
+        });
+        break;
+      }
+      const failing: number[] = [];
+      const guilty: number[] = [];
+      group.forEach((i, k) => {
+        const o = tried.outcomes[k]!;
+        if (o.ok) return;
+        failing.push(i);
+        if (!this.opts.isKnockOn(o.value)) guilty.push(i);
+      });
+      const out = round >= ROUNDS ? group : guilty.length ? guilty : failing;
+      alone.push(...out);
+      group = group.filter((i) => !out.includes(i));
+    }
+    if (alone.length) {
+      const each = await this.oneByOne(
+        conn,
+        alone.map((i) => batch[i]!),
+      );
+      alone.forEach((i, k) => {
+        outcomes[i] = each[k]!;
+      });
+    }
+    return outcomes;
+  }
+
+  /**
+   * Every unit at once in one transaction: committed, or rolled back when a unit failed. A unit
+   * alone whose failure is a deadlock or serialization failure runs again.
+   */
+  private async together(conn: Connection, units: Pending<C>[]): Promise<{ committed: boolean; outcomes: Outcome[] }> {
     for (let attempt = 1; ; attempt++) {
       const begin = conn.command('BEGIN');
       begin.catch(() => {}); // awaited below, after the units: not an unhandled rejection meanwhile
-      const outcomes = await Promise.all(batch.map((p) => this.attempt(conn, p)));
+      const outcomes = await Promise.all(units.map((p) => this.attempt(conn, p)));
       await begin;
       const failed = outcomes.find((o) => !o.ok);
       if (!failed) {
         if ((await conn.command('COMMIT')) !== 'COMMIT') throw new Error('PostgreSQL rolled back a transaction whose units all succeeded');
-        return outcomes;
+        return { committed: true, outcomes };
       }
       await conn.command('ROLLBACK');
       this.check(outcomes);
-      if (batch.length > 1) return null;
-      if (attempt >= this.opts.attempts || !this.opts.isRetryable(failed.value)) return outcomes;
+      if (units.length > 1 || attempt >= this.opts.attempts || !this.opts.isRetryable(failed.value)) return { committed: false, outcomes };
     }
   }
 

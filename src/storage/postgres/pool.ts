@@ -2,7 +2,7 @@ import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import type { Executor } from '../store.js';
 import { describePostgres, pgConfig } from './connection.js';
-import { isRetryable, isStalePlan, translate } from './errors.js';
+import { isKnockOn, isRetryable, isStalePlan, translate } from './errors.js';
 import { type Connection, GroupCommit } from './group-commit.js';
 import { PooledReads, PreparedStatements } from './statements.js';
 
@@ -117,6 +117,7 @@ export function openPostgresPool(databaseUrl: string, opts: PostgresOptions = {}
         maxBatch: MAX_BATCH,
         attempts: ATTEMPTS,
         isRetryable,
+        isKnockOn,
         needsFreshConnection: isStalePlan,
       }),
     end: () => pool.end(),
