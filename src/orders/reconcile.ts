@@ -17,6 +17,11 @@ export interface ReconcileOptions {
   stuckAfterMs: number;
   /** How long a claimed payment retry is held, so two reconcilers do not ask twice at once. */
   claimMs: number;
+  /**
+   * A claimed order is asked about only this long after its claim (default half of it): what is
+   * left of the claim must cover the request and settling its answer.
+   */
+  askWithinMs?: number;
   /** Payments asked in this pass at most (default 100). */
   batchSize?: number;
   /**
@@ -96,10 +101,12 @@ async function retryPayments(deps: PlaceOrderDeps, opts: ReconcileOptions, repor
     inFlight.add(p);
   };
 
-  const claim = (n: number) =>
-    deps.storage
+  const claim = (n: number) => {
+    let at = 0;
+    return deps.storage
       .run((tx) => {
         // Read inside the unit, so the claim's time is as close as it can be to when it is written.
+        at = performance.now();
         const now = new Date();
         const until = new Date(now.getTime() + opts.claimMs);
         return tx.orders.claimAwaitingPayment({
@@ -114,13 +121,13 @@ async function retryPayments(deps: PlaceOrderDeps, opts: ReconcileOptions, repor
         report.claims++;
         claimed += orders.length;
         if (orders.length < n) report.drained = true;
-        const at = performance.now();
         for (const order of orders) claimedNotStarted.push({ order, at });
       })
       .catch((err: unknown) => {
         failure ??= { err };
       })
       .finally(() => (claiming = undefined));
+  };
 
   for (;;) {
     // Failing or told to stop: what is claimed and not started is left, to be claimed again once
@@ -129,8 +136,8 @@ async function retryPayments(deps: PlaceOrderDeps, opts: ReconcileOptions, repor
     if (stop) claimedNotStarted.length = 0;
     while (inFlight.size < window.size && claimedNotStarted.length > 0) {
       const next = claimedNotStarted.shift()!;
-      // Half its claim gone before it even started: it might not be done in time.
-      if (performance.now() - next.at < opts.claimMs / 2) drive(next.order);
+      // Too much of its claim gone before it even started: it might not be done in time.
+      if (performance.now() - next.at < (opts.askWithinMs ?? opts.claimMs / 2)) drive(next.order);
     }
     const wanted = Math.min(window.size + Math.ceil(window.size / 2) - inFlight.size - claimedNotStarted.length, limit - claimed);
     if (!claiming && !stop && !report.drained && wanted > 0 && (inFlight.size === 0 || wanted * 2 >= window.size)) claiming = claim(wanted);
