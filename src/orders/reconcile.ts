@@ -17,6 +17,11 @@ export interface ReconcileOptions {
   stuckAfterMs: number;
   /** How long a claimed payment retry is held, so two reconcilers do not ask twice at once. */
   claimMs: number;
+  /**
+   * A claimed order is asked about only this long after its claim (default half of it): what is
+   * left of the claim must cover the request and settling its answer.
+   */
+  askWithinMs?: number;
   /** Payments asked in this pass at most (default 100). */
   batchSize?: number;
   /**
@@ -63,15 +68,18 @@ export async function reconcileOnce(deps: PlaceOrderDeps, opts: ReconcileOptions
 }
 
 /**
- * Payments, as a pipeline: whenever half the window is free, one transaction claims that many of
- * the oldest waiting orders, and each is asked about and settled on its own, so a slow answer
- * holds up one slot, not the batch. Only what will be asked at once is claimed, so no claim runs
- * out while its order waits its turn.
+ * Payments, as a pipeline: each order is asked about and settled on its own, as many at once as
+ * the window allows, so a slow answer holds up one slot, not a batch. Claims run alongside: one
+ * transaction takes what the window will want next (what it has free, plus half a window ahead,
+ * so slots do not stand idle while the claim commits), and a claimed order that waited so long
+ * for a slot that its claim would run out before it is done is left to be claimed again.
  */
 async function retryPayments(deps: PlaceOrderDeps, opts: ReconcileOptions, report: ReconcileReport, keepGoing: () => boolean): Promise<void> {
   const window = opts.window ?? new InFlightWindow({ initial: 1, max: 1 });
   const limit = opts.batchSize ?? 100;
   const inFlight = new Set<Promise<void>>();
+  const claimedNotStarted: { order: Order; at: number }[] = [];
+  let claiming: Promise<void> | undefined;
   let claimed = 0;
   let unansweredInARow = 0;
   let failure: { err: unknown } | undefined;
@@ -93,29 +101,48 @@ async function retryPayments(deps: PlaceOrderDeps, opts: ReconcileOptions, repor
     inFlight.add(p);
   };
 
-  for (;;) {
-    const free = Math.min(window.size - inFlight.size, limit - claimed);
-    const mayClaim = !report.drained && !failure && unansweredInARow < GIVE_UP_AFTER && free > 0 && (inFlight.size === 0 || free * 2 >= window.size);
-    if (mayClaim && keepGoing()) {
-      const orders = await deps.storage.run((tx) => {
+  const claim = (n: number) => {
+    let at = 0;
+    return deps.storage
+      .run((tx) => {
         // Read inside the unit, so the claim's time is as close as it can be to when it is written.
+        at = performance.now();
         const now = new Date();
         const until = new Date(now.getTime() + opts.claimMs);
         return tx.orders.claimAwaitingPayment({
           now,
           stuckBefore: new Date(now.getTime() - opts.stuckAfterMs),
           until,
-          limit: free,
+          limit: n,
           backingOffAfter: opts.ignoreBackoff ? new Date(until.getTime() + CLAIM_SKEW_MS) : undefined,
         });
-      });
-      report.claims++;
-      claimed += orders.length;
-      if (orders.length < free) report.drained = true;
-      for (const order of orders) drive(order);
+      })
+      .then((orders) => {
+        report.claims++;
+        claimed += orders.length;
+        if (orders.length < n) report.drained = true;
+        for (const order of orders) claimedNotStarted.push({ order, at });
+      })
+      .catch((err: unknown) => {
+        failure ??= { err };
+      })
+      .finally(() => (claiming = undefined));
+  };
+
+  for (;;) {
+    // Failing or told to stop: what is claimed and not started is left, to be claimed again once
+    // its claim runs out.
+    const stop = failure !== undefined || unansweredInARow >= GIVE_UP_AFTER || !keepGoing();
+    if (stop) claimedNotStarted.length = 0;
+    while (inFlight.size < window.size && claimedNotStarted.length > 0) {
+      const next = claimedNotStarted.shift()!;
+      // Too much of its claim gone before it even started: it might not be done in time.
+      if (performance.now() - next.at < (opts.askWithinMs ?? opts.claimMs / 2)) drive(next.order);
     }
-    if (inFlight.size === 0) break;
-    await Promise.race(inFlight);
+    const wanted = Math.min(window.size + Math.ceil(window.size / 2) - inFlight.size - claimedNotStarted.length, limit - claimed);
+    if (!claiming && !stop && !report.drained && wanted > 0 && (inFlight.size === 0 || wanted * 2 >= window.size)) claiming = claim(wanted);
+    if (inFlight.size === 0 && !claiming) break;
+    await Promise.race(claiming ? [claiming, ...inFlight] : inFlight);
   }
   if (failure) throw failure.err;
 }

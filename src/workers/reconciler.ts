@@ -39,7 +39,11 @@ export function startReconciler(rt: Runtime, opts: ReconcilerOptions = {}): { st
   const batchSize = opts.batchSize ?? 200;
   const catchUpBatchSize = opts.catchUpBatchSize ?? 2000;
   const window = new InFlightWindow({ max: opts.maxConcurrency ?? 128 });
-  const base = { stuckAfterMs: rt.config.STUCK_AFTER_MS, claimMs: rt.config.PAYMENT_TIMEOUT_MS + 1000 };
+  // A claim covers being asked within 3 s of it, the request's own timeout, and 3 s to settle the
+  // answer: on a starved machine (load 30–50 on two cores) settling alone took 1–1.5 s, and a
+  // claim of the timeout plus one second ran out under a tenth of the orders, which the other
+  // reconciler then asked about again.
+  const base = { stuckAfterMs: rt.config.STUCK_AFTER_MS, claimMs: rt.config.PAYMENT_TIMEOUT_MS + 6000, askWithinMs: 3000 };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<unknown> = Promise.resolve();
