@@ -24,6 +24,15 @@ export interface SqliteOptions {
  * Two connections: the group-commit writer, and one for reads, so a page never sees a unit's
  * writes before they are committed.
  */
+/** The lock handoff, or none where its file cannot be made (then waiting writers retry on timers alone). */
+function openHandoff(file: string): LockHandoff | undefined {
+  try {
+    return new LockHandoff(file);
+  } catch {
+    return undefined;
+  }
+}
+
 export interface SqliteStorage extends Storage {
   /** The write path's counters since open (none when read-only). */
   stats(): Partial<WriterStats & CheckpointStats>;
@@ -47,7 +56,7 @@ export function openSqliteStorage(databaseUrl: string, opts: SqliteOptions = {})
       readerConn.pragma('query_only = 1');
       if (file !== ':memory:') {
         checkpointer = new Checkpointer(file, writerConn, opts.checkpoints);
-        handoff = new LockHandoff(file);
+        handoff = openHandoff(file);
       }
     }
   } catch (err) {

@@ -14,6 +14,7 @@ const BYTE = new Uint8Array(1);
  */
 export class LockHandoff {
   private readonly fd: number;
+  private watcher: FSWatcher | undefined;
 
   constructor(
     readonly databaseFile: string,
@@ -29,37 +30,27 @@ export class LockHandoff {
   }
 
   /**
-   * Calls `retry` once, when another writer releases the lock or after `fallbackMs`. Returns a
-   * cancel. The lock may have been released just before the watch began: the caller tries once
-   * more right after this returns.
+   * Calls `wake` whenever another writer releases the lock, until `unwatch()`: one watch for a
+   * whole wait, however many tries it takes. False where the file system has no change events.
    */
-  wait(retry: () => void, fallbackMs: number): () => void {
-    let watcher: FSWatcher | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      watcher?.close();
-      watcher = undefined;
-    };
-    const fire = () => {
-      if (!watcher) return;
-      done();
-      retry();
-    };
-    const timer = setTimeout(fire, fallbackMs);
+  watch(wake: () => void): boolean {
+    if (this.watcher) return true;
     try {
-      watcher = watch(this.path, { persistent: false }, fire);
-      watcher.on('error', fire);
+      this.watcher = watch(this.path, { persistent: false }, wake);
+      this.watcher.on('error', () => this.unwatch());
+      return true;
     } catch {
-      // No change events here: the timer alone, as before.
-      watcher = undefined;
-      clearTimeout(timer);
-      const plain = setTimeout(retry, fallbackMs);
-      return () => clearTimeout(plain);
+      return false;
     }
-    return done;
+  }
+
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
   }
 
   close(): void {
+    this.unwatch();
     closeSync(this.fd);
   }
 }

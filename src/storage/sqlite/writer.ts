@@ -100,6 +100,9 @@ export class GroupCommitWriter<C> {
   private scheduled = false;
   private lazyTimer: NodeJS.Timeout | undefined;
   private busySince = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** The handoff is watching for another writer's release (while this one waits). */
+  private watching = false;
   private closed = false;
   readonly stats: WriterStats = { flushes: 0, units: 0, busy: 0, lockMs: 0, commitMs: 0, waitMs: 0 };
 
@@ -152,13 +155,13 @@ export class GroupCommitWriter<C> {
     try {
       this.statements.stmt('BEGIN IMMEDIATE').run();
       if (this.busySince) this.stats.waitMs += performance.now() - this.busySince;
-      this.busySince = 0;
+      this.endWait();
       return true;
     } catch (err) {
       this.busySince ||= performance.now();
       const gaveUp = performance.now() - this.busySince > this.lockTimeoutMs;
       if (!isBusy(err) || gaveUp) {
-        this.busySince = 0;
+        this.endWait();
         const batch = this.queue;
         this.queue = [];
         this.settleAll(batch, gaveUp ? new StorageUnavailableError(`database is locked (waited ${this.lockTimeoutMs} ms)`) : translate(err));
@@ -172,24 +175,26 @@ export class GroupCommitWriter<C> {
 
   /**
    * After a refused BEGIN: another process holds the write lock. Tries again, with whatever queued
-   * meanwhile, when that writer lets go (or a timer fires). The lock may have gone between the
-   * refusal and the start of the watch, so one more look right after: true if it took the lock.
+   * meanwhile, when that writer lets go (the handoff's watch, kept for the whole wait) or when the
+   * timer fires. The lock may have gone between the refusal and the start of the watch, so one
+   * more look right after it starts: true if that took the lock.
    */
   private retryLater(): boolean {
     if (!this.busySince) return false; // refused for good: the batch has been settled
-    const retry = () => void this.flush();
-    const after = this.retryMs * (1 + Math.random());
-    if (!this.handoff) {
-      setTimeout(retry, after);
-      return false;
+    if (this.handoff && !this.watching) {
+      this.watching = this.handoff.watch(() => this.wake());
+      if (this.watching && this.begin()) return true;
+      if (!this.busySince) return false;
     }
-    const cancel = this.handoff.wait(retry, after);
-    if (this.begin()) {
-      cancel();
-      return true;
-    }
-    if (!this.busySince) cancel();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.wake(), this.retryMs * (1 + Math.random()));
     return false;
+  }
+
+  private wake(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.busySince) void this.flush();
   }
 
   private async flush(): Promise<void> {
@@ -232,6 +237,14 @@ export class GroupCommitWriter<C> {
       if (results[i]!.ok) p.resolve(results[i]!.value as never);
       else p.reject(results[i]!.value);
     }
+  }
+
+  private endWait(): void {
+    this.busySince = 0;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.watching) this.handoff?.unwatch();
+    this.watching = false;
   }
 
   /** One unit, on a `tx` that works only until the unit settles or is given up on. */
