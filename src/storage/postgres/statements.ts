@@ -8,9 +8,9 @@ const MAX_NAMED = 500;
 
 /**
  * Runs compiled statements as named prepared statements: each pooled connection parses and plans
- * a statement once (pg remembers which it has prepared), not on every execution, which was a
- * good part of the server's CPU per order. A name stands for one text for the life of the
- * process, so a connection never sees one name for two texts.
+ * a statement once (pg remembers which it has prepared), not on every execution. The server's CPU
+ * per order: 1.6–2.0 ms unnamed, 1.1–1.3 ms prepared (back-to-back runs at 200/s). A name stands
+ * for one text for the life of the process, so a connection never sees one name for two texts.
  */
 export class PreparedStatements {
   private readonly names = new Map<string, string>();
@@ -56,8 +56,8 @@ const corked = new WeakSet<object>();
 /**
  * Everything this turn writes to a connection goes out in one write: the socket is corked until
  * the microtasks of the turn have run. The connections are in pipeline mode, so the statements
- * of every unit of a batch (or every read of a turn) leave together; one write system call
- * instead of one per statement was a tenth of a worker's CPU.
+ * of every unit of a batch (or every read of a turn) leave together: one write system call, and
+ * one wake-up of the server's backend, instead of one per statement.
  */
 function writeTogether(client: pg.PoolClient): void {
   const stream = (client as unknown as pg.Client).connection.stream;
