@@ -122,7 +122,7 @@ describe('orderflow CLI', { timeout: 120_000 }, () => {
     }
   });
 
-  it('dlq list | show | retry | purge operate the dead letters', { timeout: 90_000 }, async () => {
+  it('dlq list | show | retry | purge operate the dead letters', { timeout: 240_000 }, async () => {
     const empty = await runCli(['dlq', 'list', '--json'], env);
     expect(empty.code).toBe(0);
     expect(JSON.parse(empty.stdout)).toMatchObject({ total: 0, items: [] });
