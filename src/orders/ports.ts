@@ -90,6 +90,9 @@ export interface UnitOfWork {
    * Runs `work` in a transaction and resolves with its result once committed; if it throws,
    * nothing it wrote is kept (and other units are not affected).
    * `work` must only await `tx`'s methods: anything else (NATS, timers) belongs before or after.
+   * It may run more than once (PostgreSQL runs it again after a deadlock, or when another unit
+   * of its batch failed), so it must be database work only; and a unit that catches a failed
+   * statement's error and carries on is refused rather than told its writes committed.
    * `within`: work nobody waits on (activity rows, published marks) may wait that many ms to
    * share a commit with other work.
    */
