@@ -51,8 +51,8 @@ export interface ReconcileReport {
 
 /**
  * The database is the source of truth: one pass re-drives every order that should have moved on.
- * - `payment_pending` whose retry time has come, and `created` left behind by a crash between the
- *   insert and the payment request: ask the payment service again.
+ * - `payment_pending` whose retry time has come, and `created` (written by versions before
+ *   2026-12, which stored the order before asking, and left there by a crash): ask again.
  * - `paid` for longer than `stuckAfterMs` without being shipped (a lost job, a NATS server that
  *   lost its store): queue the FulfillOrder job again. A duplicate job is harmless; fulfilment is
  *   idempotent.
