@@ -125,6 +125,8 @@ export interface OpenLoopResult extends LatencyFigures {
   sent_per_s: number;
   answered: number;
   errors: number;
+  /** The errors by code (ECONNRESET, …; `unanswered`: no answer within 30 s of the step's end). */
+  error_kinds?: Record<string, number>;
   non_2xx: number;
   /** The answers to requests sent in the step's last third: the steady state. */
   last_third: LatencyFigures;

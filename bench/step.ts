@@ -121,7 +121,10 @@ export async function pipelineStep(rate: number, { db, pipe, url, dir, cpuOf }: 
   const finished_per_s = round((finishedAtEnd - finishedBefore) / sent.send_seconds, 0);
 
   const why: string[] = [];
-  if (http.errors || http.non_2xx) why.push(`${http.errors} errors, ${http.non_2xx} non-2xx answers`);
+  if (http.errors || http.non_2xx) {
+    const kinds = Object.entries(http.error_kinds ?? {}).map(([k, n]) => `${k} ×${n}`);
+    why.push(`${http.errors} errors${kinds.length ? ` (${kinds.join(', ')})` : ''}, ${http.non_2xx} non-2xx answers`);
+  }
   if (http.sent_per_s < 0.95 * rate) why.push(`the load generator sent only ${http.sent_per_s}/s`);
   if (!complete) why.push(`only ${samples} of ${acceptedN} accepted orders have a latency sample`);
   if (finished_per_s < 0.9 * rate) why.push(`finished ${finished_per_s}/s during the step`);

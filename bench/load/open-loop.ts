@@ -32,6 +32,8 @@ const lastThird: number[] = [];
 const inflightSince = new Map<number, number>();
 let sent = 0;
 let errors = 0;
+/** Why requests failed (the error's code, else its message): a bench artifact and a server fault look alike as a count. */
+const errorKinds: Record<string, number> = {};
 let non2xx = 0;
 let start = 0;
 const lastThirdFrom = (seconds * 1000 * 2) / 3;
@@ -62,9 +64,11 @@ function post(n: number): void {
       });
     },
   );
-  req.on('error', () => {
+  req.on('error', (err: NodeJS.ErrnoException) => {
     inflightSince.delete(n);
     errors++;
+    const kind = err.code ?? err.message;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
   });
   req.end(body);
 }
@@ -104,6 +108,7 @@ out({
   sent_per_s: Math.round(sent / sendSeconds),
   answered: latencies.length,
   errors: errors + inflightSince.size,
+  error_kinds: inflightSince.size ? { ...errorKinds, unanswered: inflightSince.size } : errorKinds,
   non_2xx: non2xx,
   ...figures(latencies),
   last_third: figures(lastThird),
