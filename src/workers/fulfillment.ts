@@ -7,6 +7,18 @@ import { fulfilOrder } from '../orders/fulfil-order.js';
 import type { Runtime } from '../runtime/context.js';
 
 /**
+ * Jobs in hand at once. The jobs in hand when the writer flushes share one commit, and every
+ * commit waits its turn for the one SQLite write lock (or a PostgreSQL connection), so this
+ * bounds how many jobs a turn can ship. With 16, offered more than the machine could take the
+ * worker fell behind the web app and then further, the more the web app accepted: offered
+ * 1,000 orders/s it finished ~340/s where 600/s finished 594/s (`npm run bench`, three runs).
+ * Back to back (`npm run bench:pipeline -- sqlite 600,1000 15`): 441 → 593/s at 600/s offered
+ * and 317 → 578/s at 1,000/s with 128, the e2e p50 at 1,000/s 9.5 s → 0.6 s. Under JOBS'
+ * max_ack_pending (1,000).
+ */
+const FULFILLMENT_CONCURRENCY = 128;
+
+/**
  * The PoC's `queue:work nats`: a durable pull consumer on the JOBS stream (explicit ack) that runs
  * FulfillOrder jobs. orders.shipped goes out through the outbox on the default connection,
  * metrics.orders on the analytics one. Jobs not due yet wait in the queue's delay lane, a second
@@ -40,7 +52,7 @@ export function startFulfillmentWorker(rt: Runtime): { stop(): Promise<void> } {
     maxDeliveries: rt.config.MAX_DELIVERIES,
     attemptOf: jobAttempt,
     // Jobs are independent; the inbox and the state machine keep concurrent ones for one order safe.
-    concurrency: 16,
+    concurrency: FULFILLMENT_CONCURRENCY,
     ensure,
   });
   const lane = runPullConsumer(pulls, FULFILLMENT_DELAY_CONSUMER, delayLaneHandler(rt.js, log, { maxDelayMs }), log, {
