@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { newId } from './ids.js';
 import { childTraceparent, TRACEPARENT } from './trace.js';
 
 /**
@@ -39,7 +39,7 @@ export interface Causation {
 
 export function createEvent<S extends z.ZodType>(def: EventDefinition<S>, data: z.input<S>, cause: Causation, now: Date = new Date()): Envelope<z.output<S>> {
   return {
-    event_id: randomUUID(),
+    event_id: newId(),
     type: def.subject,
     version: def.version,
     occurred_at: now.toISOString(),

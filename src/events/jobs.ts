@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { newId } from './ids.js';
 
 /**
  * Jobs are commands for a worker, queued on JetStream (the PoC's FulfillOrderJob on the
@@ -65,7 +65,7 @@ export interface DispatchOptions {
 
 export function createJob<S extends z.ZodType>(job: JobDefinition<S>, payload: z.input<S>, options: DispatchOptions, now = new Date()): JobEnvelope {
   return {
-    job_id: randomUUID(),
+    job_id: newId(),
     name: job.name,
     payload: job.payload.parse(payload),
     dispatched_at: now.toISOString(),

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { OrderStatus } from '../events/contracts.js';
+import { newId } from '../events/ids.js';
 import { newOrderReference } from './reference.js';
 
 /** An order as the flows and pages see it (the storage adapters map their rows to this). */
@@ -75,7 +75,7 @@ export interface Page<T> {
 /** A new order's identity and times, made by the domain (the store only keeps them). */
 export function newOrder(input: { customerEmail: string; amountCents: number; correlationId: string; currency?: string }, at = new Date()): NewOrder {
   return {
-    id: randomUUID(),
+    id: newId(),
     reference: newOrderReference(),
     customerEmail: input.customerEmail,
     amountCents: input.amountCents,
