@@ -1,3 +1,4 @@
+import type { JetStreamManager, StreamInfo } from 'nats';
 import { loadConfig } from '../../config/env.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
 import { followStream, readStream } from '../../nats/stream-reader.js';
@@ -25,12 +26,12 @@ const padL = (s: unknown, n: number) => String(s).padStart(n);
 export const natsStreams = (opts: { json: boolean }) =>
   withNats('nats streams', async (nc) => {
     const jsm = await nc.jetstreamManager();
-    const infos = await jsm.streams.list().next();
+    const { infos, unanswered } = await streamInfos(jsm);
     const consumers = new Map(await Promise.all(infos.map(async (i) => [i.config.name, await jsm.consumers.list(i.config.name).next()] as const)));
     if (opts.json)
       return out(
-        JSON.stringify(
-          infos.map((i) => ({
+        JSON.stringify([
+          ...infos.map((i) => ({
             config: i.config,
             state: i.state,
             cluster: i.cluster ?? null,
@@ -42,7 +43,8 @@ export const natsStreams = (opts: { json: boolean }) =>
               cluster: c.cluster ?? null,
             })),
           })),
-        ),
+          ...unanswered.map((name) => ({ config: { name }, error: NO_ANSWER })),
+        ]),
       );
     out(
       `${pad('Stream', 10)} ${pad('Subjects', 12)} ${padL('Replicas', 8)} ${pad('Leader', 10)} ${padL('Messages', 9)} ${padL('Bytes', 10)} ${padL('First', 7)} ${padL('Last', 7)} ${padL('Consumers', 9)}  Retention  Max age  Last message`,
@@ -61,7 +63,31 @@ export const natsStreams = (opts: { json: boolean }) =>
           `  consumer ${pad(c.name, 26)} pending ${padL(c.num_pending, 6)}  ack pending ${padL(c.num_ack_pending, 5)}  redelivered ${padL(c.num_redelivered, 4)}  leader ${c.cluster?.leader ?? '-'}`,
         );
     }
+    for (const name of unanswered) out(`${pad(name, 10)} ${NO_ANSWER}`);
   });
+
+const NO_ANSWER = 'no answer from its leader (a new one being elected, or a node down?); run the command again in a few seconds';
+
+/**
+ * Every stream's info. On a cluster the server's list leaves out (as `missing`, which nats.js
+ * drops) each stream whose leader did not answer in time, e.g. while it is being elected, so the
+ * names come from the meta leader's assignments and a stream the list left out is asked for on
+ * its own, three times a second apart; what still does not answer is named, never silently left out.
+ */
+async function streamInfos(jsm: JetStreamManager): Promise<{ infos: StreamInfo[]; unanswered: string[] }> {
+  const names = await jsm.streams.names().next();
+  const byName = new Map((await jsm.streams.list().next()).map((i) => [i.config.name, i]));
+  for (const name of names) {
+    for (let attempt = 0; attempt < 3 && !byName.has(name); attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, 1000));
+      await jsm.streams.info(name).then(
+        (i) => byName.set(name, i),
+        () => undefined,
+      );
+    }
+  }
+  return { infos: names.flatMap((n) => byName.get(n) ?? []), unanswered: names.filter((n) => !byName.has(n)) };
+}
 
 /** Nanoseconds as seconds, e.g. `0.21 s`. */
 const seconds = (ns: number | undefined) => `${((ns ?? 0) / 1e9).toFixed(2)} s`;
