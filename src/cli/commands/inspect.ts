@@ -1,6 +1,7 @@
 import type { JetStreamManager, StreamInfo } from 'nats';
 import { loadConfig } from '../../config/env.js';
 import { ORDER_SUBJECTS_ALL, parseEvent } from '../../events/contracts.js';
+import { isJsError, JsErrCode, jsErrCode } from '../../nats/errors.js';
 import { followStream, readStream } from '../../nats/stream-reader.js';
 import { subjectMatches } from '../../nats/subjects.js';
 import { ACTIVITY_CONSUMER, ORDERS_STREAM, streamConfigs } from '../../nats/topology.js';
@@ -75,18 +76,25 @@ const NO_ANSWER = 'no answer from its leader (a new one being elected, or a node
  * its own, three times a second apart; what still does not answer is named, never silently left out.
  */
 async function streamInfos(jsm: JetStreamManager): Promise<{ infos: StreamInfo[]; unanswered: string[] }> {
-  const names = await jsm.streams.names().next();
+  const names = new Set(await jsm.streams.names().next());
   const byName = new Map((await jsm.streams.list().next()).map((i) => [i.config.name, i]));
   for (const name of names) {
     for (let attempt = 0; attempt < 3 && !byName.has(name); attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, 1000));
-      await jsm.streams.info(name).then(
-        (i) => byName.set(name, i),
-        () => undefined,
-      );
+      try {
+        byName.set(name, await jsm.streams.info(name));
+      } catch (err) {
+        // Deleted since it was named: not a stream any more. Any other API error is an answer, and
+        // says something (a permission): not a leader being elected.
+        if (isJsError(err, JsErrCode.StreamNotFound)) {
+          names.delete(name);
+          break;
+        }
+        if (jsErrCode(err) !== undefined) throw err;
+      }
     }
   }
-  return { infos: names.flatMap((n) => byName.get(n) ?? []), unanswered: names.filter((n) => !byName.has(n)) };
+  return { infos: [...names].flatMap((n) => byName.get(n) ?? []), unanswered: [...names].filter((n) => !byName.has(n)) };
 }
 
 /** Nanoseconds as seconds, e.g. `0.21 s`. */
