@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,13 @@ describe('processes the tests start', () => {
     const { pid } = await new Promise<{ pid: number }>((resolve) => createInterface({ input: parent.stdout! }).once('line', (l) => resolve(JSON.parse(l))));
     expect(isAlive(pid)).toBe(true);
     parent.kill('SIGKILL');
-    await waitFor(() => !isAlive(pid), 20_000, 'the worker to stop after its parent died');
+    await waitFor(() => !isAlive(pid), 20_000, 'the worker to stop after its parent died').catch((e: Error) => {
+      // Say what the worker was doing (its state letter and parent, from /proc) rather than only that it was there.
+      let stat = 'no /proc entry';
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ').slice(0, 2).join(' ppid ') ?? stat;
+      } catch {}
+      throw new Error(`${e.message}; worker ${pid}: state ${stat}`);
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { nodeFlags } from '../../src/runtime/node-flags.js';
@@ -167,11 +168,23 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Whether `pid` still runs. A process that has exited but not been reaped (a zombie) does not:
+ * an orphan's zombie waits for PID 1 to reap it, and a container's PID 1 may take seconds or
+ * never (CI's did, and `kill(pid, 0)` kept saying the dead worker was there).
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses, the state follows the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    // No /proc (not Linux) or already reaped between the two checks.
+    return !existsSync('/proc');
   }
 }
