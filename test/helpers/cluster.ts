@@ -38,6 +38,18 @@ export async function startTestCluster(opts: Partial<Omit<ClusterOptions, 'dir' 
 }
 
 /**
+ * The other servers a node is routed to (their server ids, each once), from its /routez.
+ * nats-server 2.9 opens one route per pair of nodes, so `num_routes` was the number of peers;
+ * 2.10+ pools routes (three connections per pair by default, more for pinned accounts), so
+ * `num_routes` counts connections, not peers. Count the distinct remote servers instead.
+ */
+export async function routedPeers(monitorPort: number, host = '127.0.0.1'): Promise<string[]> {
+  const res = await fetch(`http://${host}:${monitorPort}/routez`, { signal: AbortSignal.timeout(2000) });
+  const body = (await res.json()) as { routes?: { remote_id: string }[] | null };
+  return [...new Set((body.routes ?? []).map((r) => r.remote_id))];
+}
+
+/**
  * startStack (test/helpers/stack.ts) on a three-node cluster: NATS_URL lists every node and the
  * streams are R3 (NATS_STREAM_REPLICAS=3) unless `overrides` say otherwise.
  */

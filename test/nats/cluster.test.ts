@@ -9,7 +9,7 @@ import { connectionOptions } from '../../src/nats/auth/options.js';
 import { freePort, waitForStreamLeader } from '../../src/nats/cluster.js';
 import { openNats } from '../../src/nats/connections.js';
 import { startNatsServer } from '../../src/nats/server-process.js';
-import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { routedPeers, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY, waitFor } from '../helpers/stack.js';
 
 /** The launcher of src/nats/cluster.ts on real nats-server processes: three nodes, one R3 stream, a leader killed and brought back. */
@@ -97,7 +97,7 @@ describe('a three-node cluster on loopback', () => {
 describe('the routes of the cluster', () => {
   it('accepts a route only with the cluster password, kept in owner-only files, never on a command line', async () => {
     const n1 = tc.cluster.nodes[0]!;
-    const routes = async () => ((await (await fetch(`http://127.0.0.1:${n1.monitorPort}/routez`)).json()) as { num_routes: number }).num_routes;
+    const routes = async () => (await routedPeers(n1.monitorPort)).length;
     // The earlier tests killed nodes: wait until every one is back on its routes.
     await waitFor(async () => (await routes()) === 2, 15_000, 'n1 routed to both other nodes');
     const conf = join(tc.dir, 'cluster', `${n1.name}.conf`);
@@ -105,7 +105,7 @@ describe('the routes of the cluster', () => {
     const password = /password: "([^"]+)"/.exec(readFileSync(conf, 'utf8'))![1]!;
     expect(readFileSync(`/proc/${n1.process!.pid}/cmdline`, 'utf8')).not.toContain(password);
     // A stranger soliciting a route: without the password it is refused; with it (the control,
-    // showing this test sees a join) it becomes a fourth route.
+    // showing this test sees a join) it becomes n1's third peer.
     const stranger = async (credentials: string) => {
       const s = await startNatsServer({
         storeDir: join(tc.dir, `stranger-${credentials ? 'with' : 'without'}`),
