@@ -6,6 +6,8 @@ import { ErrorCode, type NatsError } from 'nats';
  * (nats-server's server/errors.json; the same on 2.9 and 2.10+).
  */
 export const JsErrCode = {
+  /** "no suitable peers for placement": fewer nodes the meta leader can place replicas on than asked. */
+  ClusterNoPeers: 10005,
   ConsumerNotFound: 10014,
   NoMessageFound: 10037,
   /** JetStream not enabled for the account. */

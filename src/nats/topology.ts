@@ -3,7 +3,9 @@ import {
   type ConsumerConfig,
   DeliverPolicy,
   DiscardPolicy,
+  ErrorCode,
   type JetStreamManager,
+  type NatsError,
   nanos,
   RetentionPolicy,
   StorageType,
@@ -13,7 +15,7 @@ import type { Config } from '../config/env.js';
 import { ORDER_SUBJECTS_ALL, ORDER_SUBJECTS_WILDCARD } from '../events/contracts.js';
 import { delayedQueueSubjects, JOB_SUBJECT_PREFIX, Jobs, queueSubjects } from '../events/jobs.js';
 import { DLQ_STREAM, DLQ_SUBJECTS } from './dead-letters.js';
-import { isJsError, JsErrCode } from './errors.js';
+import { isJsError, JsErrCode, jsErrCode } from './errors.js';
 
 /** Streams and durable consumers, defined in code and applied idempotently by `orderflow setup`. */
 export const ORDERS_STREAM = 'ORDERS';
@@ -149,20 +151,44 @@ export interface TopologyReport {
   consumers: { stream: string; name: string; action: 'created' | 'updated' | 'unchanged' }[];
 }
 
+/**
+ * Runs a JetStream API call again, for up to `timeoutMs`, while the cluster it asks is settling:
+ * refused with "no suitable peers for placement" (10005) or unanswered (TIMEOUT). A nats-server
+ * 2.10 cluster whose meta group has just formed does both for a moment (measured on 2.10.27: 4 of
+ * 150 fresh three-node clusters refused an R3 stream for up to 1.3 s with every node up, and one
+ * left the request unanswered for its 5 s timeout; 2.9.10 did neither in 150). A node that is
+ * really down is still refused after `timeoutMs`. Only for calls that may be repeated: info, and
+ * creates and updates with the same config.
+ */
+export async function whileClusterSettles<T>(call: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      const settling = jsErrCode(err) === JsErrCode.ClusterNoPeers || (err as NatsError).code === ErrorCode.Timeout;
+      if (!settling || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 /** Creates what is missing and updates what drifted; safe to run on every start. */
 export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOptions): Promise<TopologyReport> {
   const report: TopologyReport = { streams: [], consumers: [] };
   for (const cfg of streamConfigs(opts)) {
     const name = cfg.name!;
-    const existing = await jsm.streams.info(name).catch((err: Error) => {
-      if (isJsError(err, JsErrCode.StreamNotFound)) return null;
-      throw err;
-    });
+    const existing = await whileClusterSettles(() =>
+      jsm.streams.info(name).catch((err: Error) => {
+        if (isJsError(err, JsErrCode.StreamNotFound)) return null;
+        throw err;
+      }),
+    );
     if (!existing) {
-      await jsm.streams.add(cfg);
+      await whileClusterSettles(() => jsm.streams.add(cfg));
       report.streams.push({ name, action: 'created' });
     } else if (differs(cfg, existing.config)) {
-      await jsm.streams.update(name, cfg);
+      await whileClusterSettles(() => jsm.streams.update(name, cfg));
       report.streams.push({ name, action: 'updated' });
     } else {
       report.streams.push({ name, action: 'unchanged' });
@@ -170,15 +196,17 @@ export async function ensureTopology(jsm: JetStreamManager, opts: TopologyOption
   }
   for (const def of consumerDefinitions()) {
     const name = def.config.durable_name;
-    const existing = await jsm.consumers.info(def.stream, name).catch((err: Error) => {
-      if (isJsError(err, JsErrCode.ConsumerNotFound)) return null;
-      throw err;
-    });
+    const existing = await whileClusterSettles(() =>
+      jsm.consumers.info(def.stream, name).catch((err: Error) => {
+        if (isJsError(err, JsErrCode.ConsumerNotFound)) return null;
+        throw err;
+      }),
+    );
     if (!existing) {
-      await jsm.consumers.add(def.stream, def.config);
+      await whileClusterSettles(() => jsm.consumers.add(def.stream, def.config));
       report.consumers.push({ stream: def.stream, name, action: 'created' });
     } else if (differs(def.config, existing.config)) {
-      await jsm.consumers.update(def.stream, name, def.config);
+      await whileClusterSettles(() => jsm.consumers.update(def.stream, name, def.config));
       report.consumers.push({ stream: def.stream, name, action: 'updated' });
     } else {
       report.consumers.push({ stream: def.stream, name, action: 'unchanged' });

@@ -9,6 +9,7 @@ import { connectionOptions } from '../../src/nats/auth/options.js';
 import { freePort, waitForStreamLeader } from '../../src/nats/cluster.js';
 import { openNats } from '../../src/nats/connections.js';
 import { startNatsServer } from '../../src/nats/server-process.js';
+import { whileClusterSettles } from '../../src/nats/topology.js';
 import { routedPeers, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY, waitFor } from '../helpers/stack.js';
 
@@ -41,7 +42,8 @@ describe('a three-node cluster on loopback', () => {
 
   it('keeps an R3 stream through the SIGKILL of its leader, and the node comes back on its ports and store', async () => {
     const jsm = await nc.jetstreamManager();
-    await jsm.streams.add({ name: 'CLT', subjects: ['clt.>'], num_replicas: 3 });
+    // A cluster that just formed may refuse an R3 stream for a moment (nats-server 2.10).
+    await whileClusterSettles(() => jsm.streams.add({ name: 'CLT', subjects: ['clt.>'], num_replicas: 3 }));
     const js = nc.jetstream();
     for (let i = 0; i < 20; i++) await js.publish('clt.x', `m${i}`);
     const before = await jsm.streams.info('CLT');

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/env.js';
 import { connectionOptions } from '../../src/nats/auth/options.js';
 import { readStream } from '../../src/nats/stream-reader.js';
+import { whileClusterSettles } from '../../src/nats/topology.js';
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { TEST_IDENTITY } from '../helpers/stack.js';
 
@@ -30,7 +31,8 @@ const COUNT = 3000;
 describe('readStream across the death of the node holding its consumer', () => {
   it('reads every message once, in order', { timeout: 120_000 }, async () => {
     const jsm = await nc.jetstreamManager();
-    await jsm.streams.add({ name: 'RDR', subjects: ['rdr.>'], num_replicas: 3 });
+    // A cluster that just formed may refuse an R3 stream for a moment (nats-server 2.10).
+    await whileClusterSettles(() => jsm.streams.add({ name: 'RDR', subjects: ['rdr.>'], num_replicas: 3 }));
     const js = nc.jetstream();
     const acks = [];
     for (let i = 0; i < COUNT; i++) acks.push(js.publish('rdr.x', String(i)));
