@@ -1,5 +1,6 @@
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_STREAM } from '../../src/nats/dead-letters.js';
 import { ACTIVITY_CONSUMER, JOBS_STREAM, ORDERS_STREAM } from '../../src/nats/topology.js';
 import { type ClusterStack, startClusterStack } from '../helpers/cluster.js';
 import { runCli } from '../helpers/processes.js';
@@ -81,5 +82,24 @@ describe('a cluster’s streams', { timeout: 120_000 }, () => {
     const orders = json.find((s) => s.config.name === ORDERS_STREAM)!;
     expect(orders.cluster.replicas).toHaveLength(2);
     expect(orders.consumers.find((c) => c.name === 'activity')?.num_pending).toBe(MESSAGES);
+  });
+
+  it('setup with a node down says which setting to change, and once the node is back creates the R3 stream', async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.delete(DLQ_STREAM);
+    await stack.cluster.stopNode('n3');
+    try {
+      // "no suitable peers for placement" (10005) on 2.9 and 2.10 alike, asked again for 10 s first.
+      const down = await runCli(['setup'], { ...stack.env, NATS_STREAM_REPLICAS: '3' }, 60_000);
+      expect(down.code).not.toBe(0);
+      expect(down.stderr).toContain('NATS_STREAM_REPLICAS=3: the NATS cluster has fewer than 3 JetStream nodes up');
+    } finally {
+      await stack.cluster.startNode('n3');
+    }
+    // Right after n3 is back the meta leader may not place on it yet: setup waits for it.
+    const back = await runCli(['setup'], { ...stack.env, NATS_STREAM_REPLICAS: '3' }, 60_000);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain('stream DLQ: created');
+    expect((await jsm.streams.info(DLQ_STREAM)).config.num_replicas).toBe(3);
   });
 });

@@ -42,7 +42,8 @@ function explainReplicas(err: Error, config: Config): Error {
   const n = config.NATS_STREAM_REPLICAS;
   const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
   if (n > 1 && code === 10074) return new Error(notClustered(n)); // replicas > 1 not supported in non-clustered mode
-  if (n > 1 && (code === 10023 || /insufficient resources/i.test(err.message)))
+  // 10005, "no suitable peers for placement": what 2.9 and 2.10 answer while a node is down.
+  if (n > 1 && (code === 10023 || code === 10005 || /insufficient resources/i.test(err.message)))
     return new Error(
       `NATS_STREAM_REPLICAS=${n}: the NATS cluster has fewer than ${n} JetStream nodes up (insufficient resources): start the missing nodes, or lower NATS_STREAM_REPLICAS`,
     );
