@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ErrorCode } from 'nats';
 import { redactUrl } from '../nats/auth/options.js';
-import { isJsError, JsErrCode } from '../nats/errors.js';
+import { couldNotConnect, isJsError, JsErrCode } from '../nats/errors.js';
 import { sqlitePath } from '../storage/sqlite/path.js';
 
 /**
@@ -73,8 +73,13 @@ export function describeFailure(err: unknown, where: Where = {}): { message: str
     line = 'the JetStream consumer does not exist; `orderflow setup` creates orderflow’s consumers';
   } else if (isJsError(err, JsErrCode.NotEnabled) || isJsError(err, JsErrCode.NotEnabledForAccount) || code === ErrorCode.JetStreamNotEnabled) {
     line = 'JetStream is not enabled on the NATS server; start it with `nats-server -js`';
-  } else if (code === ErrorCode.ConnectionRefused || code === ErrorCode.Timeout || code === 'ECONNREFUSED') {
+  } else if (code === ErrorCode.ConnectionRefused || code === 'ECONNREFUSED' || (code === ErrorCode.Timeout && couldNotConnect(err))) {
     line = 'cannot reach the NATS server; start one (README, "Run the pieces in separate terminals") or set NATS_URL';
+  } else if (code === ErrorCode.Timeout) {
+    // Connected, then a request went unanswered: on a cluster, most often a stream or consumer
+    // whose leader is being elected after a node left.
+    line =
+      'the NATS server did not answer in time (connected, but a request timed out; on a cluster a stream may be electing its leader); try again, and `orderflow nats streams` shows each stream’s leader';
   } else if (code === 'P2021' || /no such table/i.test(msg)) {
     line = 'the database has no orderflow tables; run `orderflow setup` (or set DATABASE_URL to the right file)';
   } else if (/SQLITE_CANTOPEN|unable to open database/i.test(code + msg)) {

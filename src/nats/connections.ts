@@ -2,7 +2,7 @@ import { connect, ErrorCode, type NatsConnection, type NatsError } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { type ConnectionName, connectionOptions, redactUrl, splitServers } from './auth/options.js';
-import { isPermissionsViolation } from './errors.js';
+import { CouldNotConnect, isPermissionsViolation } from './errors.js';
 
 /**
  * The PoC's two named connections (config/nats.php): `default` carries orders, payments and jobs;
@@ -73,6 +73,7 @@ export async function openNats(kind: string, config: Config, opts: OpenOptions =
         { code: ErrorCode.AuthorizationViolation },
       );
     }
+    if (err && typeof err === 'object') Object.assign(err, { [CouldNotConnect]: true });
     throw err;
   }
   if (long) watch(nc, opts.log, kind);

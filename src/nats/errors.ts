@@ -24,3 +24,11 @@ export const isJsError = (err: unknown, code: (typeof JsErrCode)[keyof typeof Js
 
 /** The server refused a publish, a subscription or a request for this connection's identity. */
 export const isPermissionsViolation = (err: unknown): boolean => (err as NatsError | null)?.code === ErrorCode.PermissionsViolation;
+
+/**
+ * nats.js gives a connect attempt that timed out and a request nobody answered in time the same
+ * code (TIMEOUT). They need different fixes (start a server, or wait out a leader election), so
+ * openNats marks a failure to connect with this.
+ */
+export const CouldNotConnect = Symbol('orderflow.couldNotConnect');
+export const couldNotConnect = (err: unknown): boolean => Boolean((err as { [CouldNotConnect]?: boolean } | null)?.[CouldNotConnect]);

@@ -1,5 +1,9 @@
+import { createServer } from 'node:net';
+import { ErrorCode, NatsError } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { CliError, describeFailure, EXIT_CONFIG } from '../../src/cli/errors.js';
+import { loadConfig } from '../../src/config/env.js';
+import { openNats } from '../../src/nats/connections.js';
 import { WorkerHeartbeat } from '../../src/events/contracts.js';
 import { subjectMatches } from '../../src/nats/subjects.js';
 import { workerStatus } from '../../src/web/dashboard/data.js';
@@ -20,6 +24,22 @@ describe('what an operator is told', () => {
     );
     expect(describeFailure(new CliError('no such thing; do this', 2))).toEqual({ message: 'no such thing; do this', exitCode: 2 });
     expect(describeFailure(new Error('first line\n    at stack (file.ts:1:1)')).message).toBe('first line');
+  });
+
+  it('a connect that timed out is "cannot reach"; a request that timed out once connected is not', async () => {
+    // Something that accepts the connection and never says a word, as a wrong port or a hung server does.
+    const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+    await new Promise((r) => silent.once('listening', r));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const err = await openNats('cli', loadConfig({ NATS_URL: `nats://127.0.0.1:${port}` }), { timeout: 300 }).catch((e: unknown) => e);
+      expect((err as NatsError).code).toBe(ErrorCode.Timeout);
+      expect(describeFailure(err).message).toMatch(/^cannot reach the NATS server/);
+    } finally {
+      silent.close();
+    }
+    // As nats.js rejects a request (a JetStream API call among them) that nobody answered in time.
+    expect(describeFailure(NatsError.errorForCode(ErrorCode.Timeout)).message).toMatch(/^the NATS server did not answer in time .*orderflow nats streams/);
   });
 
   it('subject filters match as NATS matches them', () => {
