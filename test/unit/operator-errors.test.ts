@@ -3,8 +3,8 @@ import { ErrorCode, NatsError } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { CliError, describeFailure, EXIT_CONFIG } from '../../src/cli/errors.js';
 import { loadConfig } from '../../src/config/env.js';
-import { openNats } from '../../src/nats/connections.js';
 import { WorkerHeartbeat } from '../../src/events/contracts.js';
+import { openNats } from '../../src/nats/connections.js';
 import { subjectMatches } from '../../src/nats/subjects.js';
 import { workerStatus } from '../../src/web/dashboard/data.js';
 
