@@ -84,7 +84,10 @@ Workers:
     const metricsPort = opts.metricsPort === undefined ? undefined : parseArgs('worker --metrics-port', portArg, opts.metricsPort);
     if (opts.live && name !== 'activity') parseArgs('worker', z.never({ message: '--live applies to the activity worker only' }), opts.live);
     const metrics = metricsPort === undefined ? undefined : { host: opts.metricsHost, port: metricsPort };
-    return runProcess(name, { metrics, instance: instanceOpt('worker', opts.instance) }, async (rt) => {
+    // Payments answers a waiting POST, and fulfillment takes the write lock a POST waits on (niced,
+    // it held that lock longer near saturation); only activity and the reconciler wait for no one.
+    const background = name === 'activity' || name === 'reconciler';
+    return runProcess(name, { metrics, instance: instanceOpt('worker', opts.instance), background }, async (rt) => {
       switch (name) {
         case 'payments':
           return startPaymentResponder(rt);

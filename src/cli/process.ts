@@ -1,3 +1,4 @@
+import { getPriority, setPriority } from 'node:os';
 import { loadConfig } from '../config/env.js';
 import { startHeartbeat } from '../observability/heartbeat.js';
 import { startOpsServer } from '../observability/server.js';
@@ -20,7 +21,12 @@ export interface Stoppable {
  */
 export async function runProcess(
   name: string,
-  opts: { metrics?: { host: string; port: number } | undefined; instance?: string | undefined },
+  opts: {
+    metrics?: { host: string; port: number } | undefined;
+    instance?: string | undefined;
+    /** Nobody waits on this process's work (a POST does not): it yields the CPU (BACKGROUND_NICE). */
+    background?: boolean;
+  },
   start: (rt: Runtime) => Promise<Stoppable> | Stoppable,
 ): Promise<void> {
   const config = loadConfig();
@@ -31,6 +37,7 @@ export async function runProcess(
   } catch (err) {
     return fail(name, err, where);
   }
+  if (opts.background) yieldCpu(config.BACKGROUND_NICE, rt.log);
   let handle: Stoppable | undefined;
   let ops: Awaited<ReturnType<typeof startOpsServer>> | undefined;
   try {
@@ -57,4 +64,22 @@ export async function runProcess(
     await bounded('metrics server stop', ops?.stop() ?? Promise.resolve(), 500, rt.log);
     await closeRuntime(rt);
   });
+}
+
+/**
+ * On a machine whose cores are all busy, every process waits its turn, and a POST waits on three
+ * (the web app, payments, nats-server) while the activity recorder and the reconciler do work
+ * nobody is waiting for. At 300 orders/s on 2 cores, those two at nice 10 took POST p99 from
+ * 80-135 to 30-39 ms in an A/B run, and still kept up at 600/s. Fulfillment stays at normal
+ * priority: niced too, it held SQLite's write lock while the web app waited, and 600/s was no
+ * longer sustained. Lowering one's own priority needs no privilege; a process already nicer
+ * (started under `nice`) is left as it is.
+ */
+function yieldCpu(nice: number, log: Runtime['log']): void {
+  try {
+    if (nice > getPriority()) setPriority(nice);
+    log.debug({ nice: getPriority() }, 'CPU priority lowered (BACKGROUND_NICE)');
+  } catch (err) {
+    log.warn({ err, nice }, 'could not lower CPU priority (BACKGROUND_NICE); running at normal priority');
+  }
 }

@@ -96,6 +96,15 @@ export const envSchema = z.object({
     .describe('a paid order unshipped this long gets its fulfilment re-queued by the reconciler'),
   // As the SNS/SQS and EventBridge designs this grew from did.
   MAX_DELIVERIES: z.coerce.number().int().min(1).max(100).default(3).describe('failed deliveries of one message before it goes to the dead letters (`DLQ`)'),
+  BACKGROUND_NICE: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(19)
+    .default(10)
+    .describe(
+      'CPU niceness the workers nobody waits on (activity, reconciler) give themselves, so that when cores are short the web app, payments, fulfillment and NATS go first (`0`: the same as every other process)',
+    ),
   ...natsAuthFields('NATS_'),
   ...natsAuthFields('NATS_ANALYTICS_'),
   NATS_IDENTITIES_DIR: file

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -105,6 +105,15 @@ describe('orderflow start (npm start)', { timeout: 180_000 }, () => {
     const { run, base, operator } = await startAll('manager');
     for (const r of READY) await run.waitFor(r, 30_000);
     const before = await pids(run);
+    // The workers nobody waits on yield the CPU (BACKGROUND_NICE); those on a POST's path do not.
+    const own = getPriority();
+    expect(Object.fromEntries(Object.entries(before).map(([n, pid]) => [n, getPriority(pid)]))).toEqual({
+      web: own,
+      payments: own,
+      activity: Math.max(own, 10),
+      fulfillment: own,
+      reconciler: Math.max(own, 10),
+    });
 
     process.kill(before.fulfillment!, 'SIGKILL');
     await run.waitFor(/fulfillment exited unexpectedly \(SIGKILL\); restarting it in 1 s \(restart 1\)/, 10_000);
