@@ -111,6 +111,15 @@ describe('the fault-suite checker reports real violations', { timeout: 120_000 }
     expect(c.violations).toContainEqual(expect.stringMatching(new RegExp(`orders.shipped on the wire for order\\(s\\) not shipped in the database: .*${id}`)));
   });
 
+  it('an order shipped in the database without its orders.shipped: never reached the wire', async () => {
+    const id = await placed('20000.00'); // declined: no orders.shipped was ever published for it
+    await sys.db.updateTable('orders').set({ status: 'shipped' }).where('id', '=', id).execute();
+    const c = await at();
+    expect(c.violations).toContainEqual(expect.stringMatching(new RegExp(`shipped order\\(s\\) whose orders.shipped never reached the wire: .*${id}`)));
+    // Put back, so that it does not offset the next test's wrong outcome in the shipped count.
+    await sys.db.updateTable('orders').set({ status: 'payment_declined' }).where('id', '=', id).execute();
+  });
+
   it('an approvable order declined (a payment service that declines everything): wrong outcome', async () => {
     await sys.kill('payments', 'SIGTERM');
     const rogue = await sys.connect();

@@ -384,7 +384,7 @@ export class System {
   async check(): Promise<Check> {
     const report = await checkInvariants(this.storage);
     const stored = await this.watch.readOrders();
-    const tally = this.watch.tally(stored);
+    const tally = this.watch.tally();
     const wire = tally.counts();
     const orders = (await this.db.selectFrom('orders').select(['id', 'status', 'amount_cents']).execute()).map((o) => ({
       id: o.id,
