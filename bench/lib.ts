@@ -151,7 +151,7 @@ export interface OpenLoop {
 
 /**
  * An open-loop offered load of `rate` orders/s, evenly spread, from its own process
- * (bench/load/open-loop.ts). With `idsFile`, it writes `order id,send epoch ms` per accepted order.
+ * (bench/load/open-loop.ts). With `idsFile`, it writes `order id,send epoch ms,latency ms` per accepted order.
  */
 export function openLoop(url: string, rate: number, durationS: number, idsFile?: string): OpenLoop {
   const child = spawn(

@@ -6,7 +6,8 @@
 // {"sent":…} when the last one has (with what is still in flight: the web stage's backlog), then
 // the result once every answer is in (or 30 s later), with the latency of the whole step and of
 // its last third (the steady state, after any warm-up). With an ids file, writes one line
-// `order id,send time (epoch ms)` per accepted order, so the bench can follow each one to shipped.
+// `order id,send time (epoch ms),latency (ms)` per accepted order, so the bench can follow each one
+// to shipped (and a slow answer can be placed in time).
 // Bounded: at most 2,000 requests in flight and 300 s; loopback only.
 import { createWriteStream } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -60,7 +61,7 @@ function post(n: number): void {
         latencies.push(ms);
         if (t0 - start >= lastThirdFrom) lastThird.push(ms);
         if (res.statusCode! < 200 || res.statusCode! >= 300) non2xx++;
-        else ids?.write(`${/"id":"([^"]+)"/.exec(text)?.[1] ?? ''},${(performance.timeOrigin + t0).toFixed(1)}\n`);
+        else ids?.write(`${/"id":"([^"]+)"/.exec(text)?.[1] ?? ''},${(performance.timeOrigin + t0).toFixed(1)},${ms.toFixed(2)}\n`);
       });
     },
   );
