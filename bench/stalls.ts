@@ -180,6 +180,8 @@ try {
     const first = scrapes[0];
     const lastScrape = scrapes.at(-1);
     if (first && lastScrape) console.log(`  the whole round: ${window(first, lastScrape, scrapes.slice(1))}`);
+    const rss = [...procs.map((x) => [x.name, x.child.pid!] as const), ['nats-server', nats.child.pid!] as const];
+    console.log(`  peak RSS so far (MB): ${rss.map(([name, pid]) => `${name} ${Math.round(procStats(pid)?.peak_rss_mb ?? 0)}`).join(', ')}`);
   }
 } finally {
   await Promise.all(procs.map((p) => p.stop('SIGTERM')));
