@@ -38,6 +38,7 @@ function accepted(n: number): Promise<unknown> {
 async function scenario(name: string, fault: () => Promise<Record<string, number | string> | undefined>) {
   const stalls = new StallMeter(sys.db).start();
   let extra: Record<string, number | string> = {};
+  const restartsBefore = sys.replicaRestarts;
   const r = await sys.driveWhile(RATE, async () => {
     await accepted(10);
     extra = (await fault()) ?? {};
@@ -55,6 +56,8 @@ async function scenario(name: string, fault: () => Promise<Record<string, number
       slowest_post_ms: r.slowestPostMs ?? 0,
       slowest_order_ms: slowestOrderMs,
       longest_stall_ms: longestStallMs,
+      // Nodes restarted because a replica stayed behind (System.replicasCurrent): 0 when NATS recovered by itself.
+      replica_restarts: sys.replicaRestarts - restartsBefore,
     }),
   );
   const violations = atRest ? check.violations : ['not at rest within the bound (orders not final, outbox or consumers pending)', ...check.violations];
