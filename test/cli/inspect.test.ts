@@ -15,6 +15,8 @@ let web: Runtime;
 let nc: NatsConnection;
 const stops: (() => Promise<void>)[] = [];
 const ids: string[] = [];
+/** Just before the orders were placed: a replay from here finds them however long the earlier steps took. */
+let placedFrom: string;
 const activityRows = async (orderId?: string) =>
   n(
     await stack
@@ -30,6 +32,7 @@ beforeAll(async () => {
   web = await stack.runtime('web');
   const w = await stack.runtime('workers');
   stops.push((await startPaymentResponder(w)).stop, startActivityWorker(w).stop, startFulfillmentWorker(w).stop);
+  placedFrom = new Date(Date.now() - 1000).toISOString();
   for (const amount of [100, 200, 2_000_000])
     ids.push((await placeOrder(orderDeps(web), { customerEmail: 'i@example.com', amountCents: amount, correlationId: `c-${amount}` })).id);
   await waitFor(async () => (await activityRows()) >= 8, 10_000, 'every event recorded'); // 3 created, 2 paid, 1 declined, 2 shipped
@@ -77,7 +80,8 @@ describe('inspection and replay commands', { timeout: 120_000 }, () => {
     const got: string[] = [];
     const sub = nc.subscribe('replay.>', { callback: (_e, m) => got.push(m.subject) });
     await nc.flush();
-    const from = new Date(Date.now() - 60_000).toISOString();
+    // Not "a minute ago": on a loaded machine the CLI steps before this one took longer than that.
+    const from = placedFrom;
     const r = await runCli(['events', 'replay', '--from', from, '--subject', 'orders.shipped', '--to-subject', 'replay'], stack.env);
     expect(JSON.parse(r.stdout)).toMatchObject({ read: 2, replayed: 2 });
     await waitFor(() => got.length === 2);
