@@ -33,7 +33,7 @@ const dir = join(ROOT, 'bench', 'tmp', `pipeline-${Date.now()}`);
 mkdirSync(dir, { recursive: true });
 const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
 process.env.BENCH_NATS_SEED = join(auth.identitiesDir, 'bench.nk');
-const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig });
+const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig, watchParent: true });
 const postgres = backend === 'postgresql' ? await startPostgres() : null;
 try {
   const databaseUrl = postgres ? await postgres.createDatabase('orderflow') : sqliteUrl(dir);
@@ -44,7 +44,7 @@ try {
     databaseUrl,
     // No ceiling measured here: the intake's ratio to it is left out (printed as against 1 req/s).
     ceiling: { ok_per_s: 1 } as never,
-    otherCpu: () => ({ 'nats-server': treeCpuMs(nats.child.pid!), ...(postgres ? { postgres: treeCpuMs(pgPid) } : {}) }),
+    otherCpu: () => ({ 'nats-server': treeCpuMs(nats.pid), ...(postgres ? { postgres: treeCpuMs(pgPid) } : {}) }),
     otherRss: () => ({}),
     rates,
     stepSeconds: () => stepS,

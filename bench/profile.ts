@@ -26,7 +26,7 @@ const dir = join(ROOT, 'bench', 'tmp', `profile-${Date.now()}`);
 const profDir = join(dir, 'prof');
 mkdirSync(profDir, { recursive: true });
 
-const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+const nats = await startNatsServer({ storeDir: join(dir, 'nats'), watchParent: true });
 const postgres = process.argv.includes('--postgresql') ? await startPostgres() : null;
 const port = await freePort();
 const env = {

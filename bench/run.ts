@@ -63,7 +63,7 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
   // (found in DATA_DIR), and the bench's own clients as a `bench` identity that may do anything.
   const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
   process.env.BENCH_NATS_SEED = join(auth.identitiesDir, 'bench.nk');
-  const freshNats = (name: string) => startNatsServer({ storeDir: join(dir, name), configFile: auth.serverConfig });
+  const freshNats = (name: string) => startNatsServer({ storeDir: join(dir, name), configFile: auth.serverConfig, watchParent: true, logFile: join(dir, `${name}.log`) });
   const nats = await freshNats('nats');
   const postgres = BACKENDS.includes('postgresql') ? await startPostgres() : null;
   const result: Record<string, unknown> = {};
@@ -99,7 +99,7 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     };
     const onBackend = async (databaseUrl: string, ceiling: HttpResult, extra: { name: string; pid: () => number }[]) => {
       const server = await freshNats(`nats-${backendOf(databaseUrl)}`);
-      const others = [{ name: 'nats-server', pid: () => server.child.pid! }, ...extra];
+      const others = [{ name: 'nats-server', pid: () => server.pid }, ...extra];
       try {
         return await orderflowPart({
           ...partOptions,
@@ -122,7 +122,7 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
     // ---- SQLite on a three-node cluster, every stream R3 ------------------------------------------
     if (BACKENDS.includes('sqlite')) {
       say('cluster: three nats-server nodes on loopback, streams R3');
-      const cluster = await startNatsCluster({ dir: join(dir, 'cluster'), configFile: auth.serverConfig });
+      const cluster = await startNatsCluster({ dir: join(dir, 'cluster'), configFile: auth.serverConfig, watchParent: true });
       try {
         await cluster.waitForMetaLeader();
         say('cluster ceiling: NATS request/reply and JetStream publish+ack (R3)');

@@ -44,7 +44,7 @@ function idle(port: number, i: number): Promise<Socket> {
 }
 
 async function main() {
-  const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+  const nats = await startNatsServer({ storeDir: join(dir, 'nats'), watchParent: true });
   const webPort = await freePort();
   const env = {
     NATS_URL: nats.url,

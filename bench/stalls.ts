@@ -37,7 +37,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const dir = join(ROOT, 'bench', 'tmp', `stalls-${Date.now()}`);
 mkdirSync(dir, { recursive: true });
 const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
-const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig });
+const nats = await startNatsServer({ storeDir: join(dir, 'nats'), configFile: auth.serverConfig, watchParent: true });
 const webPort = await freePort();
 const env = {
   NATS_URL: nats.url,
@@ -101,7 +101,7 @@ async function scrape(): Promise<Scrape> {
       };
     }),
   );
-  by['nats-server'] = { lagMaxMs: 0, gcMs: 0, majorMs: 0, cpuMs: procStats(nats.child.pid!)?.cpu_ms ?? 0 };
+  by['nats-server'] = { lagMaxMs: 0, gcMs: 0, majorMs: 0, cpuMs: procStats(nats.pid)?.cpu_ms ?? 0 };
   return { at: performance.timeOrigin + performance.now(), by, machine: machineCpu() };
 }
 
@@ -180,7 +180,7 @@ try {
     const first = scrapes[0];
     const lastScrape = scrapes.at(-1);
     if (first && lastScrape) console.log(`  the whole round: ${window(first, lastScrape, scrapes.slice(1))}`);
-    const rss = [...procs.map((x) => [x.name, x.child.pid!] as const), ['nats-server', nats.child.pid!] as const];
+    const rss = [...procs.map((x) => [x.name, x.child.pid!] as const), ['nats-server', nats.pid] as const];
     console.log(`  peak RSS so far (MB): ${rss.map(([name, pid]) => `${name} ${Math.round(procStats(pid)?.peak_rss_mb ?? 0)}`).join(', ')}`);
   }
 } finally {

@@ -36,7 +36,7 @@ const [rates, stepS] = z
 const ROOT = resolve(import.meta.dirname, '..');
 const dir = join(ROOT, 'bench', 'tmp', `workers-${Date.now()}`);
 mkdirSync(dir, { recursive: true });
-const nats = await startNatsServer({ storeDir: join(dir, 'nats') });
+const nats = await startNatsServer({ storeDir: join(dir, 'nats'), watchParent: true });
 const env = { NATS_URL: nats.url, DATA_DIR: dir, DATABASE_URL: `file:${join(dir, 'o.db')}`, LOG_LEVEL: 'warn', ORDERFLOW_PRETTY: '0', NODE_ENV: 'production' };
 const WORKERS = ['fulfillment', 'activity'] as const;
 const setup = await runCli(['setup'], env, 60_000);
