@@ -63,7 +63,8 @@ async function oneRun(run: number): Promise<Record<string, unknown>> {
   // (found in DATA_DIR), and the bench's own clients as a `bench` identity that may do anything.
   const auth = ensureNatsAuth(defaultAuthDir({ DATA_DIR: dir }), { extra: [{ kind: 'bench', permissions: TEST_PERMISSIONS }] });
   process.env.BENCH_NATS_SEED = join(auth.identitiesDir, 'bench.nk');
-  const freshNats = (name: string) => startNatsServer({ storeDir: join(dir, name), configFile: auth.serverConfig, watchParent: true, logFile: join(dir, `${name}.log`) });
+  const freshNats = (name: string) =>
+    startNatsServer({ storeDir: join(dir, name), configFile: auth.serverConfig, watchParent: true, logFile: join(dir, `${name}.log`) });
   const nats = await freshNats('nats');
   const postgres = BACKENDS.includes('postgresql') ? await startPostgres() : null;
   const result: Record<string, unknown> = {};
