@@ -15,7 +15,10 @@ let web: Runtime;
 let nc: NatsConnection;
 const stops: (() => Promise<void>)[] = [];
 const ids: string[] = [];
-/** Just before the orders were placed: a replay from here finds them however long the earlier steps took. */
+/**
+ * Just before the orders were placed: a replay from here finds them however long the earlier steps
+ * took (not "a minute ago": on a loaded machine the CLI steps before the replay took longer).
+ */
 let placedFrom: string;
 const activityRows = async (orderId?: string) =>
   n(
@@ -80,9 +83,7 @@ describe('inspection and replay commands', { timeout: 120_000 }, () => {
     const got: string[] = [];
     const sub = nc.subscribe('replay.>', { callback: (_e, m) => got.push(m.subject) });
     await nc.flush();
-    // Not "a minute ago": on a loaded machine the CLI steps before this one took longer than that.
-    const from = placedFrom;
-    const r = await runCli(['events', 'replay', '--from', from, '--subject', 'orders.shipped', '--to-subject', 'replay'], stack.env);
+    const r = await runCli(['events', 'replay', '--from', placedFrom, '--subject', 'orders.shipped', '--to-subject', 'replay'], stack.env);
     expect(JSON.parse(r.stdout)).toMatchObject({ read: 2, replayed: 2 });
     await waitFor(() => got.length === 2);
     expect(got).toEqual(['replay.orders.shipped', 'replay.orders.shipped']);
@@ -90,7 +91,7 @@ describe('inspection and replay commands', { timeout: 120_000 }, () => {
     const none = await runCli(['events', 'replay', '--from', new Date(Date.now() + 60_000).toISOString(), '--to-subject', 'replay'], stack.env);
     expect(JSON.parse(none.stdout)).toMatchObject({ read: 0 });
     expect((await runCli(['events', 'replay', '--to-subject', 'x', '--consumer', 'activity'], stack.env)).code).toBe(2);
-    const dry = await runCli(['events', 'replay', '--from', from, '--subject', 'orders.shipped', '--to-subject', 'replay', '--dry-run'], stack.env);
+    const dry = await runCli(['events', 'replay', '--from', placedFrom, '--subject', 'orders.shipped', '--to-subject', 'replay', '--dry-run'], stack.env);
     expect(JSON.parse(dry.stdout)).toMatchObject({ read: 2, would_replay: 2, dry_run: true });
   });
 

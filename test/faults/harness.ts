@@ -93,6 +93,9 @@ function describeReplicas(i: StreamInfo): string {
   return `${i.config.name} leader=${i.cluster?.leader ?? 'none'} last_seq=${i.state.last_seq} [${rs.join(' ')}]`;
 }
 
+/** A replica the stream's leader counts as current and online. */
+const isCaughtUp = (r: { current: boolean; offline?: boolean }) => r.current && !r.offline;
+
 /** How long a running node's replica may stay behind before replicasCurrent restarts the node. */
 const STUCK_REPLICA_MS = 20_000;
 
@@ -506,9 +509,8 @@ export class System {
         });
       if (infos) {
         last = infos.map(describeReplicas).join('; ');
-        if (infos.every((i) => i.cluster?.leader && (i.cluster.replicas ?? []).filter((r) => r.current && !r.offline).length >= wanted))
-          return Date.now() - started;
-        const behind = new Set(infos.flatMap((i) => (i.cluster?.replicas ?? []).filter((r) => !r.current || r.offline).map((r) => r.name)));
+        if (infos.every((i) => i.cluster?.leader && (i.cluster.replicas ?? []).filter(isCaughtUp).length >= wanted)) return Date.now() - started;
+        const behind = new Set(infos.flatMap((i) => (i.cluster?.replicas ?? []).filter((r) => !isCaughtUp(r)).map((r) => r.name)));
         for (const name of behindSince.keys()) if (!behind.has(name)) behindSince.delete(name);
         for (const name of behind) {
           const since = behindSince.get(name) ?? Date.now();
@@ -517,7 +519,6 @@ export class System {
           if (node?.process && !restarted.has(name) && Date.now() - since > STUCK_REPLICA_MS) {
             restarted.add(name);
             this.replicaRestarts++;
-            behindSince.delete(name);
             await this.cluster!.restartNode(name);
           }
         }
